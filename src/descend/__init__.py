@@ -1,0 +1,71 @@
+"""descend: backpropagation and gradient descent over NumPy, with first-class step-size control.
+
+>>> import descend as ds
+>>> x = ds.tensor([1.0, 2.0, 3.0], requires_grad=True)
+>>> (x * x).sum().backward()
+>>> x.grad
+array([2., 4., 6.], dtype=float32)
+"""
+
+from . import errors
+from .autodiff import (
+    Tensor,
+    concatenate,
+    enable_grad,
+    grad_check,
+    is_grad_enabled,
+    maximum,
+    minimum,
+    no_grad,
+    ones,
+    randn,
+    stack,
+    tensor,
+    where,
+    zeros,
+)
+from .autodiff.ops import (
+    absolute,
+    clip,
+    exp,
+    log,
+    logsumexp,
+    matmul,
+    relu,
+    sigmoid,
+    sqrt,
+    tanh,
+)
+from .backend import manual_seed
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tensor",
+    "__version__",
+    "absolute",
+    "clip",
+    "concatenate",
+    "enable_grad",
+    "errors",
+    "exp",
+    "grad_check",
+    "is_grad_enabled",
+    "log",
+    "logsumexp",
+    "manual_seed",
+    "matmul",
+    "maximum",
+    "minimum",
+    "no_grad",
+    "ones",
+    "randn",
+    "relu",
+    "sigmoid",
+    "sqrt",
+    "stack",
+    "tanh",
+    "tensor",
+    "where",
+    "zeros",
+]

@@ -1,0 +1,51 @@
+"""Differentiable functions built from the primitives (no hand-written gradients here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..errors import ConfigError
+from .ops import (
+    gelu,
+    leaky_relu,
+    log_softmax,
+    logsumexp,
+    relu,
+    sigmoid,
+    softmax,
+    softplus,
+    tanh,
+)
+from .tensor import Tensor
+
+
+def dropout(
+    x: Any, p: float = 0.5, training: bool = True, rng: np.random.Generator | int | None = None
+) -> Any:
+    """Zero each element with probability ``p`` and scale the rest by 1/(1-p) (inverted
+    dropout); the identity when ``training`` is False or p == 0."""
+    if not 0 <= p < 1:
+        raise ConfigError(f"dropout probability p must lie in [0, 1), got {p}")
+    if not training or p == 0:
+        return x
+    data = x.data if isinstance(x, Tensor) else np.asarray(x)
+    keep = backend.get_rng(rng).random(data.shape) >= p
+    scale = np.asarray(1.0 / (1.0 - p), dtype=data.dtype)
+    return x * (keep * scale).astype(data.dtype, copy=False)
+
+
+__all__ = [
+    "dropout",
+    "gelu",
+    "leaky_relu",
+    "log_softmax",
+    "logsumexp",
+    "relu",
+    "sigmoid",
+    "softmax",
+    "softplus",
+    "tanh",
+]

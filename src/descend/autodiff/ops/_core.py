@@ -1,0 +1,18 @@
+"""How a primitive is declared: a forward and its VJP, registered together."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..graph import Primitive, apply
+
+
+def primitive(name: str, forward: Callable[..., Any], vjp: Callable[..., tuple]) -> Primitive:
+    """Declare a primitive. See ``graph.Primitive`` for the two signatures."""
+    return Primitive(name, forward, vjp)
+
+
+def call(prim: Primitive, *args: Any, **params: Any) -> Any:
+    """Apply ``prim`` to tensors and constants (records it when a gradient is needed)."""
+    return apply(prim, args, params)

@@ -1,0 +1,151 @@
+"""Reductions over any axis or tuple of axes, with ``keepdims``: sum, mean, max, min,
+and the fused, overflow-free log-sum-exp."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ...backend import xp
+from ...errors import ShapeError
+from ._core import call, primitive
+
+Axis = int | Sequence[int] | None
+
+
+def normalize_axis(axis: Axis, ndim: int) -> tuple[int, ...] | None:
+    """Axis as a sorted tuple of non-negative ints (None means every axis)."""
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, int | np.integer) else tuple(axis)
+    out = []
+    for a in axes:
+        if not isinstance(a, int | np.integer):
+            raise TypeError(f"axis must be an int or a tuple of ints, got {axis!r}")
+        if not -ndim <= a < max(ndim, 1):
+            raise ShapeError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
+        out.append(int(a) % max(ndim, 1))
+    if len(set(out)) != len(out):
+        raise ShapeError(f"axis {axis!r} repeats an axis")
+    return tuple(sorted(out))
+
+
+def _expand(g: np.ndarray, x_shape: tuple[int, ...], axis, keepdims: bool) -> np.ndarray:
+    """Give the reduced gradient back its reduced axes (as size 1)."""
+    if keepdims or axis is None and g.ndim == len(x_shape):
+        return g
+    if axis is None:
+        return g.reshape((1,) * len(x_shape))
+    return xp.expand_dims(g, axis)
+
+
+def _sum_forward(x, axis, keepdims):
+    return xp.asarray(xp.sum(x, axis=axis, keepdims=keepdims))
+
+
+def _sum_vjp(g, out, inputs, needs, axis, keepdims):
+    x = inputs[0]
+    return (xp.broadcast_to(_expand(g, x.shape, axis, keepdims), x.shape),)
+
+
+_SUM = primitive("sum", _sum_forward, _sum_vjp)
+
+
+def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:  # noqa: A001
+    """Sum over ``axis``."""
+    return call(_SUM, x, axis=normalize_axis(axis, np.ndim(_array(x))), keepdims=keepdims)
+
+
+def _mean_forward(x, axis, keepdims):
+    return xp.asarray(xp.mean(x, axis=axis, keepdims=keepdims))
+
+
+def _mean_vjp(g, out, inputs, needs, axis, keepdims):
+    x = inputs[0]
+    n = x.size // max(out.size, 1) if x.size else 1
+    g = _expand(g, x.shape, axis, keepdims) / np.asarray(n, dtype=g.dtype)
+    return (xp.broadcast_to(g, x.shape),)
+
+
+_MEAN = primitive("mean", _mean_forward, _mean_vjp)
+
+
+def mean(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
+    """Arithmetic mean over ``axis``."""
+    return call(_MEAN, x, axis=normalize_axis(axis, np.ndim(_array(x))), keepdims=keepdims)
+
+
+def _extreme_vjp(g, out, inputs, needs, axis, keepdims):
+    # Ties share the gradient equally: each of k tied extremes receives g / k.
+    x = inputs[0]
+    out_k = _expand(out, x.shape, axis, keepdims)
+    hit = x == out_k
+    count = hit.sum(axis=axis, keepdims=True)
+    return (_expand(g, x.shape, axis, keepdims) * hit / count.astype(g.dtype),)
+
+
+def _max_forward(x, axis, keepdims):
+    return xp.asarray(xp.max(x, axis=axis, keepdims=keepdims))
+
+
+def _min_forward(x, axis, keepdims):
+    return xp.asarray(xp.min(x, axis=axis, keepdims=keepdims))
+
+
+_MAX = primitive("max", _max_forward, _extreme_vjp)
+_MIN = primitive("min", _min_forward, _extreme_vjp)
+
+
+def amax(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
+    """Maximum over ``axis``; tied maxima share the gradient equally."""
+    return call(_MAX, x, axis=_nonempty_axis(x, axis, "max"), keepdims=keepdims)
+
+
+def amin(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
+    """Minimum over ``axis``; tied minima share the gradient equally."""
+    return call(_MIN, x, axis=_nonempty_axis(x, axis, "min"), keepdims=keepdims)
+
+
+def _lse_forward(x, axis, keepdims):
+    m = xp.max(x, axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0)  # all -inf (or inf) rows: leave them to the log
+    s = xp.sum(xp.exp(x - m), axis=axis, keepdims=True)
+    out = xp.log(s) + m
+    if not keepdims:
+        out = out.reshape(_reduced_shape(x.shape, axis))
+    return xp.asarray(out)
+
+
+def _lse_vjp(g, out, inputs, needs, axis, keepdims):
+    x = inputs[0]
+    out_k = _expand(out, x.shape, axis, keepdims)
+    return (_expand(g, x.shape, axis, keepdims) * xp.exp(x - out_k),)
+
+
+_LSE = primitive("logsumexp", _lse_forward, _lse_vjp)
+
+
+def logsumexp(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
+    """log(sum(exp(x))) over ``axis``, shifted by the maximum so it never overflows."""
+    return call(_LSE, x, axis=_nonempty_axis(x, axis, "logsumexp"), keepdims=keepdims)
+
+
+def _reduced_shape(shape: tuple[int, ...], axis) -> tuple[int, ...]:
+    if axis is None:
+        return ()
+    return tuple(n for i, n in enumerate(shape) if i not in axis)
+
+
+def _array(x: Any) -> Any:
+    return getattr(x, "data", x)
+
+
+def _nonempty_axis(x: Any, axis: Axis, name: str) -> tuple[int, ...] | None:
+    arr = _array(x)
+    axes = normalize_axis(axis, np.ndim(arr))
+    shape = np.shape(arr)
+    if np.size(arr) == 0 and (axes is None or any(shape[a] == 0 for a in axes)):
+        raise ShapeError(f"{name} of an empty tensor (shape {shape}) is undefined")
+    return axes

@@ -1,0 +1,89 @@
+"""Fused primitives of the softmax family, written once for numerical stability and speed:
+softmax, log_softmax and the cross-entropy of logits with integer targets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ...backend import xp
+from ...errors import DTypeError, ShapeError
+from ._core import call, primitive
+
+
+def _log_softmax_forward(x, axis):
+    shifted = x - xp.max(x, axis=axis, keepdims=True)
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+
+
+def _log_softmax_vjp(g, out, inputs, needs, axis):
+    return (g - xp.exp(out) * xp.sum(g, axis=axis, keepdims=True),)
+
+
+_LOG_SOFTMAX = primitive("log_softmax", _log_softmax_forward, _log_softmax_vjp)
+
+
+def log_softmax(x: Any, axis: int = -1) -> Any:
+    """x - logsumexp(x, axis): log-probabilities, stable for logits of any magnitude."""
+    return call(_LOG_SOFTMAX, x, axis=axis)
+
+
+def _softmax_forward(x, axis):
+    e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
+    e /= xp.sum(e, axis=axis, keepdims=True)
+    return e
+
+
+def _softmax_vjp(g, out, inputs, needs, axis):
+    return (out * (g - xp.sum(g * out, axis=axis, keepdims=True)),)
+
+
+_SOFTMAX = primitive("softmax", _softmax_forward, _softmax_vjp)
+
+
+def softmax(x: Any, axis: int = -1) -> Any:
+    """exp(x) / sum(exp(x)) along ``axis``, shifted by the maximum so it never overflows."""
+    return call(_SOFTMAX, x, axis=axis)
+
+
+def _ce_forward(logits, targets):
+    # loss_i = logsumexp(x_i) - x_{i, y_i}
+    m = xp.max(logits, axis=1, keepdims=True)
+    lse = xp.log(xp.sum(xp.exp(logits - m), axis=1)) + m[:, 0]
+    return lse - logits[xp.arange(len(targets)), targets]
+
+
+def _ce_vjp(g, out, inputs, needs):
+    logits, targets = inputs
+    rows = xp.arange(len(targets))
+    lse = out + logits[rows, targets]  # recovered from the forward's result, no second max
+    p = xp.exp(logits - lse[:, None])
+    p[rows, targets] -= 1
+    p *= g[:, None]
+    return p, None
+
+
+_CROSS_ENTROPY = primitive("cross_entropy", _ce_forward, _ce_vjp)
+
+
+def cross_entropy_per_sample(logits: Any, targets: Any) -> Any:
+    """-log softmax(logits)[target] for each row: logits (n, k), integer targets (n,)."""
+    x = getattr(logits, "data", logits)
+    t = np.asarray(getattr(targets, "data", targets))
+    if np.ndim(x) != 2:
+        raise ShapeError(f"cross_entropy needs logits of shape (n, classes), got {np.shape(x)}")
+    if t.dtype.kind not in "iu":
+        raise DTypeError(f"cross_entropy needs integer class targets, got dtype {t.dtype}")
+    if t.shape != (x.shape[0],):
+        raise ShapeError(
+            f"cross_entropy: logits of shape {x.shape} need targets of shape ({x.shape[0]},), "
+            f"got {t.shape}"
+        )
+    if t.size and (t.min() < 0 or t.max() >= x.shape[1]):
+        bad = t[(t < 0) | (t >= x.shape[1])][0]
+        raise ValueError(
+            f"cross_entropy: target {bad} is out of range for {x.shape[1]} classes "
+            f"(valid: 0..{x.shape[1] - 1})"
+        )
+    return call(_CROSS_ENTROPY, logits, t)

@@ -1,0 +1,366 @@
+"""Tensor: an ndarray that remembers how it was made, so gradients can flow back to it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..errors import DTypeError, GradientError, ShapeError
+from . import graph
+from .graph import FREED, Node
+
+xp = backend.xp
+
+
+class Tensor:
+    """An n-dimensional array with reverse-mode automatic differentiation.
+
+    Attributes
+    ----------
+    data : ndarray
+        The values. Editing ``data`` in place is allowed between steps (optimizers do).
+    grad : ndarray or None
+        d(loss)/d(self), accumulated by ``backward()`` on leaves that require grad, until
+        set back to None (``zero_grad``).
+    requires_grad : bool
+        Whether operations on this tensor are recorded. Only floating tensors may.
+    """
+
+    __slots__ = ("__weakref__", "_node", "data", "grad", "requires_grad")
+    __array_ufunc__ = None  # ndarray (op) Tensor defers to Tensor's reflected operator
+    __hash__ = object.__hash__
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None):
+        arr = backend.as_array(data.data if isinstance(data, Tensor) else data, dtype)
+        if requires_grad and arr.dtype.kind not in "fc":
+            raise DTypeError(
+                f"only floating tensors can require grad, got dtype {arr.dtype}; "
+                "convert with dtype=np.float32 or np.float64"
+            )
+        self.data = arr
+        self.grad: np.ndarray | None = None
+        self.requires_grad = bool(requires_grad)
+        self._node: Node | None = None
+
+    # ------------------------------------------------------------------ basic attributes
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors not made by a recorded operation."""
+        return self._node is None
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="tensor(")
+        extra = ", requires_grad=True" if self.requires_grad else ""
+        if self.data.dtype != backend.DEFAULT_FLOAT:
+            extra = f", dtype={self.data.dtype}{extra}"
+        return f"tensor({body}{extra})"
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    def numpy(self) -> np.ndarray:
+        """The values as an ndarray (shared, not copied)."""
+        return self.data
+
+    def item(self) -> float | int | bool:
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ShapeError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return self.data.item()
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ShapeError(
+                f"the truth value of a tensor of shape {self.shape} is ambiguous; "
+                "use .any() or .all() on .data"
+            )
+        return bool(self.data.item())
+
+    def detach(self) -> Tensor:
+        """A tensor sharing the values but cut from the graph (requires_grad=False)."""
+        return wrap(self.data, False, None)
+
+    def requires_grad_(self, flag: bool = True) -> Tensor:
+        """Set ``requires_grad`` in place (leaves only) and return self."""
+        if flag and self.data.dtype.kind not in "fc":
+            raise DTypeError(f"only floating tensors can require grad, got dtype {self.dtype}")
+        if self._node is not None and not flag:
+            raise GradientError("requires_grad can only be turned off on leaves; use detach()")
+        self.requires_grad = bool(flag)
+        return self
+
+    def astype(self, dtype: Any) -> Tensor:
+        """A copy converted to ``dtype`` (differentiable between floating dtypes)."""
+        from .ops import shape
+
+        return shape.astype(self, np.dtype(dtype))
+
+    # ------------------------------------------------------------------ backpropagation
+    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+        """Backpropagate from this tensor, accumulating into the ``.grad`` of leaves.
+
+        Parameters
+        ----------
+        grad : array_like, optional
+            d(loss)/d(self). May be omitted only when this tensor holds one element (a loss);
+            for any other shape pass an array of that shape (e.g. ``np.ones(t.shape)`` to
+            differentiate ``t.sum()``).
+        retain_graph : bool
+            Keep the graph so that ``backward`` can be called through it again. By default
+            the graph's saved arrays are released, so memory does not grow across steps.
+        """
+        if not self.requires_grad:
+            raise GradientError(
+                "backward() called on a tensor that does not require grad: no input of the "
+                "computation had requires_grad=True (or it ran under no_grad())"
+            )
+        if grad is None:
+            if self.data.size != 1:
+                raise GradientError(
+                    f"backward() on a tensor of shape {self.shape} needs grad=: pass an "
+                    f"array of shape {self.shape} (d loss / d this tensor), or reduce it to "
+                    "a scalar first (e.g. .sum())"
+                )
+            g = np.ones(self.shape, dtype=self.dtype)
+        else:
+            g = np.array(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
+            if g.shape != self.shape:
+                raise ShapeError(
+                    f"backward(grad=...) got shape {g.shape}, expected {self.shape}"
+                )
+        graph.backward(self, g, retain_graph)
+
+    # ------------------------------------------------------------------ operators
+    def __add__(self, other: Any) -> Tensor:
+        return _ops().add(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return _ops().add(other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return _ops().sub(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return _ops().sub(other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return _ops().mul(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return _ops().mul(other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return _ops().div(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return _ops().div(other, self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return _ops().power(self, other)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return _ops().power(other, self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return _ops().matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return _ops().matmul(other, self)
+
+    def __neg__(self) -> Tensor:
+        return _ops().neg(self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return _ops().absolute(self)
+
+    # comparisons give plain boolean arrays: they have no gradient
+    def __lt__(self, other: Any) -> np.ndarray:
+        return self.data < _data(other)
+
+    def __le__(self, other: Any) -> np.ndarray:
+        return self.data <= _data(other)
+
+    def __gt__(self, other: Any) -> np.ndarray:
+        return self.data > _data(other)
+
+    def __ge__(self, other: Any) -> np.ndarray:
+        return self.data >= _data(other)
+
+    def __eq__(self, other: Any) -> np.ndarray:  # type: ignore[override]
+        return self.data == _data(other)
+
+    def __ne__(self, other: Any) -> np.ndarray:  # type: ignore[override]
+        return self.data != _data(other)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return _ops().getitem(self, index)
+
+    # ------------------------------------------------------------------ methods
+    def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        """Sum over ``axis`` (an int, a tuple of ints, or None for all)."""
+        return _ops().sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        """Mean over ``axis``."""
+        return _ops().mean(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        """Maximum over ``axis``; tied maxima share the gradient equally."""
+        return _ops().amax(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        """Minimum over ``axis``; tied minima share the gradient equally."""
+        return _ops().amin(self, axis=axis, keepdims=keepdims)
+
+    def exp(self) -> Tensor:
+        return _ops().exp(self)
+
+    def log(self) -> Tensor:
+        return _ops().log(self)
+
+    def sqrt(self) -> Tensor:
+        return _ops().sqrt(self)
+
+    def abs(self) -> Tensor:
+        return _ops().absolute(self)
+
+    def relu(self) -> Tensor:
+        return _ops().relu(self)
+
+    def tanh(self) -> Tensor:
+        return _ops().tanh(self)
+
+    def sigmoid(self) -> Tensor:
+        return _ops().sigmoid(self)
+
+    def clip(self, lo: float | None = None, hi: float | None = None) -> Tensor:
+        """Clip to [lo, hi]; the gradient is 1 inside (ends included) and 0 outside."""
+        return _ops().clip(self, lo, hi)
+
+    def reshape(self, *shape: int | Sequence[int]) -> Tensor:
+        """A tensor with the same data in a new shape (one dimension may be -1)."""
+        if len(shape) == 1 and not isinstance(shape[0], int | np.integer):
+            shape = tuple(shape[0])  # type: ignore[arg-type]
+        return _ops().reshape(self, shape)
+
+    def transpose(self, *axes: int | Sequence[int]) -> Tensor:
+        """Permute axes (reverse them when none are given), as ``numpy.transpose``."""
+        if len(axes) == 1 and not isinstance(axes[0], int | np.integer):
+            axes = tuple(axes[0])  # type: ignore[arg-type]
+        return _ops().transpose(self, axes or None)
+
+    @property
+    def T(self) -> Tensor:
+        return _ops().transpose(self, None)
+
+    def flatten(self, start_dim: int = 0) -> Tensor:
+        """Flatten the dimensions from ``start_dim`` on into one."""
+        shape = self.shape[:start_dim] + (-1,)
+        return _ops().reshape(self, shape)
+
+
+def _data(x: Any) -> Any:
+    return x.data if isinstance(x, Tensor) else x
+
+
+_OPS: Any = None
+
+
+def _ops() -> Any:
+    global _OPS
+    if _OPS is None:
+        from . import ops
+
+        _OPS = ops
+    return _OPS
+
+
+def wrap(data: np.ndarray, requires_grad: bool, node: Node | None) -> Tensor:
+    """Make a Tensor around an existing array without copying or checking (engine use)."""
+    t = Tensor.__new__(Tensor)
+    t.data = data
+    t.grad = None
+    t.requires_grad = requires_grad
+    t._node = node
+    return t
+
+
+graph.bind_tensor_type(Tensor, wrap)
+
+
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
+    """Make a Tensor from a scalar, nested list or ndarray.
+
+    Floating data defaults to float32; a float64 ndarray stays float64; ``dtype`` overrides.
+    Integer and boolean tensors cannot require grad.
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+        if dtype is None:
+            dtype = data.dtype
+    arr = backend.as_array(data, dtype)
+    if isinstance(data, np.ndarray) and arr is data:
+        arr = arr.copy()
+    return Tensor(arr, requires_grad=requires_grad)
+
+
+def zeros(*shape: int | Sequence[int], dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros (float32 unless ``dtype`` says otherwise)."""
+    return Tensor(np.zeros(_shape(shape), dtype=dtype or backend.DEFAULT_FLOAT), requires_grad)
+
+
+def ones(*shape: int | Sequence[int], dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones (float32 unless ``dtype`` says otherwise)."""
+    return Tensor(np.ones(_shape(shape), dtype=dtype or backend.DEFAULT_FLOAT), requires_grad)
+
+
+def randn(
+    *shape: int | Sequence[int],
+    rng: np.random.Generator | int | None = None,
+    dtype: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """Standard normal samples from ``rng`` (descend's global generator when None)."""
+    gen = backend.get_rng(rng)
+    data = gen.standard_normal(_shape(shape)).astype(dtype or backend.DEFAULT_FLOAT)
+    return Tensor(data, requires_grad)
+
+
+def _shape(shape: tuple) -> tuple[int, ...]:
+    if len(shape) == 1 and not isinstance(shape[0], int | np.integer):
+        shape = tuple(shape[0])
+    for n in shape:
+        if not isinstance(n, int | np.integer) or n < 0:
+            raise ShapeError(f"a shape needs non-negative ints, got {shape}")
+    return tuple(int(n) for n in shape)

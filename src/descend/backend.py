@@ -1,0 +1,61 @@
+"""The array namespace and the dtype policy.
+
+Every array call in descend goes through ``xp`` so that another array library with NumPy's
+interface can be slotted in. Floating data defaults to float32; float64 is kept when given.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+xp = np
+
+#: dtype given to floating data that arrives without one (Python floats, lists).
+DEFAULT_FLOAT = np.dtype(np.float32)
+
+_global_rng: np.random.Generator = np.random.default_rng(0)
+
+
+def manual_seed(seed: int) -> None:
+    """Seed descend's global random generator (initialisation, dropout, shuffling)."""
+    global _global_rng
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    _global_rng = np.random.default_rng(int(seed))
+
+
+def global_rng() -> np.random.Generator:
+    """The global generator used wherever ``rng=None``."""
+    return _global_rng
+
+
+def get_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
+    """Turn ``rng`` (a Generator, an int seed or None for the global one) into a Generator."""
+    if rng is None:
+        return _global_rng
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, int | np.integer) and not isinstance(rng, bool):
+        return np.random.default_rng(int(rng))
+    raise TypeError(f"rng must be a numpy.random.Generator, an int or None, got {rng!r}")
+
+
+def as_array(data: object, dtype: object = None) -> np.ndarray:
+    """Convert ``data`` to an ndarray following the dtype policy.
+
+    Floating ndarrays keep their dtype (float64 stays float64); Python floats and lists of
+    them become float32; integers and booleans keep their kind; ``dtype`` overrides all.
+    """
+    if dtype is not None:
+        return np.asarray(data, dtype=np.dtype(dtype))
+    if isinstance(data, np.ndarray):
+        arr = data
+    elif isinstance(data, np.generic):
+        arr = np.asarray(data)
+    else:
+        arr = np.asarray(data)
+        if arr.dtype == np.float64:
+            arr = arr.astype(DEFAULT_FLOAT)
+    if arr.dtype.kind not in "fiubc":
+        raise TypeError(f"cannot make a tensor from data of dtype {arr.dtype}")
+    return arr
