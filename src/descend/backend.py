@@ -6,6 +6,8 @@ interface can be slotted in. Floating data defaults to float32; float64 is kept 
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 xp = np
@@ -59,3 +61,30 @@ def as_array(data: object, dtype: object = None) -> np.ndarray:
     if arr.dtype.kind not in "fiubc":
         raise TypeError(f"cannot make a tensor from data of dtype {arr.dtype}")
     return arr
+
+
+# Generators that models draw from (dropout layers register theirs), so that an optimizer
+# can replay the same randomness at every trial point of a line search, and a checkpoint
+# can save and restore every random state. Generators cannot be weakly referenced, so each
+# is kept while its owner (a module) lives.
+_tracked: dict[int, np.random.Generator] = {}
+
+
+def track_rng(gen: np.random.Generator, owner: object) -> np.random.Generator:
+    """Register ``gen``, drawn from during forward passes by ``owner``; returns it."""
+    if gen is not _global_rng and id(gen) not in _tracked:
+        _tracked[id(gen)] = gen
+        weakref.finalize(owner, _tracked.pop, id(gen), None)
+    return gen
+
+
+def rng_snapshot() -> list[tuple[np.random.Generator, dict]]:
+    """The states of the global generator and every tracked one."""
+    gens = [_global_rng, *_tracked.values()]
+    return [(g, g.bit_generator.state) for g in gens]
+
+
+def rng_restore(snapshot: list[tuple[np.random.Generator, dict]]) -> None:
+    """Put every generator of ``snapshot`` back in the state it had."""
+    for gen, state in snapshot:
+        gen.bit_generator.state = state

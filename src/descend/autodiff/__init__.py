@@ -19,4 +19,5 @@ __all__ = [
     "stack",
     "tensor",
     "where",
+    "zeros",
 ]

@@ -10,7 +10,7 @@ import numpy as np
 from .. import backend
 from ..errors import DTypeError, GradientError, ShapeError
 from . import graph
-from .graph import FREED, Node
+from .graph import Node
 
 xp = backend.xp
 
@@ -286,7 +286,7 @@ class Tensor:
 
     def flatten(self, start_dim: int = 0) -> Tensor:
         """Flatten the dimensions from ``start_dim`` on into one."""
-        shape = self.shape[:start_dim] + (-1,)
+        shape = (*self.shape[:start_dim], -1)
         return _ops().reshape(self, shape)
 
 

@@ -19,7 +19,7 @@ from .elementwise import (
     sub,
     tanh,
 )
-from .linalg import matmul
+from .linalg import linear, matmul
 from .nonsmooth import absolute, clip, leaky_relu, maximum, minimum, relu, where
 from .reduce import amax, amin, logsumexp, mean, sum
 from .shape import astype, broadcast_to, concatenate, getitem, reshape, stack, transpose
@@ -40,6 +40,7 @@ __all__ = [
     "gelu",
     "getitem",
     "leaky_relu",
+    "linear",
     "log",
     "log_softmax",
     "logsumexp",

@@ -67,7 +67,7 @@ def mul(a: Any, b: Any) -> Any:
 
 
 def _div_vjp(g, out, inputs, needs):
-    a, b = inputs
+    _a, b = inputs
     ga = g / b if needs[0] else None
     gb = -g * out / b if needs[1] else None
     return ga, gb

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ...backend import xp
+from ...errors import ShapeError
 from ._core import call, primitive
 
 
@@ -41,3 +44,48 @@ def matmul(a: Any, b: Any) -> Any:
     """a @ b (1-D, 2-D and batched, as ``numpy.matmul``); misaligned shapes raise
     ``ShapeError`` naming both."""
     return call(_MATMUL, a, b)
+
+
+def _linear_forward(x, weight, bias):
+    out = x @ weight.T
+    if bias is not None:
+        out += bias
+    return out
+
+
+def _linear_vjp(g, out, inputs, needs):
+    x, weight, _bias = inputs
+    gx = g @ weight if needs[0] else None
+    gw = gb = None
+    if needs[1]:
+        if g.ndim == 2:
+            gw = g.T @ x
+        else:  # leading batch axes: fold them into one
+            gw = g.reshape(-1, g.shape[-1]).T @ x.reshape(-1, x.shape[-1])
+    if needs[2]:
+        gb = g.reshape(-1, g.shape[-1]).sum(axis=0)
+    return gx, gw, gb
+
+
+_LINEAR = primitive("linear", _linear_forward, _linear_vjp)
+
+
+def linear(x: Any, weight: Any, bias: Any = None) -> Any:
+    """x @ weight.T + bias, fused (PyTorch's layout: weight has shape (out, in)).
+
+    One primitive instead of three so that the weight's gradient is computed directly in
+    its own layout, without a transposed copy, and the input's gradient is skipped when the
+    input needs none.
+    """
+    sx = np.shape(getattr(x, "data", x))
+    sw = np.shape(getattr(weight, "data", weight))
+    if len(sw) != 2 or len(sx) < 1 or sx[-1] != sw[1]:
+        raise ShapeError(
+            f"linear: input of shape {sx} does not match weight of shape {sw} "
+            f"(expected input (..., {sw[1] if len(sw) == 2 else '?'}))"
+        )
+    if bias is not None:
+        sb = np.shape(getattr(bias, "data", bias))
+        if sb != (sw[0],):
+            raise ShapeError(f"linear: bias of shape {sb} does not match weight {sw}")
+    return call(_LINEAR, x, weight, bias)

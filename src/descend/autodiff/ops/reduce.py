@@ -34,7 +34,7 @@ def normalize_axis(axis: Axis, ndim: int) -> tuple[int, ...] | None:
 
 def _expand(g: np.ndarray, x_shape: tuple[int, ...], axis, keepdims: bool) -> np.ndarray:
     """Give the reduced gradient back its reduced axes (as size 1)."""
-    if keepdims or axis is None and g.ndim == len(x_shape):
+    if keepdims or (axis is None and g.ndim == len(x_shape)):
         return g
     if axis is None:
         return g.reshape((1,) * len(x_shape))
@@ -53,7 +53,7 @@ def _sum_vjp(g, out, inputs, needs, axis, keepdims):
 _SUM = primitive("sum", _sum_forward, _sum_vjp)
 
 
-def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:  # noqa: A001
+def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
     """Sum over ``axis``."""
     return call(_SUM, x, axis=normalize_axis(axis, np.ndim(_array(x))), keepdims=keepdims)
 

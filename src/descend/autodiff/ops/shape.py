@@ -100,7 +100,8 @@ def getitem(x: Any, index: Any) -> Any:
         return call(_GETITEM, x, index=index, advanced=_is_advanced(index))
     except IndexError as exc:
         shape = np.shape(getattr(x, "data", x))
-        raise IndexError(f"index {index!r} is invalid for a tensor of shape {shape}: {exc}") from None
+        msg = f"index {index!r} is invalid for a tensor of shape {shape}: {exc}"
+        raise IndexError(msg) from None
 
 
 def _concat_forward(*arrays, axis):
