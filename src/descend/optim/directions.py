@@ -1,0 +1,114 @@
+"""What direction to move: the negative gradient, heavy-ball or Nesterov momentum, Adam.
+
+A direction is a small object with typed per-parameter state. ``compute(grads)`` returns
+the list of directions d (the update is x <- x + alpha d); it may be a non-descent
+direction (g . d >= 0), which the optimizer detects before a line search uses it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..backend import xp
+
+
+class Direction:
+    """Base class: ``compute(grads) -> directions``; ``state_dict``/``load_state_dict``."""
+
+    def compute(self, grads: list[np.ndarray]) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+class Gradient(Direction):
+    """d = -g: steepest descent."""
+
+    def compute(self, grads: list[np.ndarray]) -> list[np.ndarray]:
+        return [-g for g in grads]
+
+
+@dataclass
+class MomentumState:
+    buffers: list[np.ndarray] = field(default_factory=list)
+
+
+class Momentum(Direction):
+    """Heavy-ball momentum as in PyTorch's SGD: b <- beta b + g; d = -b, or with Nesterov
+    d = -(g + beta b) (Sutskever et al., 2013). With beta = 0 this is -g."""
+
+    def __init__(self, beta: float, nesterov: bool = False):
+        self.beta = beta
+        self.nesterov = nesterov
+        self.state = MomentumState()
+
+    def compute(self, grads: list[np.ndarray]) -> list[np.ndarray]:
+        bufs = self.state.buffers
+        if not bufs:
+            bufs.extend(g.copy() for g in grads)
+        else:
+            for b, g in zip(bufs, grads):
+                b *= self.beta
+                b += g
+        if self.nesterov:
+            return [-(g + self.beta * b) for g, b in zip(grads, bufs)]
+        return [-b for b in bufs]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"buffers": [b.copy() for b in self.state.buffers]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.state.buffers = [np.array(b) for b in state["buffers"]]
+
+
+@dataclass
+class AdamState:
+    t: int = 0
+    m: list[np.ndarray] = field(default_factory=list)
+    v: list[np.ndarray] = field(default_factory=list)
+
+
+class AdamDirection(Direction):
+    """Adam's scaled direction (Kingma & Ba, 2015, Algorithm 1):
+    m <- b1 m + (1-b1) g, v <- b2 v + (1-b2) g^2,
+    d = -(m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)."""
+
+    def __init__(self, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        self.b1, self.b2 = betas
+        self.eps = eps
+        self.state = AdamState()
+
+    def compute(self, grads: list[np.ndarray]) -> list[np.ndarray]:
+        s = self.state
+        if not s.m:
+            s.m = [xp.zeros_like(g) for g in grads]
+            s.v = [xp.zeros_like(g) for g in grads]
+        s.t += 1
+        c1 = 1 - self.b1**s.t
+        c2 = 1 - self.b2**s.t
+        out = []
+        for m, v, g in zip(s.m, s.v, grads):
+            m *= self.b1
+            m += (1 - self.b1) * g
+            v *= self.b2
+            v += (1 - self.b2) * (g * g)
+            denom = xp.sqrt(v / c2)
+            denom += self.eps
+            out.append(-(m / c1) / denom)
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        s = self.state
+        return {"t": s.t, "m": [a.copy() for a in s.m], "v": [a.copy() for a in s.v]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.state = AdamState(
+            int(state["t"]), [np.array(a) for a in state["m"]], [np.array(a) for a in state["v"]]
+        )

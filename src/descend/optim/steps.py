@@ -1,0 +1,527 @@
+"""How far to move: step-size rules behind one protocol.
+
+A step rule is a small object the optimizer calls once per step with a :class:`StepContext`
+(the step count, the loss, the gradient's norm, the slope along the direction and, for line
+searches, the restriction ``phi(alpha) = f(x + alpha d)``) and which returns a
+:class:`StepChoice`. A float, or a callable ``t -> float``, is accepted anywhere a rule is
+(:func:`as_step_rule`): a constant is a schedule.
+
+Diminishing schedules and convergence. For a convex f with bounded (sub)gradients, gradient
+(or subgradient) descent with steps ``alpha_t`` satisfying
+
+    sum_t alpha_t = infinity   and   sum_t alpha_t^2 < infinity
+
+converges to the minimum (Bertsekas, *Nonlinear Programming*, Prop. 1.2.4; Boyd & Mutapcic,
+*Subgradient Methods*, §3); "nonsummable diminishing" steps (alpha_t -> 0, sum = infinity)
+already give f_best -> f*. Stochastic gradient descent needs the same two conditions
+(Robbins & Monro, 1951). Each schedule's docstring states which it satisfies.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from ..errors import ConfigError
+from ..linesearch import LineSearchStatus, backtracking, exact, strong_wolfe
+
+
+@dataclass
+class StepContext:
+    """What a step rule may know about the step being taken.
+
+    Attributes
+    ----------
+    t : int
+        Steps taken before this one (0 for the first).
+    loss : float
+        f(x) at the start of the step (on the current batch).
+    grad_norm : float
+        ||g||, the gradient's Euclidean norm (all parameters together).
+    direction_norm : float
+        ||d||, the norm of the direction the optimizer will move along.
+    slope : float
+        phi'(0) = g . d, negative for a descent direction.
+    phi : callable or None
+        ``phi(alpha) -> float``: the loss at x + alpha d on the same batch, forward only.
+    phi_and_slope : callable or None
+        ``phi_and_slope(alpha) -> (phi, phi')``: forward and backward at x + alpha d.
+    steps_per_epoch : int or None
+        Mini-batches per epoch when known (set by ``fit``), else None.
+    """
+
+    t: int
+    loss: float
+    grad_norm: float
+    direction_norm: float
+    slope: float
+    phi: Callable[[float], float] | None = None
+    phi_and_slope: Callable[[float], tuple[float, float]] | None = None
+    steps_per_epoch: int | None = None
+
+
+@dataclass
+class StepChoice:
+    """A rule's answer: the step size and what it cost.
+
+    ``value`` is phi(lr) when the rule evaluated it (the accepted point's loss, reused by
+    the optimizer rather than recomputed); ``evaluations`` counts calls of phi or
+    phi_and_slope; ``gradient_evaluations`` those of phi_and_slope.
+    """
+
+    lr: float
+    evaluations: int = 0
+    gradient_evaluations: int = 0
+    status: LineSearchStatus | None = None
+    value: float | None = None
+
+
+@runtime_checkable
+class StepRule(Protocol):
+    """The protocol: ``rule(ctx) -> StepChoice`` plus its (JSON-able) state."""
+
+    #: "none" (a schedule), "value" (needs phi) or "slope" (needs phi_and_slope)
+    needs: str
+
+    def __call__(self, ctx: StepContext) -> StepChoice: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+def _positive(name: str, value: Any, *, allow_zero: bool = False, allow_inf: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    v = float(value)
+    if math.isnan(v) or (math.isinf(v) and not allow_inf) or v < 0 or (v == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ConfigError(f"{name} must be finite and {bound}, got {value!r}")
+    return v
+
+
+def _unit(name: str, value: Any) -> float:
+    v = _positive(name, value)
+    if not v < 1:
+        raise ConfigError(f"{name} must lie in (0, 1), got {value!r}")
+    return v
+
+
+class _Stateless:
+    needs = "none"
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({args})"
+
+
+# --------------------------------------------------------------------------- schedules
+class Schedule(_Stateless):
+    """A step size that depends only on the step count t: ``lr(t)``."""
+
+    def lr(self, t: int) -> float:
+        raise NotImplementedError
+
+    def __call__(self, ctx: StepContext) -> StepChoice:
+        return StepChoice(self.lr(ctx.t))
+
+
+class Constant(Schedule):
+    """alpha_t = lr. Converges for L-smooth f when lr < 2/L (to a stationary point; to the
+    minimum for convex f); with noise or non-smooth f it reaches only a neighbourhood whose
+    size is proportional to lr."""
+
+    def __init__(self, lr: float):
+        self.value = _positive("lr", lr)
+
+    def lr(self, t: int) -> float:
+        return self.value
+
+
+class InverseTime(Schedule):
+    """alpha_t = a / (b + t). Square-summable but not summable (sum = inf, sum of squares
+    < inf): the classical condition for subgradient and stochastic gradient descent."""
+
+    def __init__(self, a: float, b: float = 1.0):
+        self.a = _positive("a", a)
+        self.b = _positive("b", b)
+
+    def lr(self, t: int) -> float:
+        return self.a / (self.b + t)
+
+
+class InverseSqrt(Schedule):
+    """alpha_t = a / sqrt(b + t). Nonsummable diminishing (sum = inf, alpha_t -> 0, but the
+    squares are not summable): f_best -> f* for convex Lipschitz f at rate O(log t/sqrt t)
+    (O(1/sqrt t) with averaging)."""
+
+    def __init__(self, a: float, b: float = 1.0):
+        self.a = _positive("a", a)
+        self.b = _positive("b", b)
+
+    def lr(self, t: int) -> float:
+        return self.a / math.sqrt(self.b + t)
+
+
+class ExponentialDecay(Schedule):
+    """alpha_t = lr * gamma^t. Summable (sum = lr / (1 - gamma) < inf): it does NOT satisfy
+    the diminishing-step conditions; it can stop short of the minimum if lr is small."""
+
+    def __init__(self, lr: float, gamma: float = 0.99):
+        self.initial = _positive("lr", lr)
+        self.gamma = _unit("gamma", gamma)
+
+    def lr(self, t: int) -> float:
+        return self.initial * self.gamma**t
+
+
+class StepDecay(Schedule):
+    """alpha_t = lr * gamma^floor(t / step_size): piecewise constant, multiplied by gamma
+    every ``step_size`` steps. Summable, like ExponentialDecay."""
+
+    def __init__(self, lr: float, step_size: int, gamma: float = 0.1):
+        self.initial = _positive("lr", lr)
+        if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size < 1:
+            raise ConfigError(f"step_size must be an int >= 1, got {step_size!r}")
+        self.step_size = step_size
+        self.gamma = _unit("gamma", gamma)
+
+    def lr(self, t: int) -> float:
+        return self.initial * self.gamma ** (t // self.step_size)
+
+
+class Cosine(Schedule):
+    """Linear warm-up from lr/warmup to lr over ``warmup`` steps, then
+    alpha_t = min_lr + (lr - min_lr) * (1 + cos(pi * s / S)) / 2 over the remaining
+    S = total_steps - warmup steps, then min_lr. A finite-horizon schedule (no asymptotic
+    guarantee); popular for networks."""
+
+    def __init__(self, lr: float, total_steps: int, warmup: int = 0, min_lr: float = 0.0):
+        self.initial = _positive("lr", lr)
+        if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1:
+            raise ConfigError(f"total_steps must be an int >= 1, got {total_steps!r}")
+        if isinstance(warmup, bool) or not isinstance(warmup, int) or not 0 <= warmup < total_steps:
+            raise ConfigError(f"warmup must be an int in [0, total_steps), got {warmup!r}")
+        self.total_steps = total_steps
+        self.warmup = warmup
+        self.min_lr = _positive("min_lr", min_lr, allow_zero=True)
+        if self.min_lr > self.initial:
+            raise ConfigError(f"min_lr {min_lr} must not exceed lr {lr}")
+
+    def lr(self, t: int) -> float:
+        if t < self.warmup:
+            return self.initial * (t + 1) / self.warmup
+        s = min(t - self.warmup, self.total_steps - self.warmup)
+        cos = (1 + math.cos(math.pi * s / (self.total_steps - self.warmup))) / 2
+        return self.min_lr + (self.initial - self.min_lr) * cos
+
+
+class FunctionSchedule(Schedule):
+    """A user's callable ``t -> lr`` used as a schedule (checked at each step)."""
+
+    def __init__(self, fn: Callable[[int], float]):
+        self.fn = fn
+
+    def lr(self, t: int) -> float:
+        value = self.fn(t)
+        return _positive(f"lr({t}) returned by the schedule", value, allow_zero=True)
+
+
+# --------------------------------------------------------------------------- gradient-norm rules
+class ConstantLength(_Stateless):
+    """alpha_t = gamma / ||d||: every step moves the parameters by exactly gamma (with
+    d = -g, gamma / ||g||). For convex Lipschitz f, f_best reaches within G*gamma/2 of f*
+    (Boyd & Mutapcic, §3.1); use a diminishing gamma for exact convergence."""
+
+    def __init__(self, gamma: float):
+        self.gamma = _positive("gamma", gamma)
+
+    def __call__(self, ctx: StepContext) -> StepChoice:
+        if ctx.direction_norm == 0:
+            return StepChoice(0.0)
+        return StepChoice(self.gamma / ctx.direction_norm)
+
+
+class Polyak:
+    """The Polyak step alpha = min((f - f*) / (c ||g||^2), max_lr).
+
+    With the optimal value f* known and c = 1 this is Polyak's step (Polyak, 1987, §5.3),
+    optimal for convex Lipschitz functions; c = 0.5 with a finite ``max_lr`` is the
+    stochastic Polyak step SPS_max (Loizou et al., 2021), with f* the minimum of each
+    mini-batch's loss (0 for interpolating models). With ``f_star=None`` the target is
+    estimated as f_best - gamma_t with gamma_t = gamma / sqrt(t + 1), a nonsummable
+    diminishing offset (Boyd & Mutapcic, §3.2: the "estimated optimal value" step), which
+    converges without knowing f*.
+    """
+
+    needs = "none"
+
+    def __init__(
+        self,
+        f_star: float | None = 0.0,
+        c: float = 1.0,
+        max_lr: float = math.inf,
+        gamma: float = 1.0,
+    ):
+        if f_star is not None and (isinstance(f_star, bool) or not math.isfinite(f_star)):
+            raise ConfigError(f"f_star must be a finite number or None, got {f_star!r}")
+        self.f_star = None if f_star is None else float(f_star)
+        self.c = _positive("c", c)
+        self.max_lr = _positive("max_lr", max_lr, allow_inf=True)
+        self.gamma = _positive("gamma", gamma)
+        self.f_best = math.inf
+
+    def target(self, ctx: StepContext) -> float:
+        """The value f* the step aims at (known, or f_best minus a shrinking offset)."""
+        if self.f_star is not None:
+            return self.f_star
+        self.f_best = min(self.f_best, ctx.loss)
+        return self.f_best - self.gamma / math.sqrt(ctx.t + 1)
+
+    def __call__(self, ctx: StepContext) -> StepChoice:
+        gap = ctx.loss - self.target(ctx)
+        g2 = ctx.grad_norm**2
+        if g2 == 0 or gap <= 0:
+            return StepChoice(0.0 if g2 == 0 else min(self.max_lr, 0.0))
+        return StepChoice(min(gap / (self.c * g2), self.max_lr))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"f_best": self.f_best}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.f_best = float(state["f_best"])
+
+    def __repr__(self) -> str:
+        return f"Polyak(f_star={self.f_star}, c={self.c}, max_lr={self.max_lr})"
+
+
+# --------------------------------------------------------------------------- line searches
+class Armijo:
+    """Backtracking line search: the largest alpha in {a0, a0*shrink, a0*shrink^2, ...}
+    with phi(alpha) <= phi(0) + c1 * alpha * phi'(0) (Armijo, 1966; Nocedal & Wright §3.1).
+
+    Warm-started: the first trial is the previous accepted step times ``grow`` (capped at
+    ``max_lr``), so most steps need one trial. On mini-batches this is the stochastic line
+    search of Vaswani et al. (2019, "Painless Stochastic Gradient"): every trial uses the
+    same batch and replays the same dropout masks; with ``grow=None`` the step is allowed to
+    grow by 2 per epoch (2^(1/steps_per_epoch) per step, their "reset option 2"), and by 2
+    per step on full batches. Trials are evaluated forward only.
+
+    Convergence: for L-smooth f, every accepted step is >= min(a0, 2 shrink (1-c1)/L), so
+    full-batch GD with Armijo converges at the rate of a constant step 1/L without knowing L;
+    for convex interpolating models SLS converges at the deterministic rate.
+    """
+
+    needs = "value"
+
+    def __init__(
+        self,
+        c1: float = 1e-4,
+        shrink: float = 0.5,
+        alpha0: float = 1.0,
+        grow: float | None = None,
+        max_lr: float = 1e6,
+        max_evals: int = 30,
+        interpolate: bool = False,
+    ):
+        self.c1 = _unit("c1", c1)
+        self.shrink = _unit("shrink", shrink)
+        self.alpha0 = _positive("alpha0", alpha0)
+        self.grow = None if grow is None else _positive("grow", grow)
+        if self.grow is not None and self.grow < 1:
+            raise ConfigError(f"grow must be >= 1, got {grow!r}")
+        self.max_lr = _positive("max_lr", max_lr, allow_inf=True)
+        if isinstance(max_evals, bool) or not isinstance(max_evals, int) or max_evals < 1:
+            raise ConfigError(f"max_evals must be an int >= 1, got {max_evals!r}")
+        self.max_evals = max_evals
+        self.interpolate = bool(interpolate)
+        self.previous: float | None = None
+
+    def _growth(self, ctx: StepContext) -> float:
+        if self.grow is not None:
+            return self.grow
+        if ctx.steps_per_epoch:
+            return 2.0 ** (1.0 / ctx.steps_per_epoch)
+        return 2.0
+
+    def __call__(self, ctx: StepContext) -> StepChoice:
+        assert ctx.phi is not None
+        start = self.alpha0 if self.previous is None else self.previous * self._growth(ctx)
+        start = min(start, self.max_lr)
+        res = backtracking(
+            ctx.phi,
+            ctx.loss,
+            ctx.slope,
+            alpha0=start,
+            c1=self.c1,
+            shrink=self.shrink,
+            max_evals=self.max_evals,
+            interpolate=self.interpolate,
+        )
+        if res.alpha > 0:
+            self.previous = res.alpha
+        else:  # no acceptable step: start the next search from scratch
+            self.previous = None
+        return StepChoice(res.alpha, res.evaluations, 0, res.status, res.value)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"previous": self.previous}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        prev = state.get("previous")
+        self.previous = None if prev is None else float(prev)
+
+    def __repr__(self) -> str:
+        return f"Armijo(c1={self.c1}, shrink={self.shrink}, alpha0={self.alpha0}, grow={self.grow})"
+
+
+class StrongWolfe:
+    """Strong-Wolfe line search (Nocedal & Wright, Algorithms 3.5-3.6): alpha with
+    phi(alpha) <= phi(0) + c1 alpha phi'(0) and |phi'(alpha)| <= c2 |phi'(0)|.
+
+    Each trial costs a forward and a backward pass. The first trial is 1.0 at the first step
+    and then the previous step's alpha scaled by the ratio of slopes (N&W eq. 3.60 style,
+    capped to grow at most 10x). When the accepted point was the last one evaluated, its
+    gradient is kept for the next step if the same batch follows (full-batch training).
+    """
+
+    needs = "slope"
+
+    def __init__(
+        self, c1: float = 1e-4, c2: float = 0.9, alpha0: float = 1.0, max_evals: int = 30
+    ):
+        self.c1 = _unit("c1", c1)
+        self.c2 = _unit("c2", c2)
+        if not self.c1 < self.c2:
+            raise ConfigError(f"strong Wolfe needs 0 < c1 < c2 < 1, got c1={c1}, c2={c2}")
+        self.alpha0 = _positive("alpha0", alpha0)
+        if isinstance(max_evals, bool) or not isinstance(max_evals, int) or max_evals < 1:
+            raise ConfigError(f"max_evals must be an int >= 1, got {max_evals!r}")
+        self.max_evals = max_evals
+        self.previous: tuple[float, float] | None = None  # (alpha, slope0) of the last step
+
+    def __call__(self, ctx: StepContext) -> StepChoice:
+        assert ctx.phi_and_slope is not None
+        start = self.alpha0
+        if self.previous is not None:
+            alpha, slope = self.previous
+            start = min(alpha * slope / ctx.slope, 10 * alpha) if ctx.slope != 0 else alpha
+            start = max(start, 1e-10)
+        res = strong_wolfe(
+            ctx.phi_and_slope,
+            ctx.loss,
+            ctx.slope,
+            alpha0=start,
+            c1=self.c1,
+            c2=self.c2,
+            max_evals=self.max_evals,
+        )
+        self.previous = (res.alpha, ctx.slope) if res.alpha > 0 else None
+        return StepChoice(res.alpha, res.evaluations, res.evaluations, res.status, res.value)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"previous": None if self.previous is None else list(self.previous)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        prev = state.get("previous")
+        self.previous = None if prev is None else (float(prev[0]), float(prev[1]))
+
+    def __repr__(self) -> str:
+        return f"StrongWolfe(c1={self.c1}, c2={self.c2})"
+
+
+class Exact(_Stateless):
+    """Exact line search: alpha = argmin_{alpha >= 0} phi(alpha).
+
+    With ``quadratic=True`` the objective is taken to be quadratic, so one evaluation gives
+    the curvature: phi(a) = phi0 + s a + (k/2) a^2 with k = 2 (phi(1) - phi0 - s), and
+    alpha = -s / k (exact for least squares). Otherwise bracketing and Brent's method.
+    For strongly convex quadratics, steepest descent with exact steps converges linearly
+    with ratio ((kappa - 1)/(kappa + 1))^2 (N&W Theorem 3.3).
+    """
+
+    needs = "value"
+
+    def __init__(self, quadratic: bool = False, tol: float = 1e-8, max_evals: int = 100):
+        self.quadratic = bool(quadratic)
+        self.tol = _positive("tol", tol)
+        self.max_evals = max_evals
+
+    def __call__(self, ctx: StepContext) -> StepChoice:
+        assert ctx.phi is not None
+        if self.quadratic:
+            value1 = ctx.phi(1.0)
+            curvature = 2.0 * (value1 - ctx.loss - ctx.slope)
+            if not math.isfinite(curvature) or curvature <= 0:
+                return StepChoice(0.0, 1, 0, LineSearchStatus.NOT_DESCENT, ctx.loss)
+            alpha = -ctx.slope / curvature
+            value = ctx.loss + ctx.slope * alpha + 0.5 * curvature * alpha**2
+            return StepChoice(alpha, 1, 0, LineSearchStatus.CONVERGED, value)
+        res = exact(ctx.phi, tol=self.tol, max_evals=self.max_evals)
+        return StepChoice(res.alpha, res.evaluations, 0, res.status, res.value)
+
+
+# --------------------------------------------------------------------------- coercion
+def as_step_rule(lr: Any) -> Any:
+    """A float -> Constant, a callable t -> float -> FunctionSchedule, a rule -> itself."""
+    if isinstance(lr, StepRule) and not isinstance(lr, type):
+        return lr
+    if isinstance(lr, bool):
+        raise ConfigError(f"lr must be a number, a schedule or a step rule, got {lr!r}")
+    if isinstance(lr, int | float):
+        return Constant(lr)
+    if callable(lr) and not isinstance(lr, type):
+        return FunctionSchedule(lr)
+    raise ConfigError(f"lr must be a number, a schedule or a step rule, got {lr!r}")
+
+
+def parse_step_rule(spec: str) -> Any:
+    """Build a rule from a short string (command line and config files only):
+    ``0.1``, ``constant:0.1``, ``invtime:a[:b]``, ``invsqrt:a[:b]``, ``exp:lr:gamma``,
+    ``step:lr:every:gamma``, ``cosine:lr:total[:warmup]``, ``armijo``, ``armijo:c1``, ``wolfe``,
+    ``exact``, ``exact-quadratic``, ``polyak``, ``polyak:f_star``, ``sps:max_lr``,
+    ``length:gamma``."""
+    text = spec.strip().lower()
+    name, _, rest = text.partition(":")
+    args = [a for a in rest.split(":") if a] if rest else []
+    try:
+        nums = [float(a) for a in args]
+    except ValueError:
+        raise ConfigError(f"step rule {spec!r}: the arguments after ':' must be numbers") from None
+    try:
+        if not args:
+            try:
+                return Constant(float(name))
+            except ValueError:
+                pass
+        builders: dict[str, Callable[[], Any]] = {
+            "constant": lambda: Constant(*nums),
+            "invtime": lambda: InverseTime(*nums),
+            "invsqrt": lambda: InverseSqrt(*nums),
+            "exp": lambda: ExponentialDecay(*nums),
+            "step": lambda: StepDecay(nums[0], int(nums[1]), *nums[2:]),
+            "cosine": lambda: Cosine(nums[0], int(nums[1]), *(int(n) for n in nums[2:3])),
+            "armijo": lambda: Armijo(*nums),
+            "sls": lambda: Armijo(*nums),
+            "wolfe": lambda: StrongWolfe(*nums),
+            "exact": lambda: Exact(),
+            "exact-quadratic": lambda: Exact(quadratic=True),
+            "polyak": lambda: Polyak(*nums) if nums else Polyak(),
+            "polyak-est": lambda: Polyak(f_star=None, gamma=nums[0] if nums else 1.0),
+            "sps": lambda: Polyak(0.0, 0.5, nums[0] if nums else 1.0),
+            "length": lambda: ConstantLength(*nums),
+        }
+        if name not in builders:
+            known = ", ".join(sorted(builders))
+            raise ConfigError(f"unknown step rule {name!r} in {spec!r}; known: {known}")
+        return builders[name]()
+    except (TypeError, IndexError):
+        raise ConfigError(f"step rule {spec!r} has the wrong number of arguments") from None
