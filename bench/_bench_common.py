@@ -207,12 +207,17 @@ class WorkerError(RuntimeError):
     """A worker exited badly or printed no result."""
 
 
-def run_worker(cmd: Sequence[str], *, env: Mapping[str, str] | None = None,
-               timeout: float | None = 900.0) -> dict[str, Any]:
+def run_worker(
+    cmd: Sequence[str], *, env: Mapping[str, str] | None = None, timeout: float | None = 900.0
+) -> dict[str, Any]:
     """Run one worker command and return the JSON it emitted (see :func:`emit`)."""
     proc = subprocess.run(
-        list(cmd), capture_output=True, text=True, env=None if env is None else dict(env),
-        timeout=timeout, check=False,
+        list(cmd),
+        capture_output=True,
+        text=True,
+        env=None if env is None else dict(env),
+        timeout=timeout,
+        check=False,
     )
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_TAG)]
     if proc.returncode != 0 or not lines:
@@ -221,7 +226,7 @@ def run_worker(cmd: Sequence[str], *, env: Mapping[str, str] | None = None,
             f"worker {' '.join(cmd)} exited with {proc.returncode} and "
             f"{'no' if not lines else 'a'} result:\n  " + "\n  ".join(tail)
         )
-    return json.loads(lines[-1][len(RESULT_TAG):])
+    return json.loads(lines[-1][len(RESULT_TAG) :])
 
 
 def run_alternating(
@@ -254,6 +259,7 @@ def run_alternating(
             for engine in order:
                 res = run_worker(worker_cmd(engine, case), env=env, timeout=timeout)
                 res["round"] = r
+                res["load_after"] = load_average()
                 per_engine[engine].append(res)
                 if log is not None:
                     us = res.get("median_s", float("nan")) * 1e6
@@ -409,7 +415,16 @@ def machine_info() -> dict[str, Any]:
         "threadpools": threadpools(),
         "torch": _package_version("torch"),
         "env": {k: os.environ.get(k) for k in THREAD_ENV_VARS},
+        "load_average": load_average(),
     }
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15-minute load averages (other work on the machine skews timings)."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
 
 
 def describe_pool(pool: Mapping[str, Any]) -> str:
@@ -417,9 +432,7 @@ def describe_pool(pool: Mapping[str, Any]) -> str:
     parts = [str(pool.get("internal_api", "?"))]
     if pool.get("version"):
         parts.append(str(pool["version"]))
-    extra = [
-        str(pool[k]) for k in ("architecture", "threading_layer") if pool.get(k)
-    ]
+    extra = [str(pool[k]) for k in ("architecture", "threading_layer") if pool.get(k)]
     extra.append(f"{pool.get('num_threads', '?')} threads")
     return " ".join(parts) + f" ({', '.join(extra)})"
 
@@ -438,6 +451,9 @@ def machine_info_lines(info: Mapping[str, Any]) -> list[str]:
         f"torch {info.get('torch') or 'not installed'}",
         f"Environment: {env_text}",
     ]
+    if info.get("load_average"):
+        load = ", ".join(f"{v:g}" for v in info["load_average"])
+        lines.append(f"Load average before the run (1/5/15 min): {load}")
     pools = info.get("threadpools") or []
     if pools:
         lines.append("Thread pools in NumPy: " + "; ".join(describe_pool(p) for p in pools))

@@ -174,9 +174,13 @@ class Optimizer:
         rule = self.rule
         if closure is None:
             if rule.needs != "none":
-                raise ConfigError(f"{rule!r} evaluates the loss at trial points: pass step(closure)")
+                raise ConfigError(
+                    f"{rule!r} evaluates the loss at trial points: pass step(closure)"
+                )
             if any(p.grad is None for p in params):
-                raise GradientError("step() without a closure needs .grad: call loss.backward() first")
+                raise GradientError(
+                    "step() without a closure needs .grad: call loss.backward() first"
+                )
             loss_tensor = None
             f0 = math.nan
             evaluations = 0

@@ -1,0 +1,16 @@
+"""Training: fit(), stopping criteria, and the History it returns."""
+
+from .history import Best, EpochRecord, History, StopReason
+from .loop import Callback, evaluate, fit
+from .stopping import StopWhen
+
+__all__ = [
+    "Best",
+    "Callback",
+    "EpochRecord",
+    "History",
+    "StopReason",
+    "StopWhen",
+    "evaluate",
+    "fit",
+]

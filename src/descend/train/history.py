@@ -1,0 +1,163 @@
+"""What training recorded: per-step and per-epoch records, the best iterate, plots, CSV."""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class EpochRecord:
+    """Metrics at the end of one epoch (validation ones are None without validation data)."""
+
+    epoch: int
+    step: int
+    train_loss: float
+    train_accuracy: float | None = None
+    val_loss: float | None = None
+    val_accuracy: float | None = None
+    lr: float = math.nan
+    seconds: float = 0.0
+
+
+@dataclass
+class StopReason:
+    """Why training stopped: the criterion's name, the value that fired it, and where.
+
+    ``str(reason)`` reads like "gradient norm 8.7e-07 < 1e-06 at step 412".
+    """
+
+    criterion: str
+    message: str
+    step: int
+    epoch: int
+    value: float | None = None
+    threshold: float | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass
+class Best:
+    """The best epoch seen (lowest validation loss, or training loss without validation)."""
+
+    epoch: int
+    step: int
+    loss: float
+    state: dict[str, np.ndarray] | None = None
+
+
+@dataclass
+class History:
+    """Per-step columns (``loss``, ``lr``, ``grad_norm``, ``evaluations``, ``step_norm``),
+    per-epoch :class:`EpochRecord` s, the stop reason and the best epoch."""
+
+    loss: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    grad_norm: list[float] = field(default_factory=list)
+    evaluations: list[int] = field(default_factory=list)
+    step_norm: list[float] = field(default_factory=list)
+    epochs: list[EpochRecord] = field(default_factory=list)
+    stop_reason: StopReason | None = None
+    best: Best | None = None
+    seconds: float = 0.0
+
+    STEP_COLUMNS = ("loss", "lr", "grad_norm", "evaluations", "step_norm")
+
+    @property
+    def steps(self) -> int:
+        """Steps recorded so far."""
+        return len(self.loss)
+
+    def record_step(self, loss: float, lr: float, grad_norm: float, evaluations: int,
+                    step_norm: float) -> None:
+        self.loss.append(loss)
+        self.lr.append(lr)
+        self.grad_norm.append(grad_norm)
+        self.evaluations.append(evaluations)
+        self.step_norm.append(step_norm)
+
+    def __getitem__(self, name: str) -> list[Any]:
+        """A per-step column by name, or a per-epoch one (e.g. ``"val_accuracy"``)."""
+        if name in self.STEP_COLUMNS:
+            return getattr(self, name)
+        names = {f.name for f in fields(EpochRecord)}
+        if name in names:
+            return [getattr(e, name) for e in self.epochs]
+        raise KeyError(f"history has no column {name!r}")
+
+    def to_csv(self, path: str | Path) -> Path:
+        """Write one row per step (with that step's epoch metrics on the epoch's last step)."""
+        path = Path(path)
+        by_step = {e.step: e for e in self.epochs}
+        epoch_cols = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy"]
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["step", *self.STEP_COLUMNS, *epoch_cols])
+            for i in range(self.steps):
+                row: list[Any] = [i, *(getattr(self, c)[i] for c in self.STEP_COLUMNS)]
+                e = by_step.get(i)
+                row += ["" if e is None or getattr(e, c) is None else getattr(e, c)
+                        for c in epoch_cols]
+                w.writerow(row)
+        tmp.replace(path)
+        return path
+
+    def plot(self, path: str | Path, title: str | None = None) -> Path:
+        """Draw the loss, the validation metric and the step size against steps (PNG, SVG or
+        PDF by extension). Needs matplotlib (``pip install descend[plot]``)."""
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError("History.plot needs matplotlib: pip install 'descend[plot]'") from exc
+        path = Path(path)
+        fig, axes = plt.subplots(3, 1, figsize=(7, 8), sharex=True)
+        steps = np.arange(1, self.steps + 1)
+        ax = axes[0]
+        ax.plot(steps, self.loss, lw=0.8, alpha=0.6, label="step loss")
+        if self.epochs:
+            ax.plot([e.step + 1 for e in self.epochs], [e.train_loss for e in self.epochs],
+                    "o-", ms=3, label="epoch train loss")
+            if self.epochs[0].val_loss is not None:
+                ax.plot([e.step + 1 for e in self.epochs], [e.val_loss for e in self.epochs],
+                        "s-", ms=3, label="validation loss")
+        finite = [v for v in self.loss if math.isfinite(v) and v > 0]
+        if finite and max(finite) / min(finite) > 100:
+            ax.set_yscale("log")
+        ax.set_ylabel("loss")
+        ax.legend(fontsize=8)
+        ax = axes[1]
+        if self.epochs and self.epochs[0].val_accuracy is not None:
+            ax.plot([e.step + 1 for e in self.epochs], [e.val_accuracy for e in self.epochs],
+                    "s-", ms=3, label="validation accuracy")
+            ax.set_ylabel("accuracy")
+        elif self.epochs and self.epochs[0].val_loss is not None:
+            ax.plot([e.step + 1 for e in self.epochs], [e.val_loss for e in self.epochs], "s-")
+            ax.set_ylabel("validation loss")
+        else:
+            ax.plot(steps, self.grad_norm, lw=0.8)
+            ax.set_yscale("log")
+            ax.set_ylabel("gradient norm")
+        ax.legend(fontsize=8) if ax.get_legend_handles_labels()[0] else None
+        ax = axes[2]
+        ax.plot(steps, self.lr, lw=0.8)
+        if any(v > 0 for v in self.lr):
+            ax.set_yscale("log")
+        ax.set_ylabel("step size")
+        ax.set_xlabel("step")
+        fig.suptitle(title or (str(self.stop_reason) if self.stop_reason else "training"),
+                     fontsize=9)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        return path
