@@ -13,9 +13,11 @@ every node it used so the saved arrays are released.
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import threading
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -29,17 +31,18 @@ class _GradMode(threading.local):
     enabled: bool = True
 
 
+# Whether operations are recorded, per thread (as PyTorch's grad mode).
 _mode = _GradMode()
 
 
 def is_grad_enabled() -> bool:
-    """Whether operations are recorded for backpropagation."""
+    """Whether operations are recorded for backpropagation (in this thread)."""
     return _mode.enabled
 
 
 @contextlib.contextmanager
 def no_grad() -> Iterator[None]:
-    """Context in which nothing is recorded: results never require grad."""
+    """Context in which nothing is recorded: results never require grad (this thread)."""
     previous = _mode.enabled
     _mode.enabled = False
     try:
@@ -79,20 +82,41 @@ class Primitive:
         return f"<primitive {self.name}>"
 
 
-class Node:
-    """What backward needs of one recorded primitive application."""
+class Node(NamedTuple):
+    """What backward needs of one recorded primitive application.
 
-    __slots__ = ("inputs", "params", "parents", "prim")
+    ``needs[i]`` says whether input i requires a gradient (fixed when the node is made).
+    ``seq`` numbers nodes in creation order, a topological order of any graph: a node is
+    always made after the nodes of its inputs, so backward visits nodes by decreasing seq.
+    A tuple, because one is made for every recorded operation and tuples are cheap.
+    """
 
-    def __init__(self, prim: Primitive, parents: tuple, inputs: tuple, params: dict):
-        self.prim = prim
-        self.parents = parents
-        self.inputs = inputs
-        self.params = params
+    prim: Primitive
+    parents: tuple
+    inputs: tuple
+    params: dict
+    needs: tuple
+    seq: int
+
+
+_next_seq = itertools.count().__next__
+_tuple_new = tuple.__new__
+
+
+def make_node(prim: Primitive, parents: tuple, inputs: tuple, params: dict,
+              needs: tuple) -> Node:
+    """A Node, without NamedTuple's Python-level constructor."""
+    return _tuple_new(Node, (prim, parents, inputs, params, needs, _next_seq()))
 
 
 #: Marks a tensor whose graph an earlier ``backward()`` released.
-FREED = Node(Primitive("freed", None, None), (), (), {})  # type: ignore[arg-type]
+FREED = make_node(Primitive("freed", None, None), (), (), {}, ())  # type: ignore[arg-type]
+_EMPTY: dict[str, Any] = {}
+_TRUE1 = (True,)
+_FREED_MESSAGE = (
+    "the graph through this tensor was already released by an earlier backward(); call "
+    "backward(retain_graph=True) the first time to backpropagate through it twice"
+)
 
 
 def unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -104,102 +128,128 @@ def unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         i + lead for i, n in enumerate(shape) if n == 1 and g.shape[i + lead] != 1
     )
     if axes:
-        g = g.sum(axis=axes)
+        g = np.asarray(g.sum(axis=axes))  # a full reduction gives a scalar: keep an array
     return g.reshape(shape)
 
 
-def _topological_order(root: Tensor) -> list[Tensor]:
-    """Tensors reachable from ``root`` that require grad, children before parents."""
-    order: list[Tensor] = []
-    seen: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
-    while stack:
-        t, done = stack.pop()
-        if done:
-            order.append(t)
-            continue
-        if id(t) in seen:
-            continue
-        seen.add(id(t))
-        stack.append((t, True))
-        node = t._node
-        if node is not None:
-            if node is FREED:
-                raise GradientError(
-                    "the graph through this tensor was already released by an earlier "
-                    "backward(); call backward(retain_graph=True) the first time to "
-                    "backpropagate through it twice"
-                )
-            for p in node.parents:
-                if p is not None and p.requires_grad and id(p) not in seen:
-                    stack.append((p, False))
-    return order
-
-
 def backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None:
-    """Backpropagate ``grad`` (d loss / d root) to every leaf that requires grad."""
-    order = _topological_order(root)
-    grads: dict[int, np.ndarray] = {id(root): grad}
-    # Arrays handed on unchanged (or as views) by a VJP may be shared by several tensors;
-    # a leaf gets its own copy of those so that editing one .grad never edits another.
-    shared: set[int] = {id(grad)}
-    for t in reversed(order):
-        g = grads.pop(id(t), None)
-        node = t._node
-        if node is None:  # a leaf
-            if g is None:
-                continue
-            if g.dtype != t.data.dtype:
-                g = g.astype(t.data.dtype)
-            elif id(g) in shared or g.base is not None or not g.flags.writeable:
-                g = g.copy()
-            t.grad = g if t.grad is None else t.grad + g
-            continue
-        if g is None:
+    """Backpropagate ``grad`` (d loss / d root) to every leaf that requires grad.
+
+    One pass over a heap ordered by decreasing node seq: a tensor is taken only after every
+    operation that used it (they all have a larger seq), so its gradient is complete then.
+    Gradients in flight live on the tensors (``_g``), not in a dictionary.
+    """
+    # Arrays handed on unchanged by a VJP may be shared by several tensors; a leaf gets its
+    # own copy of those (and of views) so that editing one .grad never edits another.
+    shared = {id(grad)}
+    leaves: list[Tensor] = []
+    heap: list[tuple[int, Tensor]] = []
+    node = root._node
+    if node is None:
+        root._g = grad
+        leaves.append(root)
+    elif node is FREED:
+        raise GradientError(_FREED_MESSAGE)
+    else:
+        root._g = grad
+        heap.append((-node.seq, root))
+    pop = heapq.heappop
+    push = heapq.heappush
+    try:
+        while heap:
+            t = pop(heap)[1]
+            g = t._g
+            t._g = None
+            node = t._node
             if not retain_graph:
                 t._node = FREED
-            continue
-        parents = node.parents
-        needs = tuple(p is not None and p.requires_grad for p in parents)
-        results = node.prim.vjp(g, t.data, node.inputs, needs, **node.params)
-        for p, r, need in zip(parents, results, needs):
-            if not need or r is None:
-                continue
-            if r is g:
-                shared.add(id(r))
-            shape = p.data.shape
-            if r.shape != shape:
-                r = unbroadcast(r, shape)
-            key = id(p)
-            previous = grads.get(key)
-            grads[key] = r if previous is None else previous + r
-        if not retain_graph:
-            t._node = FREED
+            results = node.prim.vjp(g, t.data, node.inputs, node.needs, **node.params)
+            for p, r, need in zip(node.parents, results, node.needs):
+                if not need or r is None:
+                    continue
+                if r is g:
+                    shared.add(id(r))
+                shape = p.data.shape
+                if r.shape != shape:
+                    r = unbroadcast(r, shape)
+                previous = p._g
+                if previous is not None:
+                    p._g = previous + r
+                    continue
+                p._g = r
+                pnode = p._node
+                if pnode is None:
+                    leaves.append(p)
+                elif pnode is FREED:
+                    raise GradientError(_FREED_MESSAGE)
+                else:
+                    push(heap, (-pnode.seq, p))
+        for leaf in leaves:
+            g = leaf._g
+            dtype = leaf.data.dtype
+            if g.dtype is not dtype and g.dtype != dtype:
+                g = g.astype(dtype)
+            elif id(g) in shared or g.base is not None or not g.flags.writeable:
+                g = g.copy()
+            leaf.grad = g if leaf.grad is None else leaf.grad + g
+    finally:  # after an error, leave no gradient half-way on any tensor
+        for _, t in heap:
+            t._g = None
+        for leaf in leaves:
+            leaf._g = None
+
+
+def _shape_error(prim: Primitive, arrays: tuple, exc: ValueError) -> Exception:
+    text = str(exc)
+    if any(k in text for k in ("broadcast", "mismatch", "align", "dimension")):
+        shapes = " and ".join(str(np.shape(a)) for a in arrays)
+        return ShapeError(f"{prim.name}: shapes {shapes} cannot be combined ({text})")
+    return exc
 
 
 def apply(prim: Primitive, args: tuple, params: dict[str, Any]) -> Tensor:
     """Run ``prim`` on tensors and constants, recording it when a gradient is needed."""
     Tensor = _tensor_type
-    needs_grad = False
-    arrays = []
-    for a in args:
-        if isinstance(a, Tensor):
-            arrays.append(a.data)
-            if a.requires_grad:
-                needs_grad = True
-        else:
-            arrays.append(a)
+    arrays = tuple(a.data if isinstance(a, Tensor) else a for a in args)
     try:
         out = prim.forward(*arrays, **params)
     except ValueError as exc:
-        text = str(exc)
-        if any(k in text for k in ("broadcast", "mismatch", "align", "dimension")):
-            shapes = " and ".join(str(np.shape(a)) for a in arrays)
-            raise ShapeError(f"{prim.name}: shapes {shapes} cannot be combined ({exc})") from None
-        raise
-    if needs_grad and _mode.enabled:
-        parents = tuple(a if isinstance(a, Tensor) else None for a in args)
-        return _wrap(out, True, Node(prim, parents, tuple(arrays), params))
+        raise _shape_error(prim, arrays, exc) from None
+    if _mode.enabled:
+        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        if True in needs:
+            parents = tuple(a if isinstance(a, Tensor) else None for a in args)
+            return _wrap(out, True, make_node(prim, parents, arrays, params, needs))
+    return _wrap(out, False, None)
+
+
+def apply1(prim: Primitive, a: Any, params: dict[str, Any] = _EMPTY) -> Tensor:
+    """``apply`` for one input (the hot path of unary operations)."""
+    if isinstance(a, _tensor_type):
+        x = a.data
+        out = prim.forward(x, **params)
+        if a.requires_grad and _mode.enabled:
+            return _wrap(out, True, make_node(prim, (a,), (x,), params, _TRUE1))
+        return _wrap(out, False, None)
+    return _wrap(prim.forward(a, **params), False, None)
+
+
+def apply2(prim: Primitive, a: Any, b: Any) -> Tensor:
+    """``apply`` for two inputs without parameters (the hot path of arithmetic)."""
+    Tensor = _tensor_type
+    ta = isinstance(a, Tensor)
+    tb = isinstance(b, Tensor)
+    x = a.data if ta else a
+    y = b.data if tb else b
+    try:
+        out = prim.forward(x, y)
+    except ValueError as exc:
+        raise _shape_error(prim, (x, y), exc) from None
+    na = ta and a.requires_grad
+    nb = tb and b.requires_grad
+    if (na or nb) and _mode.enabled:
+        node = make_node(prim, (a if ta else None, b if tb else None), (x, y), _EMPTY, (na, nb))
+        return _wrap(out, True, node)
     return _wrap(out, False, None)
 
 

@@ -29,7 +29,7 @@ class Tensor:
         Whether operations on this tensor are recorded. Only floating tensors may.
     """
 
-    __slots__ = ("__weakref__", "_node", "data", "grad", "requires_grad")
+    __slots__ = ("__weakref__", "_g", "_node", "data", "grad", "requires_grad")
     __array_ufunc__ = None  # ndarray (op) Tensor defers to Tensor's reflected operator
     __hash__ = object.__hash__
 
@@ -44,6 +44,7 @@ class Tensor:
         self.grad: np.ndarray | None = None
         self.requires_grad = bool(requires_grad)
         self._node: Node | None = None
+        self._g: np.ndarray | None = None  # gradient in flight during backward
 
     # ------------------------------------------------------------------ basic attributes
     @property
@@ -119,9 +120,7 @@ class Tensor:
 
     def astype(self, dtype: Any) -> Tensor:
         """A copy converted to ``dtype`` (differentiable between floating dtypes)."""
-        from .ops import shape
-
-        return shape.astype(self, np.dtype(dtype))
+        return _o.astype(self, np.dtype(dtype))
 
     # ------------------------------------------------------------------ backpropagation
     def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
@@ -160,49 +159,49 @@ class Tensor:
 
     # ------------------------------------------------------------------ operators
     def __add__(self, other: Any) -> Tensor:
-        return _ops().add(self, other)
+        return _o.add(self, other)
 
     def __radd__(self, other: Any) -> Tensor:
-        return _ops().add(other, self)
+        return _o.add(other, self)
 
     def __sub__(self, other: Any) -> Tensor:
-        return _ops().sub(self, other)
+        return _o.sub(self, other)
 
     def __rsub__(self, other: Any) -> Tensor:
-        return _ops().sub(other, self)
+        return _o.sub(other, self)
 
     def __mul__(self, other: Any) -> Tensor:
-        return _ops().mul(self, other)
+        return _o.mul(self, other)
 
     def __rmul__(self, other: Any) -> Tensor:
-        return _ops().mul(other, self)
+        return _o.mul(other, self)
 
     def __truediv__(self, other: Any) -> Tensor:
-        return _ops().div(self, other)
+        return _o.div(self, other)
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return _ops().div(other, self)
+        return _o.div(other, self)
 
     def __pow__(self, other: Any) -> Tensor:
-        return _ops().power(self, other)
+        return _o.power(self, other)
 
     def __rpow__(self, other: Any) -> Tensor:
-        return _ops().power(other, self)
+        return _o.power(other, self)
 
     def __matmul__(self, other: Any) -> Tensor:
-        return _ops().matmul(self, other)
+        return _o.matmul(self, other)
 
     def __rmatmul__(self, other: Any) -> Tensor:
-        return _ops().matmul(other, self)
+        return _o.matmul(other, self)
 
     def __neg__(self) -> Tensor:
-        return _ops().neg(self)
+        return _o.neg(self)
 
     def __pos__(self) -> Tensor:
         return self
 
     def __abs__(self) -> Tensor:
-        return _ops().absolute(self)
+        return _o.absolute(self)
 
     # comparisons give plain boolean arrays: they have no gradient
     def __lt__(self, other: Any) -> np.ndarray:
@@ -224,86 +223,74 @@ class Tensor:
         return self.data != _data(other)
 
     def __getitem__(self, index: Any) -> Tensor:
-        return _ops().getitem(self, index)
+        return _o.getitem(self, index)
 
     # ------------------------------------------------------------------ methods
     def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
         """Sum over ``axis`` (an int, a tuple of ints, or None for all)."""
-        return _ops().sum(self, axis=axis, keepdims=keepdims)
+        return _o.sum(self, axis=axis, keepdims=keepdims)
 
     def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
         """Mean over ``axis``."""
-        return _ops().mean(self, axis=axis, keepdims=keepdims)
+        return _o.mean(self, axis=axis, keepdims=keepdims)
 
     def max(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
         """Maximum over ``axis``; tied maxima share the gradient equally."""
-        return _ops().amax(self, axis=axis, keepdims=keepdims)
+        return _o.amax(self, axis=axis, keepdims=keepdims)
 
     def min(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
         """Minimum over ``axis``; tied minima share the gradient equally."""
-        return _ops().amin(self, axis=axis, keepdims=keepdims)
+        return _o.amin(self, axis=axis, keepdims=keepdims)
 
     def exp(self) -> Tensor:
-        return _ops().exp(self)
+        return _o.exp(self)
 
     def log(self) -> Tensor:
-        return _ops().log(self)
+        return _o.log(self)
 
     def sqrt(self) -> Tensor:
-        return _ops().sqrt(self)
+        return _o.sqrt(self)
 
     def abs(self) -> Tensor:
-        return _ops().absolute(self)
+        return _o.absolute(self)
 
     def relu(self) -> Tensor:
-        return _ops().relu(self)
+        return _o.relu(self)
 
     def tanh(self) -> Tensor:
-        return _ops().tanh(self)
+        return _o.tanh(self)
 
     def sigmoid(self) -> Tensor:
-        return _ops().sigmoid(self)
+        return _o.sigmoid(self)
 
     def clip(self, lo: float | None = None, hi: float | None = None) -> Tensor:
         """Clip to [lo, hi]; the gradient is 1 inside (ends included) and 0 outside."""
-        return _ops().clip(self, lo, hi)
+        return _o.clip(self, lo, hi)
 
     def reshape(self, *shape: int | Sequence[int]) -> Tensor:
         """A tensor with the same data in a new shape (one dimension may be -1)."""
         if len(shape) == 1 and not isinstance(shape[0], int | np.integer):
             shape = tuple(shape[0])  # type: ignore[arg-type]
-        return _ops().reshape(self, shape)
+        return _o.reshape(self, shape)
 
     def transpose(self, *axes: int | Sequence[int]) -> Tensor:
         """Permute axes (reverse them when none are given), as ``numpy.transpose``."""
         if len(axes) == 1 and not isinstance(axes[0], int | np.integer):
             axes = tuple(axes[0])  # type: ignore[arg-type]
-        return _ops().transpose(self, axes or None)
+        return _o.transpose(self, axes or None)
 
     @property
     def T(self) -> Tensor:
-        return _ops().transpose(self, None)
+        return _o.transpose(self, None)
 
     def flatten(self, start_dim: int = 0) -> Tensor:
         """Flatten the dimensions from ``start_dim`` on into one."""
         shape = (*self.shape[:start_dim], -1)
-        return _ops().reshape(self, shape)
+        return _o.reshape(self, shape)
 
 
 def _data(x: Any) -> Any:
     return x.data if isinstance(x, Tensor) else x
-
-
-_OPS: Any = None
-
-
-def _ops() -> Any:
-    global _OPS
-    if _OPS is None:
-        from . import ops
-
-        _OPS = ops
-    return _OPS
 
 
 def wrap(data: np.ndarray, requires_grad: bool, node: Node | None) -> Tensor:
@@ -313,10 +300,13 @@ def wrap(data: np.ndarray, requires_grad: bool, node: Node | None) -> Tensor:
     t.grad = None
     t.requires_grad = requires_grad
     t._node = node
+    t._g = None
     return t
 
 
 graph.bind_tensor_type(Tensor, wrap)
+
+from . import ops as _o  # noqa: E402  (the primitives need Tensor defined first)
 
 
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:

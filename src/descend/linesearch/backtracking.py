@@ -27,7 +27,7 @@ def _quadratic_step(phi0: float, slope0: float, a: float, fa: float) -> float:
     """Minimiser of the quadratic through ``phi(0)``, ``phi'(0)`` and ``phi(a)``.
 
     ``q(t) = phi0 + slope0 t + ((fa - phi0 - slope0 a) / a^2) t^2`` has its minimiser at
-    ``t = -slope0 a^2 / (2 (fa - phi0 - slope0 a))`` (Nocedal & Wright 2006, eq. 3.58a).
+    ``t = -slope0 a^2 / (2 (fa - phi0 - slope0 a))`` (Nocedal & Wright 2006, §3.5).
     Returns NaN when the quadratic is not convex.
     """
     denom = 2.0 * (fa - phi0 - slope0 * a)
@@ -39,7 +39,7 @@ def _quadratic_step(phi0: float, slope0: float, a: float, fa: float) -> float:
 def _cubic_step(phi0: float, slope0: float, a0: float, f0: float, a1: float, f1: float) -> float:
     """Minimiser of the cubic through ``phi(0)``, ``phi'(0)``, ``phi(a0)``, ``phi(a1)``.
 
-    With ``c(t) = A t^3 + B t^2 + slope0 t + phi0`` (Nocedal & Wright 2006, eq. 3.58b)::
+    With ``c(t) = A t^3 + B t^2 + slope0 t + phi0`` (Nocedal & Wright 2006, §3.5)::
 
         [A]      1          [ a0^2   -a1^2] [f1 - phi0 - slope0 a1]
         [B] = ---------  *  [-a0^3    a1^3] [f0 - phi0 - slope0 a0]
@@ -89,7 +89,7 @@ def backtracking(
 
     With ``interpolate=True`` the first backtrack moves to the minimiser of the quadratic
     through ``phi(0)``, ``phi'(0)`` and ``phi(alpha)``, later ones to the minimiser of the
-    cubic through ``phi(0)``, ``phi'(0)`` and the last two trials (N&W eq. 3.58). The new
+    cubic through ``phi(0)``, ``phi'(0)`` and the last two trials (N&W §3.5). The new
     step is safeguarded to ``[min_shrink * alpha, 0.5 * alpha]``: at least a halving per
     backtrack (the upper safeguard is fixed at 0.5), and never a collapse by more than
     ``min_shrink``. Where the interpolant has no minimiser, ``alpha <- shrink * alpha``.

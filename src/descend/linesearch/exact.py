@@ -85,7 +85,7 @@ def exact(
 
     .. math:: \alpha^* = -\frac{\phi'(0)}{\phi''}
 
-    (Nocedal & Wright 2006, §3.1, eq. 3.26 for steepest descent on a quadratic). ``phi`` is
+    (Nocedal & Wright 2006, §3.1 and §3.3, the exact step on a quadratic). ``phi`` is
     called once, at ``alpha*``, to report ``value``. If ``slope0 >= 0`` and ``curvature >= 0``
     the minimiser over ``alpha >= 0`` is ``alpha = 0``: status ``NOT_DESCENT``, and ``phi`` is
     called once at 0 (there is no ``phi0`` argument) to report ``value``. Any other
@@ -123,10 +123,14 @@ def exact(
         bracketing needs. ``status`` is
 
         - ``CONVERGED``: Brent's method (or the closed form) returned a minimiser;
-        - ``NOT_DESCENT``: phi does not decrease from ``lo``: no trial down to
-          ``lo + tol * (hi - lo)`` was lower than ``phi(lo)``; ``alpha = lo``;
-        - ``MAX_EVALS``: the budget ran out; the lowest finite point seen is returned;
-        - ``NON_FINITE``: no call gave a finite value.
+        - ``NOT_DESCENT``: phi does not decrease from ``lo``: no trial was lower than
+          ``phi(lo)``, down to one within ``2.62 * tol * (hi - lo)`` of ``lo`` (the
+          shrinking stops before going below ``tol * (hi - lo)``); ``alpha = lo``;
+        - ``MAX_EVALS``: the budget ran out (as it does when phi is unbounded below along
+          the ray); the lowest finite point seen is returned;
+        - ``ROUNDING``: the bracketing step vanished in floating point; lowest point seen;
+        - ``NON_FINITE``: ``phi(lo)`` was non-finite (``value`` is then NaN), or no call gave a
+          finite value; in the quadratic case, ``phi(alpha*)`` was non-finite.
 
     Raises
     ------

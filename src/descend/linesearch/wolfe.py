@@ -25,6 +25,14 @@ SLOW_SHRINK = 0.66
 #: made, at most 5x from alpha = 0 so that a concave stretch does not throw the step far away.
 EXTRAP_MIN = 1.1
 EXTRAP_MAX = 4.0
+#: ... or up to EXTRAP_TRUSTED * (alpha - alpha_prev) (100x from alpha = 0) when the cubic and
+#: the secant model of phi' predict the same minimiser to within MODELS_AGREE of the distance.
+EXTRAP_TRUSTED = 99.0
+MODELS_AGREE = 0.1
+#: When the bracket spans more than this ratio (both ends > 0), its "midpoint" is the geometric
+#: mean sqrt(lo * hi): halving a bracket like [0.007, 8] arithmetically would take many steps
+#: to reach the scale of its lower end.
+GEOMETRIC_RATIO = 4.0
 #: The first step back from a non-finite trial with no other finite point than alpha = 0.
 NON_FINITE_SHRINK = 0.1
 #: The bracket is declared exhausted when its width is below this fraction of alpha.
@@ -40,7 +48,7 @@ class _Point(NamedTuple):
 
 
 def _cubic_minimiser(p: _Point, q: _Point) -> float:
-    r"""Minimiser of the cubic matching phi and phi' at two points (N&W 2006, eq. 3.59).
+    r"""Minimiser of the cubic matching phi and phi' at two points (N&W 2006, §3.5).
 
     .. math::
         d_1 = \phi'_p + \phi'_q - 3 \frac{\phi_p - \phi_q}{a_p - a_q}, \quad
@@ -97,9 +105,10 @@ def strong_wolfe(
     - *Bracketing* (Algorithm 3.5). Until a ``hi`` exists, trials grow: the farther of the
       cubic minimiser through the last two trials and the secant step on phi' (when
       ``|phi'|`` fell), else the largest step, always within
-      ``[1.1, 4] * (alpha_i - alpha_{i-1})`` beyond ``alpha_i`` and at most ``alpha_max``.
+      ``[1.1, 4] * (alpha_i - alpha_{i-1})`` beyond ``alpha_i`` (``[1.1, 99]`` when the two
+      models agree within 10 %, as on a quadratic) and at most ``alpha_max``.
     - *Zoom trials.* With ``c`` the minimiser of the cubic matching phi and phi' at two
-      points (N&W eq. 3.59):
+      points (N&W §3.5, cubic interpolation with derivatives):
 
       1. trial rejected: ``c`` through (lo, trial) if it is closer to lo than the minimiser
          ``q`` of the quadratic through phi(lo), phi'(lo), phi(trial), else ``(c + q) / 2``;
@@ -111,7 +120,9 @@ def strong_wolfe(
 
       The midpoint of the bracket replaces the trial when it is not strictly inside the
       bracket, when no model applies, or when the last two zoom steps did not shrink the
-      bracket to 0.66 of its width (which bounds the number of steps).
+      bracket to 0.66 of its width (which bounds the number of steps). For a bracket
+      ``[a, b]`` with ``0 < a`` and ``b > 4 a`` the midpoint is the geometric mean
+      ``sqrt(a b)``, so that the bisection works on the scale of the step.
 
     A trial where phi or phi' is inf/NaN is treated as "too far": it becomes ``hi`` and the
     next trial shrinks back towards ``lo`` (to 0.1 of the step when ``lo`` is ``alpha = 0``,
@@ -237,6 +248,9 @@ def strong_wolfe(
         ):
             return give_up(LineSearchStatus.ROUNDING)
         midpoint = lo.alpha + 0.5 * (hi.alpha - lo.alpha)
+        small, large = min(lo.alpha, hi.alpha), max(lo.alpha, hi.alpha)
+        if small > 0.0 and large > GEOMETRIC_RATIO * small:
+            midpoint = math.sqrt(small * large)
         if math.isnan(hi.value):
             # No model through a non-finite point: shrink towards the known finite end.
             alpha = NON_FINITE_SHRINK * hi.alpha if lo.alpha == 0.0 else midpoint
@@ -258,7 +272,9 @@ def _extrapolate(lo: _Point, trial: _Point, alpha_max: float) -> float:
     If ``|phi'|`` fell from lo to the trial, the farther of the cubic minimiser through
     (lo, trial) and the secant step on phi' (both looking ahead), else the largest step;
     always within ``[EXTRAP_MIN, EXTRAP_MAX] * (trial - lo)`` beyond the trial (Moré &
-    Thuente 1994, §4, cases 3 and 4 before a bracket is known) and at most ``alpha_max``.
+    Thuente 1994, §4, cases 3 and 4 before a bracket is known), widened to
+    ``EXTRAP_TRUSTED`` when the two models agree to ``MODELS_AGREE``, and at most
+    ``alpha_max``.
     """
     step = trial.alpha - lo.alpha
     smallest = trial.alpha + EXTRAP_MIN * step
@@ -267,10 +283,13 @@ def _extrapolate(lo: _Point, trial: _Point, alpha_max: float) -> float:
     if abs(trial.slope) < abs(lo.slope):
         cubic = _cubic_minimiser(lo, trial)
         secant = _secant(lo, trial)
-        ahead = [t for t in (cubic, secant) if math.isfinite(t) and t > trial.alpha]
-        if len(ahead) == 2:
+        if all(math.isfinite(t) and t > trial.alpha for t in (cubic, secant)):
             # Either model may be right; the farther one costs less if phi keeps falling.
-            alpha = max(ahead)
+            alpha = max(cubic, secant)
+            if abs(cubic - secant) <= MODELS_AGREE * (min(cubic, secant) - trial.alpha):
+                # phi' is close to linear (phi close to quadratic): a far minimiser is real,
+                # e.g. a tiny alpha0 on a quadratic, and 5x steps would waste evaluations.
+                largest = trial.alpha + EXTRAP_TRUSTED * step
     return min(max(alpha, smallest), largest, alpha_max)
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..graph import Primitive, apply
+from ..graph import Primitive, apply, apply1, apply2
+
+__all__ = ["Primitive", "apply1", "apply2", "call", "primitive"]
 
 
 def primitive(name: str, forward: Callable[..., Any], vjp: Callable[..., tuple]) -> Primitive:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ...backend import xp
-from ._core import call, primitive
+from ._core import apply1, apply2, primitive
 
 
 # ---------------------------------------------------------------------------- add, sub
@@ -25,7 +25,7 @@ _ADD = primitive("add", xp.add, _add_vjp)
 
 def add(a: Any, b: Any) -> Any:
     """a + b with broadcasting."""
-    return call(_ADD, a, b)
+    return apply2(_ADD, a, b)
 
 
 def _sub_vjp(g, out, inputs, needs):
@@ -37,7 +37,7 @@ _SUB = primitive("sub", xp.subtract, _sub_vjp)
 
 def sub(a: Any, b: Any) -> Any:
     """a - b with broadcasting."""
-    return call(_SUB, a, b)
+    return apply2(_SUB, a, b)
 
 
 def _neg_vjp(g, out, inputs, needs):
@@ -49,7 +49,7 @@ _NEG = primitive("neg", xp.negative, _neg_vjp)
 
 def neg(a: Any) -> Any:
     """-a."""
-    return call(_NEG, a)
+    return apply1(_NEG, a)
 
 
 # ---------------------------------------------------------------------------- mul, div
@@ -63,7 +63,7 @@ _MUL = primitive("mul", xp.multiply, _mul_vjp)
 
 def mul(a: Any, b: Any) -> Any:
     """a * b with broadcasting."""
-    return call(_MUL, a, b)
+    return apply2(_MUL, a, b)
 
 
 def _div_vjp(g, out, inputs, needs):
@@ -78,7 +78,7 @@ _DIV = primitive("div", xp.true_divide, _div_vjp)
 
 def div(a: Any, b: Any) -> Any:
     """a / b with broadcasting."""
-    return call(_DIV, a, b)
+    return apply2(_DIV, a, b)
 
 
 # ---------------------------------------------------------------------------- power
@@ -90,8 +90,12 @@ def _pow_vjp(g, out, inputs, needs):
     a, b = inputs
     ga = gb = None
     if needs[0]:
-        # d/da a**b = b * a**(b-1); written with b-1 so that a = 0 with b = 1 gives 1.
-        ga = g * b * xp.power(a, b - 1) if not np.isscalar(b) or b != 0 else g * 0
+        # d/da a**b = b * a**(b-1), taken as 0 where b == 0 (a**0 is constant, even at a = 0)
+        if np.ndim(b) == 0:
+            ga = g * b * xp.power(a, b - 1) if b != 0 else xp.zeros_like(g * a)
+        else:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ga = g * xp.where(b == 0, 0, b * xp.power(a, b - 1))
     if needs[1]:
         # d/db a**b = a**b * log(a); at a = 0 the limit of a**b * log(a) is 0 for b > 0.
         safe = xp.where(a == 0, 1, a)
@@ -104,7 +108,7 @@ _POW = primitive("pow", _pow_forward, _pow_vjp)
 
 def power(a: Any, b: Any) -> Any:
     """a ** b; either may be a tensor. d/db uses log(a) (NaN for a < 0, 0 taken at a = 0)."""
-    return call(_POW, a, b)
+    return apply2(_POW, a, b)
 
 
 # ---------------------------------------------------------------------------- exp, log, sqrt
@@ -117,7 +121,7 @@ _EXP = primitive("exp", xp.exp, _exp_vjp)
 
 def exp(a: Any) -> Any:
     """e ** a."""
-    return call(_EXP, a)
+    return apply1(_EXP, a)
 
 
 def _log_vjp(g, out, inputs, needs):
@@ -129,7 +133,7 @@ _LOG = primitive("log", xp.log, _log_vjp)
 
 def log(a: Any) -> Any:
     """Natural logarithm (NaN below 0, -inf at 0, as NumPy)."""
-    return call(_LOG, a)
+    return apply1(_LOG, a)
 
 
 def _sqrt_vjp(g, out, inputs, needs):
@@ -141,7 +145,7 @@ _SQRT = primitive("sqrt", xp.sqrt, _sqrt_vjp)
 
 def sqrt(a: Any) -> Any:
     """Square root; its gradient at 0 is +inf, as the mathematics says."""
-    return call(_SQRT, a)
+    return apply1(_SQRT, a)
 
 
 # ---------------------------------------------------------------------------- tanh, sigmoid
@@ -154,7 +158,7 @@ _TANH = primitive("tanh", xp.tanh, _tanh_vjp)
 
 def tanh(a: Any) -> Any:
     """Hyperbolic tangent."""
-    return call(_TANH, a)
+    return apply1(_TANH, a)
 
 
 def _sigmoid_forward(a):
@@ -174,7 +178,7 @@ _SIGMOID = primitive("sigmoid", _sigmoid_forward, _sigmoid_vjp)
 
 def sigmoid(a: Any) -> Any:
     """The logistic function 1 / (1 + exp(-a)), stable for any magnitude."""
-    return call(_SIGMOID, a)
+    return apply1(_SIGMOID, a)
 
 
 def _softplus_forward(a):
@@ -190,7 +194,7 @@ _SOFTPLUS = primitive("softplus", _softplus_forward, _softplus_vjp)
 
 def softplus(a: Any) -> Any:
     """log(1 + exp(a)), computed without overflow; its derivative is sigmoid(a)."""
-    return call(_SOFTPLUS, a)
+    return apply1(_SOFTPLUS, a)
 
 
 _SQRT_HALF = 1 / math.sqrt(2.0)
@@ -219,4 +223,4 @@ _GELU = primitive("gelu", _gelu_forward, _gelu_vjp)
 
 def gelu(a: Any) -> Any:
     """x * Phi(x) with Phi the standard normal CDF (the exact GELU, as PyTorch's default)."""
-    return call(_GELU, a)
+    return apply1(_GELU, a)

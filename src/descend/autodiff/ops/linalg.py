@@ -8,7 +8,7 @@ import numpy as np
 
 from ...backend import xp
 from ...errors import ShapeError
-from ._core import call, primitive
+from ._core import apply2, call, primitive
 
 
 def _matmul_vjp(g, out, inputs, needs):
@@ -43,7 +43,7 @@ _MATMUL = primitive("matmul", xp.matmul, _matmul_vjp)
 def matmul(a: Any, b: Any) -> Any:
     """a @ b (1-D, 2-D and batched, as ``numpy.matmul``); misaligned shapes raise
     ``ShapeError`` naming both."""
-    return call(_MATMUL, a, b)
+    return apply2(_MATMUL, a, b)
 
 
 def _linear_forward(x, weight, bias):

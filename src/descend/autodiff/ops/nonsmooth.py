@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...backend import xp
-from ._core import call, primitive
+from ._core import apply1, apply2, call, primitive
 
 
 def _relu_forward(a):
@@ -29,7 +29,7 @@ _RELU = primitive("relu", _relu_forward, _relu_vjp)
 
 def relu(a: Any) -> Any:
     """max(a, 0); the subgradient at 0 is 0."""
-    return call(_RELU, a)
+    return apply1(_RELU, a)
 
 
 def _leaky_forward(a, negative_slope):
@@ -45,7 +45,7 @@ _LEAKY = primitive("leaky_relu", _leaky_forward, _leaky_vjp)
 
 def leaky_relu(a: Any, negative_slope: float = 0.01) -> Any:
     """a for a > 0, negative_slope * a otherwise (the slope at 0 is negative_slope)."""
-    return call(_LEAKY, a, negative_slope=negative_slope)
+    return apply1(_LEAKY, a, {"negative_slope": negative_slope})
 
 
 def _abs_vjp(g, out, inputs, needs):
@@ -57,7 +57,7 @@ _ABS = primitive("abs", xp.abs, _abs_vjp)
 
 def absolute(a: Any) -> Any:
     """|a|; the subgradient at 0 is 0."""
-    return call(_ABS, a)
+    return apply1(_ABS, a)
 
 
 def _maximum_vjp(g, out, inputs, needs):
@@ -73,7 +73,7 @@ _MAXIMUM = primitive("maximum", xp.maximum, _maximum_vjp)
 
 def maximum(a: Any, b: Any) -> Any:
     """Elementwise maximum with broadcasting; a tie gives each input half the gradient."""
-    return call(_MAXIMUM, a, b)
+    return apply2(_MAXIMUM, a, b)
 
 
 def _minimum_vjp(g, out, inputs, needs):
@@ -89,7 +89,7 @@ _MINIMUM = primitive("minimum", xp.minimum, _minimum_vjp)
 
 def minimum(a: Any, b: Any) -> Any:
     """Elementwise minimum with broadcasting; a tie gives each input half the gradient."""
-    return call(_MINIMUM, a, b)
+    return apply2(_MINIMUM, a, b)
 
 
 def _clip_forward(a, lo, hi):
@@ -115,7 +115,7 @@ def clip(a: Any, lo: float | None = None, hi: float | None = None) -> Any:
         raise ValueError("clip needs at least one of lo and hi")
     if lo is not None and hi is not None and lo > hi:
         raise ValueError(f"clip needs lo <= hi, got lo={lo}, hi={hi}")
-    return call(_CLIP, a, lo=lo, hi=hi)
+    return apply1(_CLIP, a, {"lo": lo, "hi": hi})
 
 
 def _where_forward(cond, a, b):

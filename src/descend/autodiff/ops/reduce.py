@@ -10,7 +10,7 @@ import numpy as np
 
 from ...backend import xp
 from ...errors import ShapeError
-from ._core import call, primitive
+from ._core import apply1, primitive
 
 Axis = int | Sequence[int] | None
 
@@ -19,7 +19,12 @@ def normalize_axis(axis: Axis, ndim: int) -> tuple[int, ...] | None:
     """Axis as a sorted tuple of non-negative ints (None means every axis)."""
     if axis is None:
         return None
-    axes = (axis,) if isinstance(axis, int | np.integer) else tuple(axis)
+    if isinstance(axis, int | np.integer):
+        axes: tuple = (axis,)
+    elif isinstance(axis, tuple | list):
+        axes = tuple(axis)
+    else:
+        raise TypeError(f"axis must be an int, a tuple of ints or None, got {axis!r}")
     out = []
     for a in axes:
         if not isinstance(a, int | np.integer):
@@ -34,20 +39,26 @@ def normalize_axis(axis: Axis, ndim: int) -> tuple[int, ...] | None:
 
 def _expand(g: np.ndarray, x_shape: tuple[int, ...], axis, keepdims: bool) -> np.ndarray:
     """Give the reduced gradient back its reduced axes (as size 1)."""
-    if keepdims or (axis is None and g.ndim == len(x_shape)):
+    if keepdims or g.ndim == len(x_shape):
         return g
     if axis is None:
         return g.reshape((1,) * len(x_shape))
-    return xp.expand_dims(g, axis)
+    return g.reshape(tuple(1 if i in axis else n for i, n in enumerate(x_shape)))
+
+
+def _spread(g: np.ndarray, x_shape: tuple[int, ...], axis, keepdims: bool) -> np.ndarray:
+    """The reduced gradient copied back over the reduced axes (a fresh, writeable array)."""
+    out = xp.empty(x_shape, dtype=g.dtype)
+    out[...] = _expand(g, x_shape, axis, keepdims)
+    return out
 
 
 def _sum_forward(x, axis, keepdims):
-    return xp.asarray(xp.sum(x, axis=axis, keepdims=keepdims))
+    return xp.asarray(x.sum(axis=axis, keepdims=keepdims))
 
 
 def _sum_vjp(g, out, inputs, needs, axis, keepdims):
-    x = inputs[0]
-    return (xp.broadcast_to(_expand(g, x.shape, axis, keepdims), x.shape),)
+    return (_spread(g, inputs[0].shape, axis, keepdims),)
 
 
 _SUM = primitive("sum", _sum_forward, _sum_vjp)
@@ -55,18 +66,20 @@ _SUM = primitive("sum", _sum_forward, _sum_vjp)
 
 def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
     """Sum over ``axis``."""
-    return call(_SUM, x, axis=normalize_axis(axis, np.ndim(_array(x))), keepdims=keepdims)
+    axes = None if axis is None else normalize_axis(axis, np.ndim(_array(x)))
+    return apply1(_SUM, x, {"axis": axes, "keepdims": keepdims})
 
 
 def _mean_forward(x, axis, keepdims):
-    return xp.asarray(xp.mean(x, axis=axis, keepdims=keepdims))
+    total = x.sum(axis=axis, keepdims=keepdims)
+    count = x.size // max(total.size, 1) if x.size else 0
+    return xp.asarray(total / count if count else total * xp.nan)
 
 
 def _mean_vjp(g, out, inputs, needs, axis, keepdims):
     x = inputs[0]
-    n = x.size // max(out.size, 1) if x.size else 1
-    g = _expand(g, x.shape, axis, keepdims) / np.asarray(n, dtype=g.dtype)
-    return (xp.broadcast_to(g, x.shape),)
+    count = x.size // max(out.size, 1) if x.size else 1
+    return (_spread(g / count, x.shape, axis, keepdims),)
 
 
 _MEAN = primitive("mean", _mean_forward, _mean_vjp)
@@ -74,7 +87,8 @@ _MEAN = primitive("mean", _mean_forward, _mean_vjp)
 
 def mean(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
     """Arithmetic mean over ``axis``."""
-    return call(_MEAN, x, axis=normalize_axis(axis, np.ndim(_array(x))), keepdims=keepdims)
+    axes = None if axis is None else normalize_axis(axis, np.ndim(_array(x)))
+    return apply1(_MEAN, x, {"axis": axes, "keepdims": keepdims})
 
 
 def _extreme_vjp(g, out, inputs, needs, axis, keepdims):
@@ -100,12 +114,12 @@ _MIN = primitive("min", _min_forward, _extreme_vjp)
 
 def amax(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
     """Maximum over ``axis``; tied maxima share the gradient equally."""
-    return call(_MAX, x, axis=_nonempty_axis(x, axis, "max"), keepdims=keepdims)
+    return apply1(_MAX, x, {"axis": _nonempty_axis(x, axis, "max"), "keepdims": keepdims})
 
 
 def amin(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
     """Minimum over ``axis``; tied minima share the gradient equally."""
-    return call(_MIN, x, axis=_nonempty_axis(x, axis, "min"), keepdims=keepdims)
+    return apply1(_MIN, x, {"axis": _nonempty_axis(x, axis, "min"), "keepdims": keepdims})
 
 
 def _lse_forward(x, axis, keepdims):
@@ -129,7 +143,7 @@ _LSE = primitive("logsumexp", _lse_forward, _lse_vjp)
 
 def logsumexp(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
     """log(sum(exp(x))) over ``axis``, shifted by the maximum so it never overflows."""
-    return call(_LSE, x, axis=_nonempty_axis(x, axis, "logsumexp"), keepdims=keepdims)
+    return apply1(_LSE, x, {"axis": _nonempty_axis(x, axis, "logsumexp"), "keepdims": keepdims})
 
 
 def _reduced_shape(shape: tuple[int, ...], axis) -> tuple[int, ...]:

@@ -10,7 +10,7 @@ import numpy as np
 
 from ...backend import xp
 from ...errors import ShapeError
-from ._core import call, primitive
+from ._core import apply1, call, primitive
 
 
 def _reshape_forward(x, shape):
@@ -36,7 +36,7 @@ def reshape(x: Any, shape: Sequence[int]) -> Any:
             f"cannot reshape a tensor of shape {np.shape(getattr(x, 'data', x))} "
             f"({size} elements) into shape {shape}"
         )
-    return call(_RESHAPE, x, shape=shape)
+    return apply1(_RESHAPE, x, {"shape": shape})
 
 
 def _transpose_forward(x, axes):
@@ -59,7 +59,7 @@ def transpose(x: Any, axes: Sequence[int] | None = None) -> Any:
         axes = tuple(int(a) % ndim if -ndim <= a < ndim else a for a in axes)
         if sorted(axes) != list(range(ndim)):
             raise ShapeError(f"axes {axes} are not a permutation of {ndim} dimensions")
-    return call(_TRANSPOSE, x, axes=axes)
+    return apply1(_TRANSPOSE, x, {"axes": axes})
 
 
 def _is_advanced(index: Any) -> bool:
@@ -97,7 +97,7 @@ def getitem(x: Any, index: Any) -> Any:
     elif isinstance(index, tuple):
         index = tuple(np.asarray(i) if isinstance(i, list) else i for i in index)
     try:
-        return call(_GETITEM, x, index=index, advanced=_is_advanced(index))
+        return apply1(_GETITEM, x, {"index": index, "advanced": _is_advanced(index)})
     except IndexError as exc:
         shape = np.shape(getattr(x, "data", x))
         msg = f"index {index!r} is invalid for a tensor of shape {shape}: {exc}"
@@ -170,7 +170,7 @@ _ASTYPE = primitive("astype", _astype_forward, _astype_vjp)
 
 def astype(x: Any, dtype: np.dtype) -> Any:
     """A copy converted to ``dtype``; gradients are converted back."""
-    return call(_ASTYPE, x, dtype=dtype)
+    return apply1(_ASTYPE, x, {"dtype": dtype})
 
 
 def _broadcast_forward(x, shape):
@@ -186,4 +186,4 @@ _BROADCAST = primitive("broadcast_to", _broadcast_forward, _broadcast_vjp)
 
 def broadcast_to(x: Any, shape: Sequence[int]) -> Any:
     """A read-only view of ``x`` broadcast to ``shape``."""
-    return call(_BROADCAST, x, shape=tuple(shape))
+    return apply1(_BROADCAST, x, {"shape": tuple(shape)})

@@ -9,7 +9,7 @@ import numpy as np
 
 from ...backend import xp
 from ...errors import DTypeError, ShapeError
-from ._core import call, primitive
+from ._core import apply1, apply2, primitive
 
 
 def _log_softmax_forward(x, axis):
@@ -26,7 +26,7 @@ _LOG_SOFTMAX = primitive("log_softmax", _log_softmax_forward, _log_softmax_vjp)
 
 def log_softmax(x: Any, axis: int = -1) -> Any:
     """x - logsumexp(x, axis): log-probabilities, stable for logits of any magnitude."""
-    return call(_LOG_SOFTMAX, x, axis=axis)
+    return apply1(_LOG_SOFTMAX, x, {"axis": axis})
 
 
 def _softmax_forward(x, axis):
@@ -44,7 +44,7 @@ _SOFTMAX = primitive("softmax", _softmax_forward, _softmax_vjp)
 
 def softmax(x: Any, axis: int = -1) -> Any:
     """exp(x) / sum(exp(x)) along ``axis``, shifted by the maximum so it never overflows."""
-    return call(_SOFTMAX, x, axis=axis)
+    return apply1(_SOFTMAX, x, {"axis": axis})
 
 
 def _ce_forward(logits, targets):
@@ -86,4 +86,4 @@ def cross_entropy_per_sample(logits: Any, targets: Any) -> Any:
             f"cross_entropy: target {bad} is out of range for {x.shape[1]} classes "
             f"(valid: 0..{x.shape[1] - 1})"
         )
-    return call(_CROSS_ENTROPY, logits, t)
+    return apply2(_CROSS_ENTROPY, logits, t)

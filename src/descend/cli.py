@@ -1,0 +1,287 @@
+"""The ``descend`` command: thin over the library.
+
+``descend train`` trains an MLP on built-in data or a CSV file; ``descend compare`` runs
+several step rules on one optimisation problem. Bad flags and bad files get one line on
+stderr and exit code 2; Ctrl-C exits with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import numpy as np
+
+from .errors import DescendError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """A bad command line: reported on one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, not argparse's usage block
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _positive_float(text)
+    if not value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text}")
+    return value
+
+
+def _unit_interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text}")
+    return value
+
+
+def _nonneg_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
+    return value
+
+
+def _hidden(text: str) -> tuple[int, ...]:
+    if text.strip().lower() in ("", "none", "0"):
+        return ()
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated layer sizes like 128,64, got {text!r}"
+        ) from None
+    if any(s < 1 for s in sizes):
+        raise argparse.ArgumentTypeError(f"layer sizes must be >= 1, got {text!r}")
+    return sizes
+
+
+def _batch_size(text: str) -> int | None:
+    if text.strip().lower() in ("full", "none", "all"):
+        return None
+    return _positive_int(text)
+
+
+ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "gelu")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="descend",
+        description="Train neural networks by backpropagation and gradient descent, "
+        "with first-class step-size control.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    t = sub.add_parser("train", help="train an MLP on built-in data or a CSV file",
+                       description="Train an MLP classifier and report the stop reason and "
+                       "the final metrics.")
+    g = t.add_argument_group("data")
+    g.add_argument("--data", default="digits",
+                   help="digits, spirals, teacher, or a path to a CSV file (default: digits)")
+    g.add_argument("--label", default="-1",
+                   help="CSV label column: a name or an index (default: -1, the last)")
+    g.add_argument("--samples", type=_positive_int, default=2000,
+                   help="samples for spirals/teacher (default: 2000)")
+    g.add_argument("--val-fraction", type=_fraction, default=0.2,
+                   help="fraction held out for validation (default: 0.2)")
+    g = t.add_argument_group("model")
+    g.add_argument("--hidden", type=_hidden, default=(128, 64),
+                   help="hidden layer sizes, comma-separated (default: 128,64)")
+    g.add_argument("--activation", choices=ACTIVATIONS, default="relu")
+    g.add_argument("--dropout", type=_unit_interval, default=0.0,
+                   help="dropout probability after each hidden layer (default: 0)")
+    g = t.add_argument_group("optimisation")
+    g.add_argument("--optimizer", choices=("gd", "adam", "subgradient"), default="gd")
+    g.add_argument("--lr", default=None,
+                   help="step size: a number (0.1), a schedule (invsqrt:0.5, invtime:1:10, "
+                   "exp:0.1:0.99, step:0.1:1000:0.5, cosine:0.1:5000), or a rule (armijo, "
+                   "sls, wolfe, exact, polyak, sps:1.0, length:0.01). Default: sls for gd "
+                   "(stochastic Armijo line search), 0.001 for adam")
+    g.add_argument("--momentum", type=_unit_interval, default=0.0)
+    g.add_argument("--nesterov", action="store_true")
+    g.add_argument("--weight-decay", type=_nonneg_float, default=0.0)
+    g.add_argument("--batch-size", type=_batch_size, default=64,
+                   help="mini-batch size, or 'full' for full-batch gradient descent "
+                   "(default: 64)")
+    g.add_argument("--epochs", type=_positive_int, default=30)
+    g.add_argument("--seed", type=int, default=0)
+    g = t.add_argument_group("stopping (any that holds stops training)")
+    g.add_argument("--max-steps", type=_positive_int)
+    g.add_argument("--loss-below", type=_nonneg_float)
+    g.add_argument("--grad-norm-below", type=_positive_float)
+    g.add_argument("--rel-change-below", type=_positive_float,
+                   help="relative change of the epoch loss")
+    g.add_argument("--param-change-below", type=_positive_float)
+    g.add_argument("--patience", type=_positive_int,
+                   help="epochs without a lower validation loss")
+    g.add_argument("--time-limit", type=_positive_float, help="seconds")
+    g = t.add_argument_group("output")
+    g.add_argument("--plot", type=Path, help="save loss, accuracy and step size (PNG/SVG/PDF)")
+    g.add_argument("--history", type=Path, help="save the per-step history as CSV")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_train)
+
+    from .compare import add_compare_parser
+
+    add_compare_parser(sub, _positive_int)
+    return parser
+
+
+def _check_output(path: Path | None, flag: str) -> None:
+    if path is None:
+        return
+    if path.exists() and path.is_dir():
+        raise UsageError(f"{flag} {path}: is a directory, expected a file name")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"{flag} {path}: the folder {parent} does not exist")
+
+
+def _load_data(args: argparse.Namespace) -> Any:
+    from . import data
+
+    name = args.data
+    if name == "digits":
+        return data.load_digits()
+    if name == "spirals":
+        return data.spirals(args.samples, seed=args.seed)
+    if name == "teacher":
+        return data.teacher(args.samples, seed=args.seed)
+    path = Path(name)
+    if path.suffix.lower() != ".csv" and not path.exists():
+        raise UsageError(
+            f"--data {name!r}: expected digits, spirals, teacher or a path to a .csv file"
+        )
+    label: int | str = args.label
+    try:
+        label = int(args.label)
+    except ValueError:
+        pass
+    return data.load_csv(path, label=label)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import descend as ds
+    from .data import Standardizer, train_val_split
+    from .optim import parse_step_rule
+    from .train import StopWhen, evaluate, fit
+
+    _check_output(args.plot, "--plot")
+    _check_output(args.history, "--history")
+    if args.nesterov and args.momentum == 0:
+        raise UsageError("--nesterov needs --momentum > 0")
+    dataset = _load_data(args)
+    if dataset.n_classes is None or dataset.n_classes < 2:
+        raise UsageError(f"--data {args.data}: training needs at least 2 classes")
+    train, val = train_val_split(dataset, args.val_fraction, seed=args.seed)
+    scaler = Standardizer().fit(train.X)
+    X_train = scaler.transform(train.X).astype(np.float32)
+    X_val = scaler.transform(val.X).astype(np.float32)
+    if args.batch_size is not None and args.batch_size > len(X_train):
+        raise UsageError(f"--batch-size {args.batch_size} is larger than the "
+                         f"{len(X_train)} training samples")
+
+    ds.manual_seed(args.seed)
+    sizes = [X_train.shape[1], *args.hidden, dataset.n_classes]
+    model = ds.nn.mlp(sizes, activation=args.activation, dropout=args.dropout, rng=args.seed)
+    lr_spec = args.lr or ("sls" if args.optimizer == "gd" else
+                          "0.001" if args.optimizer == "adam" else "invsqrt:0.1")
+    rule = parse_step_rule(lr_spec)
+    params = model.parameters()
+    if args.optimizer == "gd":
+        opt = ds.optim.GD(params, lr=rule, momentum=args.momentum, nesterov=args.nesterov,
+                          weight_decay=args.weight_decay)
+    elif args.optimizer == "adam":
+        opt = ds.optim.Adam(params, lr=rule, weight_decay=args.weight_decay)
+    else:
+        opt = ds.optim.Subgradient(params, lr=rule, weight_decay=args.weight_decay)
+    stop = StopWhen(max_steps=args.max_steps, loss_below=args.loss_below,
+                    grad_norm_below=args.grad_norm_below,
+                    rel_loss_change_below=args.rel_change_below,
+                    param_change_below=args.param_change_below, patience=args.patience,
+                    time_limit=args.time_limit)
+    loss_fn = ds.nn.CrossEntropyLoss()
+    batch = "full batch" if args.batch_size is None else f"batch {args.batch_size}"
+    print(f"data: {dataset.name} ({len(train)} train / {len(val)} validation, "
+          f"{X_train.shape[1]} features, {dataset.n_classes} classes)")
+    print(f"model: MLP {'-'.join(map(str, sizes))} ({args.activation}), "
+          f"{sum(p.size for p in params):,} parameters")
+    print(f"optimizer: {type(opt).__name__}, lr={rule!r}, {batch}, seed {args.seed}",
+          flush=True)
+    started = time.perf_counter()
+    history = fit(model, loss_fn, opt, (X_train, train.y), epochs=args.epochs,
+                  batch_size=args.batch_size, seed=args.seed, validation=(X_val, val.y),
+                  stop=stop, progress=not args.quiet)
+    seconds = time.perf_counter() - started
+    train_m = evaluate(model, loss_fn, X_train, train.y)
+    val_m = evaluate(model, loss_fn, X_val, val.y)
+    evals = np.asarray(history.evaluations, dtype=float)
+    print(f"stopped: {history.stop_reason}")
+    print(f"train: loss {train_m['loss']:.4f}, accuracy {100 * train_m['accuracy']:.2f}%")
+    print(f"validation: loss {val_m['loss']:.4f}, accuracy {100 * val_m['accuracy']:.2f}%")
+    print(f"time: {seconds:.1f} s for {history.steps} steps "
+          f"({evals.mean():.2f} forward passes per step)")
+    if args.history:
+        history.to_csv(args.history)
+        print(f"history: {args.history}")
+    if args.plot:
+        history.plot(args.plot, title=f"descend train --data {args.data}: "
+                     f"{history.stop_reason}")
+        print(f"plot: {args.plot}")
+    return 1 if history.stop_reason and history.stop_reason.criterion == "diverged" else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        return int(args.func(args))
+    except UsageError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_USAGE
+    except (DescendError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        print(f"descend: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("descend: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

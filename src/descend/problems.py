@@ -1,0 +1,682 @@
+"""Optimisation test problems with known optima, for comparing step sizes.
+
+Each builder returns a :class:`Problem`: the variables (float64 tensors that require grad),
+the objective as a closure built only from descend's tensor operations (so every optimizer
+and step rule runs on it), and its optimum computed *independently* with NumPy/SciPy
+(closed forms, least squares, linear programming, quasi-Newton followed by exact polishing
+on the identified active set). The optimum is never computed with descend itself, so a
+problem can be used to test descend.
+
+Convex, smooth:       ``least_squares``, ``ridge``, ``logistic_regression``
+Convex, non-smooth:   ``lasso``, ``svm``, ``max_affine``
+Non-convex:           ``rosenbrock``, ``saddle``, ``mlp_digits`` (f* unknown)
+
+>>> p = PROBLEMS["leastsq"]()
+>>> opt = ds.optim.GD(p.params, lr=1.0 / p.lipschitz)
+>>> for _ in range(100):
+...     opt.step(p.loss)
+>>> p.gap() < 1e-8
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .autodiff.graph import no_grad
+from .autodiff.ops import (
+    absolute,
+    amax,
+    cross_entropy_per_sample,
+    linear,
+    matmul,
+    relu,
+    softplus,
+)
+from .autodiff.tensor import Tensor
+from .errors import ConfigError
+
+__all__ = [
+    "PROBLEMS",
+    "Problem",
+    "lasso",
+    "least_squares",
+    "logistic_regression",
+    "make_problem",
+    "max_affine",
+    "mlp_digits",
+    "ridge",
+    "rosenbrock",
+    "saddle",
+    "svm",
+]
+
+Arrays = list[np.ndarray]
+
+
+@dataclass
+class Problem:
+    """An objective, its variables, its starting point and its known optimum.
+
+    Attributes
+    ----------
+    name : str
+        The registry name (``PROBLEMS[name]`` builds it).
+    params : list of Tensor
+        The variables: float64 tensors with ``requires_grad=True``; optimizers move them.
+    loss : callable () -> Tensor
+        The closure: the objective at the current ``params``, built from descend tensor
+        operations, *without* calling backward (the ``opt.step(closure)`` convention).
+    f_star : float or None
+        The optimal value (the global minimum), or None where it is unknown.
+    x_star : list of ndarray or None
+        A minimiser, one array per parameter (None where unknown).
+    smooth : bool
+        Whether the objective is differentiable with a Lipschitz gradient on its level sets.
+    convex : bool
+        Whether it is convex.
+    lipschitz : float or None
+        A global Lipschitz constant L of the gradient (so 1/L is the classical constant step),
+        where one is known.
+    description : str
+        One line: the formula and the data.
+    strong_convexity : float or None
+        A global strong-convexity modulus mu where known (mu = 0 is given as None).
+    subgradient_bound : float or None
+        G with ||g|| <= G for every (sub)gradient the engine returns, where known (the G of
+        the subgradient method's guarantee).
+    numpy_objective : callable (list of ndarray) -> float, or None
+        An independent NumPy implementation of the same objective; the optimum is computed
+        with it (and tests compare it with ``loss``).
+    x0 : list of ndarray
+        The starting point; :meth:`reset` puts it back.
+    """
+
+    name: str
+    params: list[Tensor]
+    loss: Callable[[], Tensor]
+    f_star: float | None
+    x_star: Arrays | None
+    smooth: bool
+    convex: bool
+    lipschitz: float | None
+    description: str
+    strong_convexity: float | None = None
+    subgradient_bound: float | None = None
+    numpy_objective: Callable[[Arrays], float] | None = None
+    x0: Arrays = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.x0:
+            self.x0 = [p.data.copy() for p in self.params]
+
+    def reset(self) -> None:
+        """Put the variables back at the starting point (fresh arrays, no gradients)."""
+        for p, x in zip(self.params, self.x0):
+            p.data = x.copy()
+            p.grad = None
+
+    def set_point(self, point: Arrays) -> None:
+        """Move the variables to ``point`` (copied), e.g. ``p.set_point(p.x_star)``."""
+        if len(point) != len(self.params):
+            raise ConfigError(
+                f"{self.name}: a point needs {len(self.params)} arrays, got {len(point)}"
+            )
+        for p, x in zip(self.params, point):
+            arr = np.array(x, dtype=p.data.dtype)
+            if arr.shape != p.shape:
+                raise ConfigError(f"{self.name}: expected shape {p.shape}, got {arr.shape}")
+            p.data = arr
+            p.grad = None
+
+    def point(self) -> Arrays:
+        """A copy of the current variables."""
+        return [p.data.copy() for p in self.params]
+
+    def value(self) -> float:
+        """f at the current variables (forward only)."""
+        with no_grad():
+            return float(self.loss().data)
+
+    def gap(self) -> float | None:
+        """f - f* at the current variables, or None when f* is unknown."""
+        if self.f_star is None:
+            return None
+        return self.value() - self.f_star
+
+    def distance(self, point: Arrays | None = None) -> float | None:
+        """||x - x*|| (all parameters together) at ``point`` or the current variables."""
+        if self.x_star is None:
+            return None
+        xs = self.point() if point is None else point
+        return math.sqrt(sum(float(np.sum((a - b) ** 2)) for a, b in zip(xs, self.x_star)))
+
+    def __repr__(self) -> str:
+        kind = ("convex" if self.convex else "non-convex") + (
+            ", smooth" if self.smooth else ", non-smooth"
+        )
+        f_star = "unknown" if self.f_star is None else f"{self.f_star:.10g}"
+        return f"Problem({self.name!r}: {kind}, f* = {f_star})"
+
+
+# ------------------------------------------------------------------------------ helpers
+def _check_int(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ConfigError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_positive(name: str, value: object, *, allow_zero: bool = False) -> float:
+    ok = isinstance(value, int | float | np.floating) and not isinstance(value, bool)
+    if ok:
+        v = float(value)  # type: ignore[arg-type]
+        ok = math.isfinite(v) and (v > 0 or (allow_zero and v == 0))
+    if not ok:
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ConfigError(f"{name} must be a finite number {bound}, got {value!r}")
+    return float(value)  # type: ignore[arg-type]
+
+
+def _variable(x: np.ndarray) -> Tensor:
+    return Tensor(np.array(x, dtype=np.float64), requires_grad=True)
+
+
+def _lambda_max(M: np.ndarray) -> float:
+    return float(np.linalg.eigvalsh(M)[-1])
+
+
+def _lambda_min(M: np.ndarray) -> float:
+    return float(np.linalg.eigvalsh(M)[0])
+
+
+def _regression_data(n: int, d: int, seed: int, sparse: bool = False):
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((n, d))
+    x_true = rng.standard_normal(d)
+    if sparse:  # only a quarter of the coefficients matter
+        x_true[rng.permutation(d)[max(1, d // 4):]] = 0.0
+    b = A @ x_true + 0.1 * rng.standard_normal(n)
+    return A, b
+
+
+# ------------------------------------------------------------------------------ smooth convex
+def least_squares(n: int = 200, d: int = 20, seed: int = 0) -> Problem:
+    """f(x) = 1/(2n) ||A x - b||^2 with Gaussian A (n, d) and b = A x_true + noise.
+
+    x* from ``numpy.linalg.lstsq``; L = lambda_max(A^T A)/n, mu = lambda_min(A^T A)/n
+    (positive when n >= d). Start: x = 0.
+    """
+    n = _check_int("n", n, 1)
+    d = _check_int("d", d, 1)
+    A, b = _regression_data(n, d, seed)
+    x_star = np.linalg.lstsq(A, b, rcond=None)[0]
+
+    def reference(xs: Arrays) -> float:
+        r = A @ xs[0] - b
+        return float(r @ r) / (2 * n)
+
+    x = _variable(np.zeros(d))
+    A_t, b_t = Tensor(A), Tensor(b)
+
+    def loss() -> Tensor:
+        r = matmul(A_t, x) - b_t
+        return (r * r).sum() * (0.5 / n)
+
+    H = A.T @ A / n
+    mu = _lambda_min(H)
+    return Problem(
+        "leastsq", [x], loss, reference([x_star]), [x_star], smooth=True, convex=True,
+        lipschitz=_lambda_max(H),
+        description=f"least squares 1/(2n)||Ax - b||^2, A Gaussian {n}x{d}",
+        strong_convexity=mu if mu > 1e-12 else None, numpy_objective=reference,
+    )
+
+
+def ridge(n: int = 200, d: int = 20, lam: float = 0.1, seed: int = 0) -> Problem:
+    """f(x) = 1/(2n) ||A x - b||^2 + (lam/2) ||x||^2.
+
+    Closed form x* = (A^T A/n + lam I)^{-1} A^T b/n; L = lambda_max(A^T A)/n + lam,
+    mu = lambda_min(A^T A)/n + lam. Start: x = 0.
+    """
+    n = _check_int("n", n, 1)
+    d = _check_int("d", d, 1)
+    lam = _check_positive("lam", lam, allow_zero=True)
+    A, b = _regression_data(n, d, seed)
+    H = A.T @ A / n
+    x_star = np.linalg.solve(H + lam * np.eye(d), A.T @ b / n)
+
+    def reference(xs: Arrays) -> float:
+        r = A @ xs[0] - b
+        return float(r @ r) / (2 * n) + 0.5 * lam * float(xs[0] @ xs[0])
+
+    x = _variable(np.zeros(d))
+    A_t, b_t = Tensor(A), Tensor(b)
+
+    def loss() -> Tensor:
+        r = matmul(A_t, x) - b_t
+        return (r * r).sum() * (0.5 / n) + (x * x).sum() * (0.5 * lam)
+
+    mu = _lambda_min(H) + lam
+    return Problem(
+        "ridge", [x], loss, reference([x_star]), [x_star], smooth=True, convex=True,
+        lipschitz=_lambda_max(H) + lam,
+        description=f"ridge 1/(2n)||Ax - b||^2 + {lam:g}/2 ||x||^2, A Gaussian {n}x{d}",
+        strong_convexity=mu if mu > 1e-12 else None, numpy_objective=reference,
+    )
+
+
+def _logistic_np(X: np.ndarray, y: np.ndarray, lam: float):
+    """Value, gradient and Hessian of the regularised logistic loss in NumPy (z = [w, b])."""
+    n, d = X.shape
+    Z = np.hstack([X, np.ones((n, 1))])
+    reg = np.r_[np.ones(d), 0.0]  # the bias is not penalised
+
+    def value(z: np.ndarray) -> float:
+        m = -y * (Z @ z)
+        return float(np.mean(np.logaddexp(0.0, m))) + 0.5 * lam * float(np.sum(reg * z * z))
+
+    def grad(z: np.ndarray) -> np.ndarray:
+        s = 0.5 * (1.0 + np.tanh(0.5 * (-y * (Z @ z))))  # sigmoid(-y z), overflow-free
+        return Z.T @ (-y * s) / n + lam * reg * z
+
+    def hess(z: np.ndarray) -> np.ndarray:
+        s = 0.5 * (1.0 + np.tanh(0.5 * (Z @ z)))
+        return (Z * (s * (1 - s))[:, None]).T @ Z / n + lam * np.diag(reg)
+
+    return value, grad, hess, Z
+
+
+def logistic_regression(n: int = 500, d: int = 10, lam: float = 1e-2, seed: int = 0) -> Problem:
+    """f(w, b) = mean_i log(1 + exp(-y_i (x_i . w + b))) + (lam/2) ||w||^2.
+
+    Gaussian features, labels y in {-1, +1} from a random linear teacher with 10% of them
+    flipped (so the data are not separable). With lam > 0 the optimum is unique. It is
+    computed with SciPy's L-BFGS-B (gtol 1e-12) on a NumPy implementation, then polished by
+    Newton steps with the exact Hessian until the gradient vanishes to rounding. The loss is
+    written with the stable ``softplus`` primitive. L = lambda_max([X 1]^T [X 1])/(4n) + lam.
+    Start: w = 0, b = 0 (f = log 2).
+    """
+    from scipy.optimize import minimize
+
+    n = _check_int("n", n, 2)
+    d = _check_int("d", d, 1)
+    lam = _check_positive("lam", lam)
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    teacher = rng.standard_normal(d)
+    y = np.where(X @ teacher + 0.5 > 0, 1.0, -1.0)
+    flip = rng.random(n) < 0.1
+    y[flip] = -y[flip]
+    value, grad, hess, Z = _logistic_np(X, y, lam)
+
+    res = minimize(value, np.zeros(d + 1), jac=grad, method="L-BFGS-B",
+                   options={"gtol": 1e-12, "ftol": 1e-15, "maxiter": 10_000})
+    z = res.x
+    for _ in range(20):  # Newton polishing: quadratic convergence from L-BFGS's answer
+        g = grad(z)
+        if np.linalg.norm(g) < 1e-15:
+            break
+        z = z - np.linalg.solve(hess(z), g)
+    x_star = [z[:d].copy(), z[d:].copy()]
+
+    def reference(xs: Arrays) -> float:
+        return value(np.r_[xs[0], xs[1]])
+
+    w = _variable(np.zeros(d))
+    bias = _variable(np.zeros(1))
+    X_t, y_t = Tensor(X), Tensor(y)
+
+    def loss() -> Tensor:
+        scores = matmul(X_t, w) + bias
+        return softplus(-(y_t * scores)).mean() + (w * w).sum() * (0.5 * lam)
+
+    return Problem(
+        "logreg", [w, bias], loss, reference(x_star), x_star, smooth=True, convex=True,
+        lipschitz=_lambda_max(Z.T @ Z) / (4 * n) + lam,
+        description=f"L2-regularised logistic regression (lam={lam:g}), {n} samples, {d} "
+        "features, 10% label noise",
+        strong_convexity=None, numpy_objective=reference,
+    )
+
+
+# ------------------------------------------------------------------------------ non-smooth convex
+def lasso(n: int = 100, d: int = 20, lam: float = 0.1, seed: int = 0) -> Problem:
+    """f(x) = 1/(2n) ||A x - b||^2 + lam ||x||_1, with a sparse x_true.
+
+    The optimum: L-BFGS-B on the smooth bound-constrained reformulation x = u - v,
+    u, v >= 0 (objective 1/(2n)||A(u - v) - b||^2 + lam 1.(u + v)), then polished exactly:
+    with the support S and signs s read off, x_S solves (A_S^T A_S/n) x_S = A_S^T b/n - lam s,
+    accepted when the optimality conditions hold (signs kept, |A_j^T r/n| <= lam off S).
+    The engine's choice |x|'(0) = 0 picks 0 from [-1, 1], so the gradient of ``loss`` is a
+    valid subgradient everywhere. ``lipschitz`` is None (not smooth); the subgradients are
+    unbounded globally, so ``subgradient_bound`` is None. Start: x = 0.
+    """
+    from scipy.optimize import minimize
+
+    n = _check_int("n", n, 1)
+    d = _check_int("d", d, 1)
+    lam = _check_positive("lam", lam)
+    A, b = _regression_data(n, d, seed, sparse=True)
+
+    def reference(xs: Arrays) -> float:
+        r = A @ xs[0] - b
+        return float(r @ r) / (2 * n) + lam * float(np.sum(np.abs(xs[0])))
+
+    def split_value(uv: np.ndarray) -> tuple[float, np.ndarray]:
+        u, v = uv[:d], uv[d:]
+        r = A @ (u - v) - b
+        g = A.T @ r / n
+        return float(r @ r) / (2 * n) + lam * float(uv.sum()), np.r_[g + lam, -g + lam]
+
+    res = minimize(split_value, np.zeros(2 * d), jac=True, method="L-BFGS-B",
+                   bounds=[(0.0, None)] * (2 * d),
+                   options={"gtol": 1e-14, "ftol": 1e-16, "maxiter": 50_000})
+    x_opt = res.x[:d] - res.x[d:]
+    x_opt = _polish_lasso(A, b, lam, x_opt)
+
+    x = _variable(np.zeros(d))
+    A_t, b_t = Tensor(A), Tensor(b)
+
+    def loss() -> Tensor:
+        r = matmul(A_t, x) - b_t
+        return (r * r).sum() * (0.5 / n) + absolute(x).sum() * lam
+
+    return Problem(
+        "lasso", [x], loss, reference([x_opt]), [x_opt], smooth=False, convex=True,
+        lipschitz=None,
+        description=f"lasso 1/(2n)||Ax - b||^2 + {lam:g}||x||_1, A Gaussian {n}x{d}",
+        numpy_objective=reference,
+    )
+
+
+def _polish_lasso(A: np.ndarray, b: np.ndarray, lam: float, x: np.ndarray) -> np.ndarray:
+    """Solve the lasso exactly on the support and signs of ``x``; keep ``x`` if that fails."""
+    n = len(b)
+    scale = max(1.0, float(np.max(np.abs(x))))
+    support = np.abs(x) > 1e-7 * scale
+    if not support.any():
+        return np.zeros_like(x) if np.max(np.abs(A.T @ b / n)) <= lam else x
+    s = np.sign(x[support])
+    As = A[:, support]
+    try:
+        xs = np.linalg.solve(As.T @ As / n, As.T @ b / n - lam * s)
+    except np.linalg.LinAlgError:
+        return x
+    cand = np.zeros_like(x)
+    cand[support] = xs
+    corr = A.T @ (A @ cand - b) / n
+    if np.all(np.sign(xs) == s) and np.all(np.abs(corr[~support]) <= lam * (1 + 1e-9)):
+        return cand
+    return x
+
+
+def svm(n: int = 200, d: int = 5, lam: float = 0.1, seed: int = 0) -> Problem:
+    """Linear soft-margin SVM: f(w, b) = (lam/2)||w||^2 + mean_i max(0, 1 - y_i (x_i . w + b)).
+
+    Two overlapping Gaussian classes. The hinge is ``relu(1 - margin)``: at the margin the
+    engine takes the subgradient 0 (API.md). The optimum: the dual QP
+    max sum a - ||sum a_i y_i x_i||^2/(2 lam) s.t. 0 <= a_i <= 1/n, sum a_i y_i = 0, solved
+    with SciPy's SLSQP; then polished exactly on the identified sets (points on the margin M,
+    inside it V): w = (sum_V y_i x_i/n + sum_M beta_i y_i x_i)/lam with y_i(x_i.w + b) = 1 on
+    M and sum_V y_i/n + sum_M beta_i y_i = 0, a linear system in (beta, b), kept when its
+    solution satisfies the optimality conditions. f* is the primal value there.
+    G = lam ||w|| + max ||[x_i, 1]|| bounds the subgradients near x*. Start: w = 0, b = 0.
+    """
+    from scipy.optimize import minimize
+
+    n = _check_int("n", n, 2)
+    d = _check_int("d", d, 1)
+    lam = _check_positive("lam", lam)
+    rng = np.random.default_rng(seed)
+    y = np.where(rng.random(n) < 0.5, 1.0, -1.0)
+    centre = rng.standard_normal(d)
+    centre *= 1.0 / np.linalg.norm(centre)
+    X = rng.standard_normal((n, d)) + y[:, None] * centre  # overlapping classes
+
+    def reference(xs: Arrays) -> float:
+        w, bias = xs[0], float(xs[1][0])
+        hinge = np.maximum(0.0, 1.0 - y * (X @ w + bias))
+        return 0.5 * lam * float(w @ w) + float(np.mean(hinge))
+
+    Yx = X * y[:, None]
+    Q = Yx @ Yx.T / lam
+
+    def dual(a: np.ndarray) -> tuple[float, np.ndarray]:  # negated, to minimise
+        Qa = Q @ a
+        return 0.5 * float(a @ Qa) - float(a.sum()), Qa - 1.0
+
+    res = minimize(dual, np.full(n, 0.5 / n), jac=True, method="SLSQP",
+                   bounds=[(0.0, 1.0 / n)] * n,
+                   constraints=[{"type": "eq", "fun": lambda a: float(a @ y),
+                                 "jac": lambda a: y}],
+                   options={"ftol": 1e-15, "maxiter": 2000})
+    alpha = np.clip(res.x, 0.0, 1.0 / n)
+    w = Yx.T @ alpha / lam
+    free = (alpha > 1e-6 / n) & (alpha < (1 - 1e-6) / n)
+    if free.any():
+        bias = float(np.median(y[free] - X[free] @ w))
+    else:
+        bias = _best_bias(X, y, w)
+    w, bias = _polish_svm(X, y, lam, w, bias)
+    x_star = [w, np.array([bias])]
+
+    w_t = _variable(np.zeros(d))
+    b_t = _variable(np.zeros(1))
+    X_t, y_t = Tensor(X), Tensor(y)
+
+    def loss() -> Tensor:
+        margins = y_t * (matmul(X_t, w_t) + b_t)
+        return relu(1.0 - margins).mean() + (w_t * w_t).sum() * (0.5 * lam)
+
+    G = lam * float(np.linalg.norm(w)) * 2 + float(np.max(np.linalg.norm(X, axis=1))) + 1.0
+    return Problem(
+        "svm", [w_t, b_t], loss, reference(x_star), x_star, smooth=False, convex=True,
+        lipschitz=None,
+        description=f"linear SVM {lam:g}/2||w||^2 + mean hinge, {n} samples, {d} features",
+        subgradient_bound=G, numpy_objective=reference,
+    )
+
+
+def _best_bias(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+    """The bias minimising the mean hinge for fixed w (a 1-D convex piecewise-linear
+    problem: the minimum lies at a kink, b = y_i - x_i . w for some i)."""
+    cands = y - X @ w
+    vals = [np.mean(np.maximum(0.0, 1.0 - y * (X @ w + c))) for c in cands]
+    return float(cands[int(np.argmin(vals))])
+
+
+def _polish_svm(X, y, lam, w, bias):
+    """Exact SVM optimum on the active sets identified by (w, bias); unchanged if the
+    identified sets do not give a point satisfying the optimality conditions."""
+    n = len(y)
+    margin = y * (X @ w + bias)
+    scale = 1e-6
+    on = np.abs(margin - 1.0) <= scale
+    inside = margin < 1.0 - scale
+    m = int(on.sum())
+    if m == 0:
+        return w, bias
+    Xm, ym = X[on], y[on]
+    v_sum = (y[inside][:, None] * X[inside]).sum(axis=0) / n  # sum_V y_i x_i / n
+    # unknowns (beta_M, b): for j in M, y_j x_j.(v_sum + sum_M beta_i y_i x_i)/lam + y_j b = 1
+    K = (ym[:, None] * Xm) @ (ym[:, None] * Xm).T / lam
+    top = np.hstack([K, ym[:, None]])
+    rhs_top = 1.0 - ym * (Xm @ v_sum) / lam
+    bottom = np.r_[ym, 0.0][None, :]
+    rhs_bottom = -float(y[inside].sum()) / n
+    system = np.vstack([top, bottom])
+    rhs = np.r_[rhs_top, rhs_bottom]
+    sol, *_ = np.linalg.lstsq(system, rhs, rcond=None)
+    if not np.allclose(system @ sol, rhs, atol=1e-10):
+        return w, bias
+    beta, b_new = sol[:m], float(sol[m])
+    w_new = (v_sum + (beta * ym) @ Xm) / lam
+    new_margin = y * (X @ w_new + b_new)
+    ok = (
+        np.all(beta >= -1e-12) and np.all(beta <= 1.0 / n + 1e-12)
+        and np.all(new_margin[inside] <= 1.0 + 1e-9)
+        and np.all(new_margin[~inside & ~on] >= 1.0 - 1e-9)
+    )
+    return (w_new, b_new) if ok else (w, bias)
+
+
+def max_affine(m: int = 50, d: int = 10, seed: int = 0) -> Problem:
+    """f(x) = max_i (a_i . x + b_i), i = 1..m: convex, piecewise linear, non-smooth.
+
+    Bounded below by construction: the a_i are centred (their mean is 0, so 0 lies in their
+    convex hull and f(x) >= mean_i b_i); with m > d Gaussian slopes the hull is
+    full-dimensional and f has a minimiser. The optimum is the linear program
+    min t s.t. a_i . x + b_i <= t, solved with ``scipy.optimize.linprog`` (HiGHS).
+    G = max_i ||a_i|| bounds every subgradient (a tie's shared gradient is a convex
+    combination of the a_i). Start: x = 0.
+    """
+    from scipy.optimize import linprog
+
+    m = _check_int("m", m, 2)
+    d = _check_int("d", d, 1)
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((m, d))
+    A -= A.mean(axis=0)
+    b = rng.standard_normal(m)
+
+    def reference(xs: Arrays) -> float:
+        return float(np.max(A @ xs[0] + b))
+
+    # variables (x, t): minimise t subject to A x - t <= -b
+    res = linprog(np.r_[np.zeros(d), 1.0], A_ub=np.hstack([A, -np.ones((m, 1))]), b_ub=-b,
+                  bounds=[(None, None)] * (d + 1), method="highs")
+    if res.status != 0:
+        raise ConfigError(f"max_affine(m={m}, d={d}, seed={seed}): the LP failed: {res.message}")
+    x_star = res.x[:d].copy()
+
+    x = _variable(np.zeros(d))
+    A_t, b_t = Tensor(A), Tensor(b)
+
+    def loss() -> Tensor:
+        return amax(matmul(A_t, x) + b_t)
+
+    return Problem(
+        "maxaffine", [x], loss, reference([x_star]), [x_star], smooth=False, convex=True,
+        lipschitz=None,
+        description=f"max of {m} affine functions in {d} dimensions (an LP)",
+        subgradient_bound=float(np.max(np.linalg.norm(A, axis=1))), numpy_objective=reference,
+    )
+
+
+# ------------------------------------------------------------------------------ non-convex
+def rosenbrock(a: float = 1.0, b: float = 100.0) -> Problem:
+    """f(x, y) = (a - x)^2 + b (y - x^2)^2: the curved valley. f* = 0 at (a, a^2);
+    start (-1.2, 1). Smooth but non-convex, with no global Lipschitz constant for the
+    gradient (``lipschitz`` is None)."""
+    a = float(a)
+    b = _check_positive("b", b)
+    if not math.isfinite(a):
+        raise ConfigError(f"a must be finite, got {a!r}")
+    z = _variable(np.array([-1.2, 1.0]))
+
+    def reference(xs: Arrays) -> float:
+        u, v = xs[0]
+        return float((a - u) ** 2 + b * (v - u * u) ** 2)
+
+    def loss() -> Tensor:
+        u, v = z[0], z[1]
+        return (a - u) ** 2 + (v - u * u) ** 2 * b
+
+    return Problem(
+        "rosenbrock", [z], loss, 0.0, [np.array([a, a * a])], smooth=True, convex=False,
+        lipschitz=None, description=f"Rosenbrock (a={a:g}, b={b:g}) from (-1.2, 1)",
+        numpy_objective=reference,
+    )
+
+
+def saddle(start: tuple[float, float] = (1e-3, 1.0)) -> Problem:
+    """f(x, y) = x^4/4 - x^2/2 + y^2/2: a strict saddle at (0, 0) (Hessian diag(-1, 1)) and
+    two minima (+-1, 0) with f* = -1/4. Started near the saddle, at (1e-3, 1) by default:
+    gradient descent first slides towards the saddle along y, then escapes along x at a rate
+    set by the negative curvature. ``x_star`` is the minimum on the starting side."""
+    if len(start) != 2 or not all(math.isfinite(float(s)) for s in start):
+        raise ConfigError(f"start must be two finite numbers, got {start!r}")
+    z = _variable(np.array([float(start[0]), float(start[1])]))
+
+    def reference(xs: Arrays) -> float:
+        u, v = xs[0]
+        return float(u**4 / 4 - u**2 / 2 + v**2 / 2)
+
+    def loss() -> Tensor:
+        u, v = z[0], z[1]
+        return u**4 * 0.25 - u * u * 0.5 + v * v * 0.5
+
+    side = 1.0 if start[0] >= 0 else -1.0
+    return Problem(
+        "saddle", [z], loss, -0.25, [np.array([side, 0.0])], smooth=True, convex=False,
+        lipschitz=None,
+        description="x^4/4 - x^2/2 + y^2/2: strict saddle at 0, minima (+-1, 0)",
+        numpy_objective=reference,
+    )
+
+
+def mlp_digits(hidden: int = 32, seed: int = 0, samples: int | None = None) -> Problem:
+    """Mean cross-entropy of a one-hidden-layer ReLU network 64-hidden-10 on the built-in
+    digits (standardised pixels, float64), full batch. f* is unknown (None): the loss can
+    approach 0 on the training set. Weights: He-uniform from ``seed``; biases 0.
+    ``samples`` keeps the first ``samples`` images (all 1,797 by default)."""
+    from .data import Standardizer, load_digits
+
+    hidden = _check_int("hidden", hidden, 1)
+    data = load_digits(np.float64)
+    X, y = data.X, data.y
+    if samples is not None:
+        samples = _check_int("samples", samples, 2)
+        X, y = X[:samples], y[:samples]
+    X = Standardizer().fit(X).transform(X).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    k = data.n_classes or 10
+
+    def he(fan_out: int, fan_in: int) -> np.ndarray:
+        bound = math.sqrt(6.0 / fan_in)
+        return rng.uniform(-bound, bound, size=(fan_out, fan_in))
+
+    W1 = _variable(he(hidden, X.shape[1]))
+    b1 = _variable(np.zeros(hidden))
+    W2 = _variable(he(k, hidden))
+    b2 = _variable(np.zeros(k))
+    X_t = Tensor(X)
+    targets = np.asarray(y, dtype=np.int64)
+
+    def loss() -> Tensor:
+        h = relu(linear(X_t, W1, b1))
+        return cross_entropy_per_sample(linear(h, W2, b2), targets).mean()
+
+    return Problem(
+        "mlp", [W1, b1, W2, b2], loss, None, None, smooth=False, convex=False, lipschitz=None,
+        description=f"MLP 64-{hidden}-10 (ReLU) on digits, {len(X)} samples, cross-entropy",
+    )
+
+
+# ------------------------------------------------------------------------------ registry
+PROBLEMS: dict[str, Callable[..., Problem]] = {
+    "leastsq": least_squares,
+    "ridge": ridge,
+    "logreg": logistic_regression,
+    "lasso": lasso,
+    "svm": svm,
+    "maxaffine": max_affine,
+    "rosenbrock": rosenbrock,
+    "saddle": saddle,
+    "mlp": mlp_digits,
+}
+
+
+def make_problem(name: str, seed: int | None = None) -> Problem:
+    """Build ``PROBLEMS[name]`` (with ``seed`` where the builder takes one)."""
+    key = name.strip().lower()
+    if key not in PROBLEMS:
+        raise ConfigError(f"unknown problem {name!r}; known: {', '.join(PROBLEMS)}")
+    builder = PROBLEMS[key]
+    if seed is not None and builder not in (rosenbrock, saddle):
+        return builder(seed=seed)
+    return builder()
