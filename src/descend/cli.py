@@ -201,6 +201,7 @@ def _load_data(args: argparse.Namespace) -> Any:
 
 def cmd_train(args: argparse.Namespace) -> int:
     import descend as ds
+
     from .data import Standardizer, train_val_split
     from .optim import parse_step_rule
     from .train import StopWhen, evaluate, fit

@@ -96,7 +96,7 @@ class _MLPBase:
                 raise ConfigError("validation_fraction must lie in (0, 1), got "
                                   f"{self.validation_fraction!r}")
             order = np.random.default_rng(self.random_state).permutation(len(X))
-            n_val = max(1, int(round(self.validation_fraction * len(X))))
+            n_val = max(1, round(self.validation_fraction * len(X)))
             val, tr = order[:n_val], order[n_val:]
             validation = (X[val], targets[val])
             X, targets = X[tr], targets[tr]

@@ -12,11 +12,10 @@ every node it used so the saved arrays are released.
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import itertools
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -40,26 +39,35 @@ def is_grad_enabled() -> bool:
     return _mode.enabled
 
 
-@contextlib.contextmanager
-def no_grad() -> Iterator[None]:
+class _SetGradMode:
+    """Context manager (and decorator-free switch) setting the grad mode of this thread.
+
+    A small class rather than ``contextlib.contextmanager``: the optimizer enters one on
+    every step and trial point, and a generator-based context costs several times more.
+    """
+
+    __slots__ = ("mode", "previous")
+
+    def __init__(self, mode: bool):
+        self.mode = mode
+        self.previous = True
+
+    def __enter__(self) -> None:
+        self.previous = _mode.enabled
+        _mode.enabled = self.mode
+
+    def __exit__(self, *exc: object) -> None:
+        _mode.enabled = self.previous
+
+
+def no_grad() -> _SetGradMode:
     """Context in which nothing is recorded: results never require grad (this thread)."""
-    previous = _mode.enabled
-    _mode.enabled = False
-    try:
-        yield
-    finally:
-        _mode.enabled = previous
+    return _SetGradMode(False)
 
 
-@contextlib.contextmanager
-def enable_grad() -> Iterator[None]:
+def enable_grad() -> _SetGradMode:
     """Context in which recording is on again (inside ``no_grad``)."""
-    previous = _mode.enabled
-    _mode.enabled = True
-    try:
-        yield
-    finally:
-        _mode.enabled = previous
+    return _SetGradMode(True)
 
 
 class Primitive:
@@ -210,16 +218,28 @@ def _shape_error(prim: Primitive, arrays: tuple, exc: ValueError) -> Exception:
 def apply(prim: Primitive, args: tuple, params: dict[str, Any]) -> Tensor:
     """Run ``prim`` on tensors and constants, recording it when a gradient is needed."""
     Tensor = _tensor_type
-    arrays = tuple(a.data if isinstance(a, Tensor) else a for a in args)
+    arrays = []
+    needs = []
+    parents = []
+    any_need = False
+    for a in args:
+        if isinstance(a, Tensor):
+            arrays.append(a.data)
+            need = a.requires_grad
+            any_need = any_need or need
+            needs.append(need)
+            parents.append(a)
+        else:
+            arrays.append(a)
+            needs.append(False)
+            parents.append(None)
     try:
         out = prim.forward(*arrays, **params)
     except ValueError as exc:
-        raise _shape_error(prim, arrays, exc) from None
-    if _mode.enabled:
-        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        if True in needs:
-            parents = tuple(a if isinstance(a, Tensor) else None for a in args)
-            return _wrap(out, True, make_node(prim, parents, arrays, params, needs))
+        raise _shape_error(prim, tuple(arrays), exc) from None
+    if any_need and _mode.enabled:
+        node = make_node(prim, tuple(parents), tuple(arrays), params, tuple(needs))
+        return _wrap(out, True, node)
     return _wrap(out, False, None)
 
 

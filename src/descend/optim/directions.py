@@ -16,7 +16,14 @@ from ..backend import xp
 
 
 class Direction:
-    """Base class: ``compute(grads) -> directions``; ``state_dict``/``load_state_dict``."""
+    """Base class: ``compute(grads) -> v`` with the direction d = sign * v;
+    ``state_dict``/``load_state_dict``.
+
+    ``sign`` lets the steepest-descent direction hand back the gradients themselves
+    (d = -g, sign = -1) instead of negated copies: one pass over memory less per step.
+    """
+
+    sign = 1.0
 
     def compute(self, grads: list[np.ndarray]) -> list[np.ndarray]:
         raise NotImplementedError
@@ -29,10 +36,12 @@ class Direction:
 
 
 class Gradient(Direction):
-    """d = -g: steepest descent."""
+    """d = -g: steepest descent (returned as v = g with sign = -1)."""
+
+    sign = -1.0
 
     def compute(self, grads: list[np.ndarray]) -> list[np.ndarray]:
-        return [-g for g in grads]
+        return grads
 
 
 @dataclass

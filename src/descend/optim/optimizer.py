@@ -34,7 +34,7 @@ from .steps import StepContext, as_step_rule
 Closure = Callable[[], Tensor]
 
 
-@dataclass
+@dataclass(slots=True)
 class StepInfo:
     """What happened in the last step (``opt.last``).
 
@@ -149,6 +149,7 @@ class Optimizer:
     # ------------------------------------------------------------------ public shell
     @property
     def params(self) -> list[Tensor]:
+        """Every parameter, group after group."""
         return [p for g in self.param_groups for p in g["params"]]
 
     @property
@@ -210,40 +211,49 @@ class Optimizer:
         if any(g["weight_decay"] for g in self.param_groups):
             grads, wd_sq = self._add_weight_decay(grads)
         f0 += wd_sq
-        g2 = math.fsum(float(np.vdot(g, g)) for g in grads)
+        g2 = sum(float(np.vdot(g, g)) for g in grads)
         if not math.isfinite(g2):
             self._record_bad(f0, evaluations, grad_norm=math.sqrt(g2) if g2 == g2 else g2)
             return loss_tensor
         x0 = [p.data for p in params]
         self._on_start(f0, x0)
 
-        d = self.direction.compute(grads)
-        slope = math.fsum(float(np.vdot(g, di)) for g, di in zip(grads, d))
+        # The direction is d = sign * v (v = g, sign = -1 for steepest descent).
+        direction = self.direction
+        v = direction.compute(grads)
+        sign = direction.sign
+        if v is grads and sign == -1.0:
+            slope, dnorm = -g2, math.sqrt(g2)
+        else:
+            slope = sign * sum(float(np.vdot(g, vi)) for g, vi in zip(grads, v))
+            dnorm = math.sqrt(sum(float(np.vdot(vi, vi)) for vi in v))
         fallback = False
         if rule.needs != "none" and not slope < 0 and g2 > 0:
-            d = [-g for g in grads]  # not a descent direction: search along -g instead
-            slope = -g2
+            v, sign = grads, -1.0  # not a descent direction: search along -g instead
+            slope, dnorm = -g2, math.sqrt(g2)
             fallback = True
-        dnorm = math.sqrt(math.fsum(float(np.vdot(di, di)) for di in d))
         spare = self._spare_buffers(x0)
 
         ctx = StepContext(self.t, f0, math.sqrt(g2), dnorm, slope)
         ctx.steps_per_epoch = self.steps_per_epoch
         trial: dict[str, Any] = {}
         if rule.needs != "none" and closure is not None:
-            ctx.phi, ctx.phi_and_slope = self._restrictions(closure, params, x0, d, spare, trial)
-        try:
-            choice = rule(ctx)
-        finally:
-            for p, x in zip(params, x0):
-                p.data = x
-            if trial.get("snapshot") is not None:
+            ctx.phi, ctx.phi_and_slope = self._restrictions(
+                closure, params, x0, v, sign, spare, trial
+            )
+            try:
+                choice = rule(ctx)
+            finally:
+                for p, x in zip(params, x0):
+                    p.data = x
                 backend.rng_restore(trial["snapshot"])
+        else:
+            choice = rule(ctx)
         alpha = float(choice.lr)
         if not math.isfinite(alpha) or alpha < 0:
             raise ConfigError(f"step rule {rule!r} returned an invalid step size {alpha!r}")
 
-        self._move(params, x0, d, spare, alpha)
+        self._move(params, x0, v, sign * alpha, spare)
         if rule.needs == "slope" and trial.get("alpha") == alpha and trial.get("grads"):
             self._cache = (closure, trial["value"], trial["grads"])
         self.last = StepInfo(
@@ -352,33 +362,41 @@ class Optimizer:
         return total
 
     def _spare_buffers(self, x0: list[np.ndarray]) -> list[np.ndarray]:
+        """Arrays to write the next parameters into (the previous step's, when they fit)."""
         spare = self._spare
-        if spare is None or any(s.shape != x.shape or s.dtype != x.dtype or s is x
-                                for s, x in zip(spare, x0)):
+        if spare is None or len(spare) != len(x0):
+            spare = None
+        else:
+            for s, x in zip(spare, x0):
+                if s is x or s.shape != x.shape or s.dtype is not x.dtype:
+                    spare = None
+                    break
+        if spare is None:
             spare = [np.empty_like(x) for x in x0]
         self._spare = spare
         return spare
 
-    def _move(self, params, x0, d, spare, alpha: float) -> None:
-        if alpha == 0:
+    def _move(self, params, x0, v, scale: float, spare) -> None:
+        """x <- x0 + scale * v, written into the spare buffers (x0 kept for undo)."""
+        if scale == 0:
             self._undo = None
             return
-        for p, x, di, buf in zip(params, x0, d, spare):
-            np.multiply(di, alpha, out=buf, casting="same_kind")
+        for p, x, vi, buf in zip(params, x0, v, spare):
+            np.multiply(vi, scale, out=buf, casting="same_kind")
             buf += x
             p.data = buf
         self._spare = x0
         self._undo = x0
 
-    def _restrictions(self, closure, params, x0, d, spare, trial):
+    def _restrictions(self, closure, params, x0, v, sign, spare, trial):
         """phi(alpha) and phi_and_slope(alpha) on the current batch, replaying randomness."""
         trial["snapshot"] = backend.rng_snapshot()
         decay = any(g["weight_decay"] for g in self.param_groups)
 
         def place(alpha: float) -> None:
             backend.rng_restore(trial["snapshot"])
-            for p, x, di, buf in zip(params, x0, d, spare):
-                np.multiply(di, alpha, out=buf, casting="same_kind")
+            for p, x, vi, buf in zip(params, x0, v, spare):
+                np.multiply(vi, sign * alpha, out=buf, casting="same_kind")
                 buf += x
                 p.data = buf
 
@@ -402,7 +420,7 @@ class Optimizer:
             if decay:
                 grads, extra = self._add_weight_decay(grads)
                 value += extra
-            slope = math.fsum(float(np.vdot(g, di)) for g, di in zip(grads, d))
+            slope = sign * math.fsum(float(np.vdot(g, vi)) for g, vi in zip(grads, v))
             return value, slope
 
         return phi, phi_and_slope

@@ -28,7 +28,7 @@ from ..errors import ConfigError
 from ..linesearch import LineSearchStatus, backtracking, exact, strong_wolfe
 
 
-@dataclass
+@dataclass(slots=True)
 class StepContext:
     """What a step rule may know about the step being taken.
 
@@ -62,7 +62,7 @@ class StepContext:
     steps_per_epoch: int | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class StepChoice:
     """A rule's answer: the step size and what it cost.
 

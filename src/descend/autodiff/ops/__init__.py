@@ -4,6 +4,7 @@ Each module pairs forwards with their vector-Jacobian products. Everything else 
 is composed from these and differentiated by the engine.
 """
 
+from .conv import conv2d, max_pool2d
 from .elementwise import (
     add,
     div,
@@ -34,6 +35,7 @@ __all__ = [
     "broadcast_to",
     "clip",
     "concatenate",
+    "conv2d",
     "cross_entropy_per_sample",
     "div",
     "exp",
@@ -45,6 +47,7 @@ __all__ = [
     "log_softmax",
     "logsumexp",
     "matmul",
+    "max_pool2d",
     "maximum",
     "mean",
     "minimum",

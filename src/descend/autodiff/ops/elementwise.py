@@ -162,11 +162,11 @@ def tanh(a: Any) -> Any:
 
 
 def _sigmoid_forward(a):
-    # 1/(1+e^-a) written through tanh: no overflow for any magnitude.
-    out = xp.tanh(a * 0.5)
-    out *= 0.5
-    out += 0.5
-    return out
+    # e = exp(-|a|) never overflows; 1/(1+e) for a >= 0 and e/(1+e) for a < 0 keep full
+    # relative precision in both tails (sigmoid(-40) = 4.2e-18, not 0).
+    e = xp.exp(-xp.abs(a))
+    out = 1 / (1 + e)
+    return xp.where(a >= 0, out, e * out)
 
 
 def _sigmoid_vjp(g, out, inputs, needs):

@@ -101,11 +101,11 @@ def _extreme_vjp(g, out, inputs, needs, axis, keepdims):
 
 
 def _max_forward(x, axis, keepdims):
-    return xp.asarray(xp.max(x, axis=axis, keepdims=keepdims))
+    return xp.asarray(x.max(axis=axis, keepdims=keepdims))
 
 
 def _min_forward(x, axis, keepdims):
-    return xp.asarray(xp.min(x, axis=axis, keepdims=keepdims))
+    return xp.asarray(x.min(axis=axis, keepdims=keepdims))
 
 
 _MAX = primitive("max", _max_forward, _extreme_vjp)
@@ -123,9 +123,9 @@ def amin(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
 
 
 def _lse_forward(x, axis, keepdims):
-    m = xp.max(x, axis=axis, keepdims=True)
+    m = x.max(axis=axis, keepdims=True)
     m = xp.where(xp.isfinite(m), m, 0)  # all -inf (or inf) rows: leave them to the log
-    s = xp.sum(xp.exp(x - m), axis=axis, keepdims=True)
+    s = xp.exp(x - m).sum(axis=axis, keepdims=True)
     out = xp.log(s) + m
     if not keepdims:
         out = out.reshape(_reduced_shape(x.shape, axis))

@@ -118,7 +118,9 @@ _CONCAT = primitive("concatenate", _concat_forward, _concat_vjp)
 
 def concatenate(tensors: Sequence[Any], axis: int = 0) -> Any:
     """Join tensors along an existing axis."""
-    tensors = list(tensors)
+    from ..tensor import Tensor
+
+    tensors = [t if isinstance(t, Tensor) else np.asarray(t) for t in tensors]
     if not tensors:
         raise ValueError("concatenate needs at least one tensor")
     shapes = [np.shape(getattr(t, "data", t)) for t in tensors]
@@ -145,7 +147,9 @@ _STACK = primitive("stack", _stack_forward, _stack_vjp)
 
 def stack(tensors: Sequence[Any], axis: int = 0) -> Any:
     """Join tensors of one shape along a new axis."""
-    tensors = list(tensors)
+    from ..tensor import Tensor
+
+    tensors = [t if isinstance(t, Tensor) else np.asarray(t) for t in tensors]
     if not tensors:
         raise ValueError("stack needs at least one tensor")
     shapes = [np.shape(getattr(t, "data", t)) for t in tensors]

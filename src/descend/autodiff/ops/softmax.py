@@ -13,12 +13,12 @@ from ._core import apply1, apply2, primitive
 
 
 def _log_softmax_forward(x, axis):
-    shifted = x - xp.max(x, axis=axis, keepdims=True)
-    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
 
 
 def _log_softmax_vjp(g, out, inputs, needs, axis):
-    return (g - xp.exp(out) * xp.sum(g, axis=axis, keepdims=True),)
+    return (g - xp.exp(out) * g.sum(axis=axis, keepdims=True),)
 
 
 _LOG_SOFTMAX = primitive("log_softmax", _log_softmax_forward, _log_softmax_vjp)
@@ -30,13 +30,13 @@ def log_softmax(x: Any, axis: int = -1) -> Any:
 
 
 def _softmax_forward(x, axis):
-    e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
-    e /= xp.sum(e, axis=axis, keepdims=True)
+    e = xp.exp(x - x.max(axis=axis, keepdims=True))
+    e /= e.sum(axis=axis, keepdims=True)
     return e
 
 
 def _softmax_vjp(g, out, inputs, needs, axis):
-    return (out * (g - xp.sum(g * out, axis=axis, keepdims=True)),)
+    return (out * (g - (g * out).sum(axis=axis, keepdims=True)),)
 
 
 _SOFTMAX = primitive("softmax", _softmax_forward, _softmax_vjp)
@@ -49,9 +49,11 @@ def softmax(x: Any, axis: int = -1) -> Any:
 
 def _ce_forward(logits, targets):
     # loss_i = logsumexp(x_i) - x_{i, y_i}
-    m = xp.max(logits, axis=1, keepdims=True)
-    lse = xp.log(xp.sum(xp.exp(logits - m), axis=1)) + m[:, 0]
-    return lse - logits[xp.arange(len(targets)), targets]
+    m = logits.max(axis=1, keepdims=True)
+    lse = xp.log(xp.exp(logits - m).sum(axis=1))
+    lse += m[:, 0]
+    lse -= logits[xp.arange(len(targets)), targets]
+    return lse
 
 
 def _ce_vjp(g, out, inputs, needs):

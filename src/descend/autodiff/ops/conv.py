@@ -1,0 +1,321 @@
+"""Convolution and max pooling over NCHW images, each forward beside its VJP.
+
+Both are primitives for speed: written from elementwise operations they would record one
+node per kernel offset and per pixel. Layouts follow PyTorch: images ``(n, c, h, w)``,
+convolution weights ``(out_channels, in_channels, kh, kw)``.
+
+How ``conv2d`` is computed (im2col with full-width rows)
+---------------------------------------------------------
+The input is copied once into a zero buffer of shape ``(n, c, hp + 1, wq * sw)``: the
+``padding`` border, the image, right-hand zero columns up to a multiple of the column stride
+``sw``, and one spare zero row. In that buffer the pixels a kernel offset ``(i, j)`` reads for
+every output position form a regular strided grid starting at ``i * width + j``: rows step
+``sh * width``, columns step ``sw``. Taking all ``wq`` columns of each padded row (the last
+``wq - ow`` are "wrap-around" columns whose results are dropped) makes that grid, for stride
+1, a single contiguous run per image and channel, so the im2col matrix
+
+    cols[(c, i, j), (n, p, q)] = buffer[n, c, p * sh + i, q * sw + j]
+
+is gathered with one copy whose inner loop is long, and the whole forward is ONE matrix
+product ``W.reshape(out, c * kh * kw) @ cols``. The spare row keeps the wrap-around reads of
+the last row inside each image's own slab, so the views never overlap across images.
+
+The VJP multiplies by the same matrices transposed: ``dW = G @ cols.T`` (one product, with
+``G`` the output gradient, zero in the wrap-around columns) and ``dcols = W.T @ G``, which is
+scattered back ("col2im") by adding, for each of the ``kh * kw`` kernel offsets, one strided
+slab into a zero buffer: a loop over kernel offsets, never over pixels or samples.
+
+Subgradient choice of ``max_pool2d``
+------------------------------------
+When several entries of a pooling window tie for the maximum, they **share the window's
+gradient equally** (each of k tied entries receives g / k), as ``max``/``maximum`` do
+elsewhere in descend. (PyTorch gives it all to one of them.) Ties are common after a ReLU:
+a window of zeros passes a quarter of its gradient to each zero, which the ReLU then stops.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ...backend import xp
+from ...errors import ConfigError, ShapeError
+from ._core import call, primitive
+
+Pair = tuple[int, int]
+
+
+# ---------------------------------------------------------------------------- helpers
+def _pair(value: Any, name: str, minimum: int, op: str) -> Pair:
+    """An int or a pair of ints, each >= ``minimum``, as a pair."""
+    items = value if isinstance(value, tuple | list) else (value, value)
+    if len(items) != 2 or not all(
+        isinstance(v, int | np.integer) and not isinstance(v, bool) for v in items
+    ):
+        raise ConfigError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    a, b = int(items[0]), int(items[1])
+    if a < minimum or b < minimum:
+        raise ConfigError(f"{op}: {name} must be >= {minimum}, got {value!r}")
+    return a, b
+
+
+def _strided(base: np.ndarray, offset: int, shape: tuple[int, ...], steps: tuple[int, ...]):
+    """A view of the contiguous array ``base`` starting ``offset`` elements in, with
+    ``steps`` given in elements. The caller guarantees every index stays inside ``base``."""
+    item = base.itemsize
+    strides = tuple(s * item for s in steps)
+    if xp is np:  # the ndarray constructor costs ~1 us; as_strided ~6 us of Python
+        return np.ndarray(shape, base.dtype, base, offset * item, strides)
+    flat = base.reshape(-1)[offset:]
+    return xp.lib.stride_tricks.as_strided(flat, shape, strides)
+
+
+class _Geometry:
+    """Sizes of one convolution: the padded buffer and the output."""
+
+    __slots__ = ("c", "h", "kh", "kw", "n", "oh", "ow", "ph", "pw", "rows", "sh", "sw", "w",
+                 "width", "wq")
+
+    def __init__(self, xshape: tuple, kh: int, kw: int, stride: Pair, padding: Pair):
+        self.n, self.c, self.h, self.w = xshape
+        self.kh, self.kw = kh, kw
+        self.sh, self.sw = stride
+        self.ph, self.pw = padding
+        hp = self.h + 2 * self.ph
+        wp = self.w + 2 * self.pw
+        self.oh = (hp - kh) // self.sh + 1
+        self.ow = (wp - kw) // self.sw + 1
+        self.wq = -(-wp // self.sw)  # columns computed per output row (>= ow)
+        self.width = self.wq * self.sw  # buffer row length, a multiple of sw
+        self.rows = hp + 1  # one spare zero row for the wrap-around reads
+
+    def buffer(self, x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        """The zero-padded copy of ``x`` described in the module docstring."""
+        buf = xp.zeros((self.n, self.c, self.rows, self.width), dtype=dtype)
+        buf[:, :, self.ph : self.ph + self.h, self.pw : self.pw + self.w] = x
+        return buf
+
+    def window(self, buf: np.ndarray, i: int, j: int) -> np.ndarray:
+        """View (c, n, oh, wq) of the pixels that kernel offset (i, j) reads."""
+        slab = self.rows * self.width
+        return _strided(
+            buf,
+            i * self.width + j,
+            (self.c, self.n, self.oh, self.wq),
+            (slab, self.c * slab, self.sh * self.width, self.sw),
+        )
+
+    def cols(self, buf: np.ndarray) -> np.ndarray:
+        """The im2col matrix, shape (c * kh * kw, n * oh * wq), one copy."""
+        slab = self.rows * self.width
+        view = _strided(
+            buf,
+            0,
+            (self.c, self.kh, self.kw, self.n, self.oh, self.wq),
+            (slab, self.width, 1, self.c * slab, self.sh * self.width, self.sw),
+        )
+        return xp.ascontiguousarray(view).reshape(self.c * self.kh * self.kw, -1)
+
+
+# ---------------------------------------------------------------------------- conv2d
+def _conv2d_forward(x, weight, bias, stride, padding):
+    o, _c, kh, kw = weight.shape
+    geo = _Geometry(x.shape, kh, kw, stride, padding)
+    dtype = np.result_type(x.dtype, weight.dtype)
+    cols = geo.cols(geo.buffer(x, dtype))
+    y = (weight.reshape(o, -1).astype(dtype, copy=False) @ cols).reshape(o, geo.n, geo.oh, -1)
+    out = xp.empty((geo.n, o, geo.oh, geo.ow), dtype=dtype)
+    valid = y[..., : geo.ow]
+    if bias is None:
+        out.transpose(1, 0, 2, 3)[...] = valid
+    else:  # the bias is added during the copy into NCHW order: one pass
+        xp.add(valid, bias.reshape(o, 1, 1, 1), out=out.transpose(1, 0, 2, 3), casting="unsafe")
+    return out
+
+
+def _conv2d_vjp(g, out, inputs, needs, stride, padding):
+    x, weight, _bias = inputs
+    o, _c, kh, kw = weight.shape
+    geo = _Geometry(x.shape, kh, kw, stride, padding)
+    dtype = g.dtype
+    # G: the output gradient laid out like the forward's product, zero where the forward
+    # computed wrap-around columns that it then dropped.
+    gfull = xp.zeros((o, geo.n, geo.oh, geo.wq), dtype=dtype)
+    gfull[..., : geo.ow] = g.transpose(1, 0, 2, 3)
+    gmat = gfull.reshape(o, -1)
+    gx = gw = gb = None
+    if needs[1]:
+        cols = geo.cols(geo.buffer(x, dtype))
+        gw = (gmat @ cols.T).reshape(weight.shape)
+    if needs[2]:
+        gb = g.sum(axis=(0, 2, 3))
+    if needs[0]:
+        w2 = weight.reshape(o, -1).astype(dtype, copy=False)
+        dcols = (w2.T @ gmat).reshape(geo.c, kh, kw, geo.n, geo.oh, geo.wq)
+        dbuf = xp.zeros((geo.n, geo.c, geo.rows, geo.width), dtype=dtype)
+        for i in range(kh):  # col2im: one strided add per kernel offset
+            for j in range(kw):
+                view = geo.window(dbuf, i, j)
+                view += dcols[:, i, j]
+        gx = dbuf[:, :, geo.ph : geo.ph + geo.h, geo.pw : geo.pw + geo.w]
+    return gx, gw, gb
+
+
+_CONV2D = primitive("conv2d", _conv2d_forward, _conv2d_vjp)
+
+
+def conv2d(
+    x: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: int | Pair = 1,
+    padding: int | Pair = 0,
+) -> Any:
+    """2-D cross-correlation of a batch of images with a bank of filters (PyTorch's conv2d).
+
+    ``out[n, o, p, q] = bias[o] + sum_{c, i, j} weight[o, c, i, j]
+    * xpad[n, c, p * sh + i, q * sw + j]`` where ``xpad`` is ``x`` with ``padding`` zeros
+    on each side.
+
+    Parameters
+    ----------
+    x : Tensor or array, shape (n, c, h, w)
+    weight : Tensor or array, shape (out_channels, c, kh, kw)
+    bias : Tensor or array, shape (out_channels,), optional
+    stride : int or (int, int)
+        Step between output positions (rows, columns), >= 1.
+    padding : int or (int, int)
+        Zeros added on both sides of each image (rows, columns), >= 0.
+
+    Returns
+    -------
+    Tensor of shape (n, out_channels, oh, ow) with
+    ``oh = (h + 2 * ph - kh) // sh + 1`` and ``ow = (w + 2 * pw - kw) // sw + 1``.
+
+    Raises
+    ------
+    ShapeError
+        Input or weight not 4-D, channel counts that differ, a bias of the wrong shape, or
+        a kernel larger than the padded input; the message names the shapes.
+    ConfigError
+        A stride below 1 or a negative padding.
+    """
+    sx = tuple(np.shape(getattr(x, "data", x)))
+    sw_ = tuple(np.shape(getattr(weight, "data", weight)))
+    if len(sx) != 4:
+        raise ShapeError(
+            f"conv2d: input must have shape (batch, channels, height, width), got {sx}"
+        )
+    if len(sw_) != 4:
+        raise ShapeError(
+            f"conv2d: weight must have shape (out_channels, in_channels, kh, kw), got {sw_}"
+        )
+    if sx[1] != sw_[1]:
+        raise ShapeError(
+            f"conv2d: input of shape {sx} has {sx[1]} channels but weight of shape {sw_} "
+            f"expects {sw_[1]}"
+        )
+    stride_ = _pair(stride, "stride", 1, "conv2d")
+    padding_ = _pair(padding, "padding", 0, "conv2d")
+    hp, wp = sx[2] + 2 * padding_[0], sx[3] + 2 * padding_[1]
+    if sw_[2] > hp or sw_[3] > wp or min(sw_[2:]) < 1:
+        raise ShapeError(
+            f"conv2d: kernel of size {sw_[2:]} (weight {sw_}) does not fit the padded input "
+            f"of size {(hp, wp)} (input {sx}, padding {padding_})"
+        )
+    if bias is not None:
+        sb = tuple(np.shape(getattr(bias, "data", bias)))
+        if sb != (sw_[0],):
+            raise ShapeError(
+                f"conv2d: bias of shape {sb} does not match weight {sw_} "
+                f"(expected ({sw_[0]},))"
+            )
+    return call(_CONV2D, x, weight, bias, stride=stride_, padding=padding_)
+
+
+# ---------------------------------------------------------------------------- max_pool2d
+def _window_slices(kernel: Pair, stride: Pair, oh: int, ow: int):
+    """For each kernel offset (i, j): the slices of the image it reads at every window."""
+    (kh, kw), (sh, sw) = kernel, stride
+    for i in range(kh):
+        for j in range(kw):
+            yield (
+                slice(i, i + sh * (oh - 1) + 1, sh),
+                slice(j, j + sw * (ow - 1) + 1, sw),
+            )
+
+
+def _pool_size(shape: tuple, kernel: Pair, stride: Pair) -> Pair:
+    return (shape[2] - kernel[0]) // stride[0] + 1, (shape[3] - kernel[1]) // stride[1] + 1
+
+
+def _max_pool_forward(x, kernel, stride):
+    oh, ow = _pool_size(x.shape, kernel, stride)
+    out = None
+    for rows, cols in _window_slices(kernel, stride, oh, ow):
+        part = x[:, :, rows, cols]
+        out = part.copy() if out is None else xp.maximum(out, part, out=out)
+    return out
+
+
+def _max_pool_vjp(g, out, inputs, needs, kernel, stride):
+    # Tied maxima share the window's gradient equally (see the module docstring).
+    x = inputs[0]
+    oh, ow = _pool_size(x.shape, kernel, stride)
+    slices = list(_window_slices(kernel, stride, oh, ow))
+    hits = [x[:, :, rows, cols] == out for rows, cols in slices]
+    count = hits[0].astype(g.dtype)
+    for hit in hits[1:]:
+        count += hit
+    share = g / count  # every window has at least one hit: its maximum
+    gx = xp.zeros(x.shape, dtype=g.dtype)
+    for (rows, cols), hit in zip(slices, hits):
+        gx[:, :, rows, cols] += share * hit
+    return (gx,)
+
+
+_MAX_POOL2D = primitive("max_pool2d", _max_pool_forward, _max_pool_vjp)
+
+
+def max_pool2d(x: Any, kernel_size: int | Pair, stride: int | Pair | None = None) -> Any:
+    """Maximum over each ``kernel_size`` window of every image and channel (no padding).
+
+    ``out[n, c, p, q] = max_{i < kh, j < kw} x[n, c, p * sh + i, q * sw + j]``; windows that
+    would run past the edge are dropped (PyTorch's ``ceil_mode=False``).
+
+    Parameters
+    ----------
+    x : Tensor or array, shape (n, c, h, w)
+    kernel_size : int or (int, int)
+    stride : int or (int, int), optional
+        Defaults to ``kernel_size`` (non-overlapping windows).
+
+    Returns
+    -------
+    Tensor of shape (n, c, (h - kh) // sh + 1, (w - kw) // sw + 1).
+
+    Notes
+    -----
+    Subgradient: tied maxima in a window share its gradient equally.
+
+    Raises
+    ------
+    ShapeError
+        An input that is not 4-D, or a window larger than the image.
+    ConfigError
+        A kernel size or stride below 1.
+    """
+    sx = tuple(np.shape(getattr(x, "data", x)))
+    if len(sx) != 4:
+        raise ShapeError(
+            f"max_pool2d: input must have shape (batch, channels, height, width), got {sx}"
+        )
+    kernel = _pair(kernel_size, "kernel_size", 1, "max_pool2d")
+    step = kernel if stride is None else _pair(stride, "stride", 1, "max_pool2d")
+    if kernel[0] > sx[2] or kernel[1] > sx[3]:
+        raise ShapeError(
+            f"max_pool2d: window of size {kernel} is larger than the input images of size "
+            f"{sx[2:]} (input {sx})"
+        )
+    return call(_MAX_POOL2D, x, kernel=kernel, stride=step)

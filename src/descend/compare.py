@@ -1,0 +1,635 @@
+"""Compare step-size rules on one test problem: ``descend compare``.
+
+:func:`run_rule` runs one optimizer with one step rule on a :class:`~descend.problems.Problem`
+from its starting point and records, per step, f(x_k), f(x_k) - f*, the step size and the
+cumulative cost; :func:`compare` does it for several rules; :func:`format_table` and
+:func:`plot` show the results.
+
+>>> from descend.problems import logistic_regression
+>>> p = logistic_regression()
+>>> results = compare(p, ["constant:1/L", "armijo", "wolfe", "polyak"], max_steps=300)
+>>> print(format_table(results))
+
+Conventions
+-----------
+* The optimizer is chosen from the problem unless forced: the subgradient method
+  (:class:`~descend.optim.Subgradient`, which keeps the best iterate) for convex non-smooth
+  problems when the rule is not a line search, gradient descent otherwise.
+* Step-rule strings are those of :func:`~descend.optim.parse_step_rule`, plus two
+  conveniences that need the problem: a number written ``k/L`` (``constant:1/L``) is k
+  divided by the problem's gradient Lipschitz constant, and a bare ``polyak`` uses the
+  problem's known f* (the estimated-target Polyak step when f* is unknown).
+* Step k of a run starts at x_k; ``losses[k] = f(x_k)``; ``cum_evaluations[k]`` counts the
+  forward passes made to *reach* x_k (so 0 for x_0), excluding the bookkeeping evaluation of
+  the last point. A run stops at the first of: f_best - f* <= ``tol`` (then the last move is
+  undone, so the variables hold the point that met the tolerance), divergence,
+  ``max_steps`` moves, a stall (the line search found no acceptable step five times in a
+  row), a zero gradient, or the time limit.
+* Divergence ("overshooting"): f(x_k) is not finite, or f(x_k) - f(x_0) exceeds
+  ``DIVERGENCE_FACTOR`` times the initial gap f(x_0) - f* (times max(|f(x_0)|, 1) when f*
+  is unknown; ``DIVERGENCE_FACTOR_SUBGRADIENT`` for the subgradient method, which is not a
+  descent method). Gradient descent with a step below 2/L never raises f, so this fires only
+  for steps that overshoot. The run then stops with reason ``"diverged"`` and the reported
+  numbers are those of the last finite iterate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigError
+from .problems import PROBLEMS, Problem, make_problem
+
+__all__ = [
+    "DIVERGENCE_FACTOR",
+    "DIVERGENCE_FACTOR_SUBGRADIENT",
+    "STOP_REASONS",
+    "RunResult",
+    "add_compare_parser",
+    "cmd_compare",
+    "compare",
+    "default_specs",
+    "format_table",
+    "plot",
+    "resolve_rule",
+    "run_rule",
+]
+
+#: f(x_k) - f(x_0) above this many initial gaps counts as divergence (gradient descent).
+DIVERGENCE_FACTOR = 10.0
+#: the same for the subgradient method, whose f(x_k) may rise on purpose.
+DIVERGENCE_FACTOR_SUBGRADIENT = 1e3
+#: consecutive zero steps from a line search that count as a stall.
+STALL_STEPS = 5
+#: every stop reason a run can report
+STOP_REASONS = ("tol", "diverged", "max steps", "stalled", "stationary", "time limit")
+
+
+@dataclass
+class RunResult:
+    """One run of one step rule on one problem.
+
+    Attributes
+    ----------
+    rule : str
+        The rule as it was asked for (e.g. ``"constant:1/L"``), with its resolved value.
+    problem : str
+        The problem's registry name.
+    optimizer : str
+        ``"gd"``, ``"gd+momentum(0.9)"`` or ``"subgradient"``.
+    final_loss : float
+        f at the point returned: the last iterate for gradient descent, the best iterate for
+        the subgradient method, the last finite iterate after divergence.
+    best_loss : float
+        min_k f(x_k) over the finite iterates.
+    gap : float or None
+        ``final_loss - f*`` (None when f* is unknown).
+    steps : int
+        Moves made (the returned point is x_steps, except after divergence).
+    evaluations, gradient_evaluations : int
+        Forward and backward passes made to reach the returned point.
+    seconds : float
+        Wall time of the run.
+    stop_reason : str
+        One of :data:`STOP_REASONS`.
+    detail : str
+        One sentence on why it stopped, with the numbers.
+    losses : ndarray, shape (steps + 1,)
+        f(x_k), k = 0..steps (the last may be inf or nan after divergence).
+    gaps, best_gaps : ndarray or None
+        f(x_k) - f* and min_{j<=k} f(x_j) - f* (None when f* is unknown).
+    lrs : ndarray, shape (steps,)
+        The step size alpha_k used by each move.
+    cum_evaluations, cum_gradient_evaluations : ndarray of int, shape (steps + 1,)
+        Passes made before step k (the cost of reaching x_k).
+    bounds : ndarray or None
+        For subgradient runs on problems with known R = ||x_0 - x*|| and G: the classical
+        bound (R^2 + G^2 sum_{j<k} alpha_j^2) / (2 sum_{j<k} alpha_j) on f_best - f*
+        (Boyd & Mutapcic, *Subgradient Methods*, §2.3), per step (inf at k = 0).
+    """
+
+    rule: str
+    problem: str
+    optimizer: str
+    final_loss: float
+    best_loss: float
+    gap: float | None
+    steps: int
+    evaluations: int
+    gradient_evaluations: int
+    seconds: float
+    stop_reason: str
+    detail: str
+    losses: np.ndarray
+    gaps: np.ndarray | None
+    best_gaps: np.ndarray | None
+    lrs: np.ndarray
+    cum_evaluations: np.ndarray
+    cum_gradient_evaluations: np.ndarray
+    bounds: np.ndarray | None = None
+
+    @property
+    def diverged(self) -> bool:
+        return self.stop_reason == "diverged"
+
+    @property
+    def bound(self) -> float | None:
+        """The subgradient method's guarantee at the end of the run, where known."""
+        if self.bounds is None or not len(self.bounds):
+            return None
+        return float(self.bounds[-1])
+
+
+# ------------------------------------------------------------------------------ rules
+def _resolve_number(text: str, problem: Problem, spec: str) -> str:
+    """``k/L`` -> k / L for the problem; any other argument unchanged."""
+    lowered = text.strip().lower()
+    if not lowered.endswith("/l"):
+        return text
+    numerator = lowered[:-2] or "1"
+    try:
+        k = float(numerator)
+    except ValueError:
+        raise ConfigError(f"step rule {spec!r}: cannot read {text!r} (expected k/L)") from None
+    if problem.lipschitz is None:
+        raise ConfigError(
+            f"step rule {spec!r}: problem {problem.name!r} has no known gradient Lipschitz "
+            "constant L; give the step as a number"
+        )
+    return repr(k / problem.lipschitz)
+
+
+def resolve_rule(problem: Problem, spec: Any) -> tuple[Any, str]:
+    """Turn a rule string (or a step-rule object) into a fresh rule and a display name.
+
+    Strings follow :func:`~descend.optim.parse_step_rule`, with ``k/L`` arguments and a bare
+    ``polyak`` resolved against ``problem`` (see the module docstring). A rule object is
+    deep-copied, so its state (a warm-started line search, Polyak's f_best) starts fresh.
+    """
+    from .optim import Polyak, parse_step_rule
+    from .optim.steps import as_step_rule
+
+    if not isinstance(spec, str):
+        rule = copy.deepcopy(as_step_rule(spec))
+        return rule, repr(rule)
+    text = spec.strip()
+    if not text:
+        raise ConfigError("an empty step rule was given")
+    name, _, rest = text.partition(":")
+    if name.strip().lower() == "polyak" and not rest.strip():
+        if problem.f_star is None:
+            return Polyak(f_star=None), "polyak (f* estimated)"
+        return Polyak(f_star=problem.f_star), "polyak"
+    args = rest.split(":") if rest else []
+    resolved = [_resolve_number(a, problem, text) for a in args]
+    full = ":".join([name, *resolved]) if args else name
+    rule = parse_step_rule(full)
+    label = text if resolved == args else f"{text} (={':'.join(_short(a) for a in resolved)})"
+    return rule, label
+
+
+def _short(text: str) -> str:
+    try:
+        return f"{float(text):.4g}"
+    except ValueError:
+        return text
+
+
+def default_specs(problem: Problem) -> list[str]:
+    """The rules ``descend compare`` runs when ``--steps`` is not given."""
+    if not problem.smooth and problem.convex:
+        return ["invsqrt:0.1", "length:0.01", "polyak"]
+    specs = ["constant:1/L"] if problem.lipschitz is not None else []
+    specs += ["armijo", "wolfe", "exact"]
+    if problem.f_star is not None:
+        specs.append("polyak")
+    return specs
+
+
+def _choose_optimizer(problem: Problem, rule: Any, optimizer: str, momentum: float) -> str:
+    if optimizer not in ("auto", "gd", "subgradient"):
+        raise ConfigError(f"optimizer must be 'auto', 'gd' or 'subgradient', got {optimizer!r}")
+    if optimizer == "auto":
+        wants_sub = not problem.smooth and problem.convex
+        optimizer = "subgradient" if wants_sub and rule.needs == "none" and not momentum else "gd"
+    if optimizer == "subgradient" and momentum:
+        raise ConfigError("the subgradient method takes no momentum; use optimizer='gd'")
+    return optimizer
+
+
+# ------------------------------------------------------------------------------ running
+def run_rule(
+    problem: Problem,
+    spec_or_rule: Any,
+    *,
+    optimizer: str = "auto",
+    momentum: float = 0.0,
+    max_steps: int = 500,
+    tol: float = 1e-6,
+    time_limit: float | None = None,
+) -> RunResult:
+    """Run one step rule on ``problem`` from its starting point.
+
+    Parameters
+    ----------
+    problem : Problem
+        Reset to its starting point first; left at the returned point.
+    spec_or_rule : str or step rule
+        ``"armijo"``, ``"constant:1/L"``, ``"invsqrt:0.5"``, ... or a rule object (copied).
+    optimizer : {"auto", "gd", "subgradient"}
+        ``"auto"``: the subgradient method on convex non-smooth problems for non-search
+        rules, gradient descent otherwise.
+    momentum : float in [0, 1)
+        Heavy-ball momentum for gradient descent.
+    max_steps : int >= 1
+        The most moves to make.
+    tol : float >= 0
+        Stop when f_best - f* <= tol (problems with known f* only).
+    time_limit : float or None
+        Seconds.
+
+    Returns
+    -------
+    RunResult
+    """
+    from .linesearch import LineSearchStatus
+    from .optim import GD, Subgradient
+
+    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
+        raise ConfigError(f"max_steps must be an int >= 1, got {max_steps!r}")
+    if not (isinstance(tol, int | float) and math.isfinite(tol) and tol >= 0):
+        raise ConfigError(f"tol must be a finite number >= 0, got {tol!r}")
+    if time_limit is not None and not time_limit > 0:
+        raise ConfigError(f"time_limit must be > 0 seconds, got {time_limit!r}")
+    rule, label = resolve_rule(problem, spec_or_rule)
+    kind = _choose_optimizer(problem, rule, optimizer, momentum)
+    problem.reset()
+    if kind == "subgradient":
+        opt: Any = Subgradient(problem.params, lr=rule)
+        method = "subgradient"
+    else:
+        opt = GD(problem.params, lr=rule, momentum=momentum)
+        method = f"gd+momentum({momentum:g})" if momentum else "gd"
+
+    f_star = problem.f_star
+    factor = DIVERGENCE_FACTOR_SUBGRADIENT if kind == "subgradient" else DIVERGENCE_FACTOR
+    losses: list[float] = []
+    lrs: list[float] = []
+    cum_f: list[int] = []
+    cum_g: list[int] = []
+    spent_f = spent_g = 0
+    best = math.inf
+    zero_run = 0
+    reason = ""
+    detail = ""
+    started = time.perf_counter()
+    for k in range(max_steps + 1):
+        if k == max_steps or (time_limit is not None and
+                              time.perf_counter() - started >= time_limit):
+            f_k = problem.value()  # bookkeeping: the last point's value, not counted
+            losses.append(f_k)
+            cum_f.append(spent_f)
+            cum_g.append(spent_g)
+            if math.isfinite(f_k):
+                best = min(best, f_k)
+            if f_star is not None and best - f_star <= tol:
+                reason, detail = "tol", f"f - f* <= {tol:g} after {k} steps"
+            elif k == max_steps:
+                reason, detail = "max steps", f"reached max_steps = {max_steps}"
+            else:
+                reason, detail = "time limit", f"time limit {time_limit:g} s after {k} steps"
+            break
+        opt.step(problem.loss)
+        info = opt.last
+        f_k = info.loss
+        losses.append(f_k)
+        cum_f.append(spent_f)
+        cum_g.append(spent_g)
+        if not info.finite or _diverging(f_k, losses[0], f_star, factor):
+            reason = "diverged"
+            shown = f"{f_k:.4g}" if math.isfinite(f_k) else str(f_k)
+            detail = (f"overshooting: f rose from {losses[0]:.4g} to {shown} by step {k}"
+                      + (f" with step size {lrs[-1]:.4g}" if lrs else ""))
+            if not info.finite and math.isfinite(f_k):
+                detail += " (the gradient was not finite)"
+            break
+        best = min(best, f_k)
+        if f_star is not None and best - f_star <= tol:
+            opt.undo()  # back to x_k, the point that met the tolerance
+            reason, detail = "tol", f"f - f* <= {tol:g} after {k} steps"
+            break
+        if info.grad_norm == 0:
+            opt.undo()
+            reason, detail = "stationary", f"the gradient is exactly 0 at step {k}"
+            break
+        lrs.append(info.lr)
+        spent_f += info.evaluations
+        spent_g += info.gradient_evaluations
+        searching = info.status is not None and info.status is not LineSearchStatus.CONVERGED
+        zero_run = zero_run + 1 if info.lr == 0 and searching else 0
+        if zero_run >= STALL_STEPS:
+            status = info.status.value if info.status is not None else "?"
+            reason = "stalled"
+            detail = (f"the line search found no acceptable step {STALL_STEPS} times in a row "
+                      f"(status {status}) at step {k}")
+            losses.append(problem.value())
+            cum_f.append(spent_f)
+            cum_g.append(spent_g)
+            break
+    seconds = time.perf_counter() - started
+
+    if kind == "subgradient" and reason != "diverged":
+        final = problem.value()  # bookkeeping, not counted
+        if not final <= opt.best_loss and opt.restore_best():
+            final = float(opt.best_loss)
+    else:
+        final = _last_finite(losses)
+    loss_arr = np.asarray(losses, dtype=float)
+    finite = np.where(np.isfinite(loss_arr), loss_arr, np.inf)
+    best_arr = np.minimum.accumulate(finite)
+    steps = len(lrs)
+    gaps = best_gaps = bounds = None
+    if f_star is not None:
+        gaps = loss_arr - f_star
+        best_gaps = best_arr - f_star
+    if kind == "subgradient" and problem.subgradient_bound is not None and problem.x_star:
+        R = problem.distance(problem.x0)
+        G = problem.subgradient_bound
+        alpha = np.asarray(lrs, dtype=float)
+        s1 = np.r_[0.0, np.cumsum(alpha)]
+        s2 = np.r_[0.0, np.cumsum(alpha**2)]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            bounds = np.where(s1 > 0, (R * R + G * G * s2) / (2 * s1), np.inf)
+        bounds = bounds[: len(losses)]
+    return RunResult(
+        rule=label,
+        problem=problem.name,
+        optimizer=method,
+        final_loss=final,
+        best_loss=float(best_arr[-1]) if len(best_arr) else math.nan,
+        gap=None if f_star is None else final - f_star,
+        steps=steps,
+        evaluations=spent_f,
+        gradient_evaluations=spent_g,
+        seconds=seconds,
+        stop_reason=reason,
+        detail=detail,
+        losses=loss_arr,
+        gaps=gaps,
+        best_gaps=best_gaps,
+        lrs=np.asarray(lrs, dtype=float),
+        cum_evaluations=np.asarray(cum_f, dtype=np.int64),
+        cum_gradient_evaluations=np.asarray(cum_g, dtype=np.int64),
+        bounds=bounds,
+    )
+
+
+def _diverging(f: float, f0: float, f_star: float | None, factor: float) -> bool:
+    if not math.isfinite(f):
+        return True
+    if f_star is not None and f0 - f_star > 0:
+        scale = f0 - f_star
+    else:
+        scale = max(abs(f0), 1.0)
+    return f - f0 > factor * scale
+
+
+def _last_finite(values: list[float]) -> float:
+    for v in reversed(values):
+        if math.isfinite(v):
+            return float(v)
+    return math.nan
+
+
+def compare(problem: Problem, specs: Sequence[Any] | str, **kwargs: Any) -> list[RunResult]:
+    """:func:`run_rule` for each rule (a list, or one comma-separated string); the keyword
+    arguments are passed on."""
+    items = _split_specs(specs) if isinstance(specs, str) else list(specs)
+    if not items:
+        raise ConfigError("no step rules to compare")
+    return [run_rule(problem, spec, **kwargs) for spec in items]
+
+
+def _split_specs(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+# ------------------------------------------------------------------------------ reporting
+def _num(value: float | None, fmt: str = ".4g") -> str:
+    if value is None:
+        return "n/a"
+    if not math.isfinite(value):
+        return str(value)
+    return format(value, fmt)
+
+
+def format_table(results: Sequence[RunResult]) -> str:
+    """A plain-text table: one row per run (final loss, gap to f*, steps, forward and
+    backward passes, wall time, stop reason; the subgradient bound where known)."""
+    has_bound = any(r.bound is not None for r in results)
+    header = ["rule", "method", "f final", "f - f*", "steps", "f-evals", "g-evals", "time",
+              "stop"]
+    if has_bound:
+        header.insert(4, "bound")
+    rows = []
+    for r in results:
+        row = [r.rule, r.optimizer, _num(r.final_loss, ".10g"), _num(r.gap, ".2e"),
+               str(r.steps), str(r.evaluations), str(r.gradient_evaluations),
+               f"{r.seconds:.2f}s", r.stop_reason]
+        if has_bound:
+            row.insert(4, _num(r.bound, ".2e"))
+        rows.append(row)
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
+    left = {0, 1, len(header) - 1}
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i in left else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    out = [line(header), line(["-" * w for w in widths])]
+    out += [line(row) for row in rows]
+    return "\n".join(out)
+
+
+def plot(results: Sequence[RunResult], path: str | Path, problem: Problem | None = None, *,
+         title: str | None = None, dpi: int = 90) -> Path:
+    """Save a figure: f - f* (log scale) against steps and against forward passes, and the
+    step sizes used. Subgradient runs show the best value so far, with the classical bound
+    dashed where known; a diverged run ends with a cross. Where f* is unknown, f itself is
+    plotted. Needs matplotlib (imported here, with the 'Agg' backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    has_star = all(r.gaps is not None for r in results)
+    fig, axes = plt.subplots(1, 3, figsize=(12.5, 3.7))
+    ax_steps, ax_evals, ax_lr = axes
+    floor = 1e-16
+    top = 0.0
+    for i, r in enumerate(results):
+        color = f"C{i % 10}"
+        sub = r.optimizer == "subgradient"
+        if has_star:
+            y = (r.best_gaps if sub else r.gaps)
+            assert y is not None
+            y = np.maximum(y, floor)
+        else:
+            y = r.losses.copy()
+        ok = np.isfinite(y)
+        ks = np.arange(len(y))
+        evals = r.cum_evaluations[: len(y)]
+        label = r.rule + (" (best)" if sub and has_star else "")
+        ax_steps.plot(ks[ok], y[ok], color=color, label=label, lw=1.4)
+        ax_evals.plot(evals[ok], y[ok], color=color, lw=1.4)
+        if ok.any():
+            top = max(top, float(y[ok][0]))
+        if r.diverged and ok.any():
+            j = np.flatnonzero(ok)[-1]
+            ax_steps.plot(ks[j], y[j], "x", color=color, ms=8, mew=2)
+            ax_evals.plot(evals[j], y[j], "x", color=color, ms=8, mew=2)
+        if r.bounds is not None and has_star:
+            b = r.bounds
+            fin = np.isfinite(b)
+            ax_steps.plot(np.arange(len(b))[fin], b[fin], "--", color=color, lw=1,
+                          label=f"bound for {r.rule}")
+        if len(r.lrs):
+            lr = np.where(r.lrs > 0, r.lrs, np.nan)
+            ax_lr.plot(np.arange(len(lr)), lr, color=color, lw=1.2)
+    for ax, xlabel in ((ax_steps, "step k"), (ax_evals, "forward passes")):
+        ax.set_xlabel(xlabel)
+        if has_star:
+            ax.set_yscale("log")
+            if top > 0:
+                ax.set_ylim(top=top * 1e3)
+        ax.grid(True, alpha=0.3)
+    ax_steps.set_ylabel("f(x_k) - f*" if has_star else "f(x_k)")
+    ax_lr.set_yscale("log")
+    ax_lr.set_xlabel("step k")
+    ax_lr.set_ylabel("step size alpha_k")
+    ax_lr.grid(True, alpha=0.3)
+    ax_steps.legend(fontsize=7, loc="best")
+    name = problem.name if problem is not None else (results[0].problem if results else "")
+    fig.suptitle(title or f"descend compare --problem {name}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
+# ------------------------------------------------------------------------------ command line
+def _momentum(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text}")
+    return value
+
+
+def _nonneg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = _nonneg(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("expected a number > 0, got 0")
+    return value
+
+
+def add_compare_parser(sub: Any, positive_int: Callable[[str], int]) -> argparse.ArgumentParser:
+    """Register ``descend compare`` on the CLI's subparsers."""
+    p = sub.add_parser(
+        "compare",
+        help="run several step-size rules on one test problem: a table and a plot",
+        description="Run step-size rules on a test problem with a known optimum and report "
+        "the final loss, the gap to f*, the steps and evaluations used, and why each run "
+        "stopped (a step that is too large shows up as 'diverged').",
+    )
+    p.add_argument("--problem", required=True, metavar="NAME",
+                   help=f"one of: {', '.join(PROBLEMS)}")
+    p.add_argument("--steps", metavar="RULES",
+                   help="comma-separated step rules, e.g. constant:0.1,invsqrt:0.5,armijo,"
+                   "wolfe,exact,polyak; 'k/L' means k over the problem's gradient Lipschitz "
+                   "constant (constant:1/L); a bare 'polyak' uses the problem's f*. Default: "
+                   "a set suited to the problem")
+    p.add_argument("--optimizer", choices=("auto", "gd", "subgradient"), default="auto",
+                   help="auto (default): the subgradient method on convex non-smooth "
+                   "problems for non-search rules, gradient descent otherwise")
+    p.add_argument("--momentum", type=_momentum, default=0.0,
+                   help="heavy-ball momentum for gradient descent (default: 0)")
+    p.add_argument("--max-steps", type=positive_int, default=500)
+    p.add_argument("--tol", type=_nonneg, default=1e-6,
+                   help="stop when f - f* <= tol (default: 1e-6)")
+    p.add_argument("--time-limit", type=_positive, help="seconds per rule")
+    p.add_argument("--plot", type=Path, help="save f - f*, cost and step sizes (PNG/SVG/PDF)")
+    p.add_argument("--seed", type=int, default=0, help="the problem's data (default: 0)")
+    p.add_argument("--quiet", action="store_true", help="only the table and warnings")
+    p.set_defaults(func=cmd_compare)
+    return p
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """``descend compare``: print the table and one line per diverged rule."""
+    from .cli import UsageError, _check_output
+
+    _check_output(args.plot, "--plot")
+    if args.problem.strip().lower() not in PROBLEMS:
+        raise UsageError(f"descend compare: unknown problem {args.problem!r}; "
+                         f"known: {', '.join(PROBLEMS)}")
+    if args.optimizer == "subgradient" and args.momentum:
+        raise UsageError("descend compare: --momentum needs --optimizer gd or auto")
+    if args.steps is not None and not _split_specs(args.steps):
+        raise UsageError("descend compare: --steps is empty")
+    problem = make_problem(args.problem, seed=args.seed)
+    specs = _split_specs(args.steps) if args.steps is not None else default_specs(problem)
+    rules = []
+    for spec in specs:
+        try:
+            rule, _ = resolve_rule(problem, spec)
+        except ConfigError as exc:
+            raise UsageError(f"descend compare: --steps: {exc}") from None
+        if args.optimizer == "subgradient" and rule.needs != "none":
+            raise UsageError(f"descend compare: {spec!r} is a line search; the subgradient "
+                             "method takes constant, invtime, invsqrt, length or polyak steps")
+        rules.append(spec)
+
+    f_star = "unknown" if problem.f_star is None else f"{problem.f_star:.10g}"
+    L = "" if problem.lipschitz is None else f", L = {problem.lipschitz:.4g}"
+    print(f"problem: {problem.name}: {problem.description}; f* = {f_star}{L}", flush=True)
+    results = []
+    for spec in rules:
+        r = run_rule(problem, spec, optimizer=args.optimizer, momentum=args.momentum,
+                     max_steps=args.max_steps, tol=args.tol, time_limit=args.time_limit)
+        results.append(r)
+        if not args.quiet:
+            print(f"  {r.rule}: {r.stop_reason} ({r.detail}), {r.seconds:.2f} s", flush=True)
+    print(format_table(results))
+    for r in results:
+        if r.diverged:
+            hint = ""
+            if problem.lipschitz is not None:
+                hint = f"; steps above 2/L = {2 / problem.lipschitz:.4g} overshoot"
+            print(f"{r.rule} diverged: {r.detail}{hint}")
+    if args.plot:
+        plot(results, args.plot, problem)
+        print(f"plot: {args.plot}")
+    return 0
