@@ -99,6 +99,7 @@ def _batch_size(text: str) -> int | None:
     return _positive_int(text)
 
 
+DEFAULT_EPOCHS = 30
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "gelu")
 
 
@@ -142,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--batch-size", type=_batch_size, default=64,
                    help="mini-batch size, or 'full' for full-batch gradient descent "
                    "(default: 64)")
-    g.add_argument("--epochs", type=_positive_int, default=30)
+    g.add_argument("--epochs", type=_positive_int, default=None,
+                   help=f"passes over the data (default: {DEFAULT_EPOCHS})")
     g.add_argument("--seed", type=int, default=0)
     g = t.add_argument_group("stopping (any that holds stops training)")
     g.add_argument("--max-steps", type=_positive_int)
@@ -158,6 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--plot", type=Path, help="save loss, accuracy and step size (PNG/SVG/PDF)")
     g.add_argument("--history", type=Path, help="save the per-step history as CSV")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g = t.add_argument_group("checkpoints")
+    g.add_argument("--checkpoint", type=Path,
+                   help="write a checkpoint here (every --checkpoint-every epochs, at the end, "
+                   "and on Ctrl-C)")
+    g.add_argument("--checkpoint-every", type=_positive_int, default=1, metavar="N")
+    g.add_argument("--resume", type=Path,
+                   help="continue the run saved in this checkpoint (its settings are reused; "
+                   "--epochs may extend it)")
     t.set_defaults(func=cmd_train)
 
     from .compare import add_compare_parser
@@ -208,6 +218,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     _check_output(args.plot, "--plot")
     _check_output(args.history, "--history")
+    _check_output(args.checkpoint, "--checkpoint")
+    if args.resume is not None:
+        args = _resumed_args(args)
+    if args.epochs is None:
+        args.epochs = DEFAULT_EPOCHS
     if args.nesterov and args.momentum == 0:
         raise UsageError("--nesterov needs --momentum > 0")
     dataset = _load_data(args)
@@ -251,8 +266,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     history = fit(model, loss_fn, opt, (X_train, train.y), epochs=args.epochs,
                   batch_size=args.batch_size, seed=args.seed, validation=(X_val, val.y),
-                  stop=stop, progress=not args.quiet)
+                  stop=stop, progress=not args.quiet, checkpoint=args.checkpoint,
+                  checkpoint_every=args.checkpoint_every, resume=args.resume,
+                  config={"train_args": _saved_args(args)})
     seconds = time.perf_counter() - started
+    if history.stop_reason is not None and history.stop_reason.criterion == "interrupted":
+        print(f"stopped: {history.stop_reason}", file=sys.stderr)
+        if args.checkpoint is not None:
+            print(f"checkpoint written to {args.checkpoint}; resume with: descend train "
+                  f"--resume {args.checkpoint} --checkpoint {args.checkpoint}", file=sys.stderr)
+        else:
+            print("no checkpoint was asked for (--checkpoint PATH)", file=sys.stderr)
+        return EXIT_INTERRUPTED
     train_m = evaluate(model, loss_fn, X_train, train.y)
     val_m = evaluate(model, loss_fn, X_val, val.y)
     evals = np.asarray(history.evaluations, dtype=float)
@@ -269,6 +294,38 @@ def cmd_train(args: argparse.Namespace) -> int:
                      f"{history.stop_reason}")
         print(f"plot: {args.plot}")
     return 1 if history.stop_reason and history.stop_reason.criterion == "diverged" else 0
+
+
+#: Flags a checkpoint keeps, so that ``--resume PATH`` rebuilds the same run.
+_RUN_FLAGS = ("data", "label", "samples", "val_fraction", "hidden", "activation", "dropout",
+              "optimizer", "lr", "momentum", "nesterov", "weight_decay", "batch_size", "seed",
+              "max_steps", "loss_below", "grad_norm_below", "rel_change_below",
+              "param_change_below", "patience", "time_limit")
+
+
+def _saved_args(args: argparse.Namespace) -> dict[str, Any]:
+    out = {}
+    for name in (*_RUN_FLAGS, "epochs"):
+        value = getattr(args, name)
+        out[name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def _resumed_args(args: argparse.Namespace) -> argparse.Namespace:
+    """The run's settings from the checkpoint; --epochs and the output flags may change."""
+    from .train.checkpoint import load_checkpoint
+
+    saved = load_checkpoint(args.resume).get("config", {}).get("train_args")
+    if not isinstance(saved, dict):
+        raise UsageError(f"--resume {args.resume}: the checkpoint was not written by "
+                         "descend train (no saved settings)")
+    merged = argparse.Namespace(**vars(args))
+    for name in _RUN_FLAGS:
+        value = saved.get(name)
+        setattr(merged, name, tuple(value) if name == "hidden" and value is not None else value)
+    if merged.epochs is None:
+        merged.epochs = saved.get("epochs")
+    return merged
 
 
 def main(argv: Sequence[str] | None = None) -> int:

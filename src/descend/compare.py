@@ -292,59 +292,61 @@ def run_rule(
     reason = ""
     detail = ""
     started = time.perf_counter()
-    for k in range(max_steps + 1):
-        if k == max_steps or (time_limit is not None and
-                              time.perf_counter() - started >= time_limit):
-            f_k = problem.value()  # bookkeeping: the last point's value, not counted
+    # overflow on the way to divergence is reported by name, not as NumPy warnings
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for k in range(max_steps + 1):
+            if k == max_steps or (time_limit is not None and
+                                  time.perf_counter() - started >= time_limit):
+                f_k = problem.value()  # bookkeeping: the last point's value, not counted
+                losses.append(f_k)
+                cum_f.append(spent_f)
+                cum_g.append(spent_g)
+                if math.isfinite(f_k):
+                    best = min(best, f_k)
+                if f_star is not None and best - f_star <= tol:
+                    reason, detail = "tol", f"f - f* <= {tol:g} after {k} steps"
+                elif k == max_steps:
+                    reason, detail = "max steps", f"reached max_steps = {max_steps}"
+                else:
+                    reason, detail = "time limit", f"time limit {time_limit:g} s after {k} steps"
+                break
+            opt.step(problem.loss)
+            info = opt.last
+            f_k = info.loss
             losses.append(f_k)
             cum_f.append(spent_f)
             cum_g.append(spent_g)
-            if math.isfinite(f_k):
-                best = min(best, f_k)
+            if not info.finite or _diverging(f_k, losses[0], f_star, factor):
+                reason = "diverged"
+                shown = f"{f_k:.4g}" if math.isfinite(f_k) else str(f_k)
+                detail = (f"overshooting: f rose from {losses[0]:.4g} to {shown} by step {k}"
+                          + (f" with step size {lrs[-1]:.4g}" if lrs else ""))
+                if not info.finite and math.isfinite(f_k):
+                    detail += " (the gradient was not finite)"
+                break
+            best = min(best, f_k)
             if f_star is not None and best - f_star <= tol:
+                opt.undo()  # back to x_k, the point that met the tolerance
                 reason, detail = "tol", f"f - f* <= {tol:g} after {k} steps"
-            elif k == max_steps:
-                reason, detail = "max steps", f"reached max_steps = {max_steps}"
-            else:
-                reason, detail = "time limit", f"time limit {time_limit:g} s after {k} steps"
-            break
-        opt.step(problem.loss)
-        info = opt.last
-        f_k = info.loss
-        losses.append(f_k)
-        cum_f.append(spent_f)
-        cum_g.append(spent_g)
-        if not info.finite or _diverging(f_k, losses[0], f_star, factor):
-            reason = "diverged"
-            shown = f"{f_k:.4g}" if math.isfinite(f_k) else str(f_k)
-            detail = (f"overshooting: f rose from {losses[0]:.4g} to {shown} by step {k}"
-                      + (f" with step size {lrs[-1]:.4g}" if lrs else ""))
-            if not info.finite and math.isfinite(f_k):
-                detail += " (the gradient was not finite)"
-            break
-        best = min(best, f_k)
-        if f_star is not None and best - f_star <= tol:
-            opt.undo()  # back to x_k, the point that met the tolerance
-            reason, detail = "tol", f"f - f* <= {tol:g} after {k} steps"
-            break
-        if info.grad_norm == 0:
-            opt.undo()
-            reason, detail = "stationary", f"the gradient is exactly 0 at step {k}"
-            break
-        lrs.append(info.lr)
-        spent_f += info.evaluations
-        spent_g += info.gradient_evaluations
-        searching = info.status is not None and info.status is not LineSearchStatus.CONVERGED
-        zero_run = zero_run + 1 if info.lr == 0 and searching else 0
-        if zero_run >= STALL_STEPS:
-            status = info.status.value if info.status is not None else "?"
-            reason = "stalled"
-            detail = (f"the line search found no acceptable step {STALL_STEPS} times in a row "
-                      f"(status {status}) at step {k}")
-            losses.append(problem.value())
-            cum_f.append(spent_f)
-            cum_g.append(spent_g)
-            break
+                break
+            if info.grad_norm == 0:
+                opt.undo()
+                reason, detail = "stationary", f"the gradient is exactly 0 at step {k}"
+                break
+            lrs.append(info.lr)
+            spent_f += info.evaluations
+            spent_g += info.gradient_evaluations
+            searching = info.status is not None and info.status is not LineSearchStatus.CONVERGED
+            zero_run = zero_run + 1 if info.lr == 0 and searching else 0
+            if zero_run >= STALL_STEPS:
+                status = info.status.value if info.status is not None else "?"
+                reason = "stalled"
+                detail = (f"the line search found no acceptable step {STALL_STEPS} times in a row "
+                          f"(status {status}) at step {k}")
+                losses.append(problem.value())
+                cum_f.append(spent_f)
+                cum_g.append(spent_g)
+                break
     seconds = time.perf_counter() - started
 
     if kind == "subgradient" and reason != "diverged":

@@ -10,8 +10,11 @@ parameters that gave a finite loss.
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,9 +23,16 @@ from .. import backend
 from ..autodiff.graph import no_grad
 from ..autodiff.tensor import Tensor, wrap
 from ..data import check_arrays, iterate_batches, num_batches
-from ..errors import ConfigError, DataError
+from ..errors import CheckpointError, ConfigError, DataError
 from ..optim.optimizer import Optimizer
 from ..optim.steps import Constant
+from .checkpoint import (
+    check_model_state,
+    history_from_state,
+    history_to_state,
+    load_checkpoint,
+    save_checkpoint,
+)
 from .history import Best, EpochRecord, History, StopReason
 from .stopping import StopWhen
 
@@ -90,10 +100,12 @@ def fit(
     stop: StopWhen | None = None,
     callbacks: Sequence[Callback | Callable[[History], Any]] = (),
     progress: bool = True,
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int = 1,
+    resume: str | Path | None = None,
     keep_best: bool = False,
     validate_every: int = 1,
-    history: History | None = None,
-    start_epoch: int = 0,
+    config: dict[str, Any] | None = None,
 ) -> History:
     """Train ``model`` by minimising ``loss_fn(model(X), y)`` with ``optimizer``.
 
@@ -121,14 +133,28 @@ def fit(
     callbacks : Callback objects or callables ``f(history)`` (end of each epoch).
     progress : bool
         A progress bar (epoch, loss, step size, throughput) when on a terminal.
+    checkpoint : path, optional
+        Write a checkpoint there every ``checkpoint_every`` epochs, at the end, and when
+        training is interrupted (Ctrl-C): parameters, optimizer and step-rule state, random
+        generator states, counters and the history, atomically (see ``checkpoint.py``).
+    resume : path, optional
+        Continue the run saved in this checkpoint. ``epochs`` counts from the start of the
+        original run; the result is bit-identical to a run that was never interrupted.
     keep_best : bool
         Keep a copy of the parameters of the best epoch in ``history.best.state``.
+    config : dict, optional
+        JSON-able settings stored in checkpoints (the command line keeps its flags there).
+
+    Ctrl-C (SIGINT, in the main thread) finishes the current step, writes the checkpoint
+    when one was asked for, and returns with stop reason ``interrupted``; a second Ctrl-C
+    interrupts at once.
 
     Returns
     -------
     History
     """
-    for name, value in (("epochs", epochs), ("validate_every", validate_every)):
+    for name, value in (("epochs", epochs), ("validate_every", validate_every),
+                        ("checkpoint_every", checkpoint_every)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{name} must be an int >= 1, got {value!r}")
     if not isinstance(optimizer, Optimizer):
@@ -165,7 +191,23 @@ def fit(
     backend.manual_seed(seed)
     shuffle_rng = np.random.default_rng(seed)
     optimizer.steps_per_epoch = steps_per_epoch
-    history = history if history is not None else History()
+    history = History()
+    start_epoch, skip = 0, 0
+    if resume is not None:
+        history, start_epoch, skip = _resume(resume, model, optimizer, shuffle_rng)
+        if start_epoch >= epochs:
+            history.stop_reason = StopReason(
+                "epochs", f"the checkpoint already completed {start_epoch} of {epochs} epochs",
+                history.steps - 1, start_epoch - 1, start_epoch, epochs)
+            return history
+    epoch_rng_state = shuffle_rng.bit_generator.state
+
+    def save(epoch_index: int, steps_done: int) -> None:
+        if checkpoint is not None:
+            _save(checkpoint, model, optimizer, history, epoch_index, steps_done,
+                  epoch_rng_state, config, seed)
+
+    interrupted = _InterruptFlag()
     bar = _progress_bar(progress, epochs, start_epoch, steps_per_epoch)
     started = time.perf_counter()
     elapsed_before = history.seconds
@@ -177,9 +219,14 @@ def fit(
     try:
         for epoch in range(start_epoch, epochs):
             epoch_start = time.perf_counter()
-            first_step = history.steps
+            epoch_rng_state = shuffle_rng.bit_generator.state
+            batches = iter(batches_of())
+            for _ in range(skip):  # resuming mid-epoch: the same batches, minus those done
+                next(batches)
+            first_step = history.steps - skip
+            skip = 0
             seen = 0
-            for xb, yb in batches_of():
+            for xb, yb in batches:
                 xt = xb if isinstance(xb, Tensor) else _as_tensor(np.asarray(xb))
                 # Full batch: the same closure object every step tells the optimizer the batch
                 # did not change (a strong-Wolfe search may then reuse its last gradient).
@@ -206,6 +253,12 @@ def fit(
                                                       history.steps - 1, epoch)
                 if bar is not None:
                     bar.update(1)
+                if reason is None and interrupted.raised:
+                    reason = StopReason("interrupted", f"interrupted at step {history.steps - 1}"
+                                        f" (epoch {epoch})", history.steps - 1, epoch)
+                    save(epoch, history.steps - first_step)
+                    history.stop_reason = reason
+                    return history
                 if reason is not None:
                     break
             steps_in_epoch = history.steps - first_step
@@ -231,9 +284,14 @@ def fit(
                     name = getattr(cb, "__name__", type(cb).__name__)
                     reason = StopReason("callback", f"stopped by {name} at epoch {epoch}",
                                         history.steps - 1, epoch)
+            epoch_rng_state = shuffle_rng.bit_generator.state
+            if (epoch + 1) % checkpoint_every == 0 or reason is not None or epoch + 1 == epochs:
+                history.stop_reason = reason
+                save(epoch + 1, 0)
             if reason is not None:
                 break
     finally:
+        interrupted.restore()
         if bar is not None:
             bar.close()
         history.seconds = elapsed_before + time.perf_counter() - started
@@ -242,6 +300,91 @@ def fit(
                             history.steps - 1, epoch, epochs, epochs)
     history.stop_reason = reason
     return history
+
+
+class _InterruptFlag:
+    """Turns the first Ctrl-C into a flag read between steps (main thread only); a second
+    Ctrl-C raises KeyboardInterrupt at once."""
+
+    def __init__(self) -> None:
+        self.raised = False
+        self.previous: Any = None
+        if threading.current_thread() is threading.main_thread():
+            try:
+                self.previous = signal.signal(signal.SIGINT, self._handle)
+            except ValueError:  # pragma: no cover - embedded interpreters
+                self.previous = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.raised:
+            raise KeyboardInterrupt
+        self.raised = True
+
+    def restore(self) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+            self.previous = None
+
+
+def _module_rngs(model: Any) -> dict[str, np.random.Generator]:
+    """The generators owned by the model's modules (e.g. seeded Dropout layers)."""
+    named = getattr(model, "named_modules", None)
+    if named is None:
+        return {}
+    return {name or "<root>": m.rng for name, m in named()
+            if isinstance(getattr(m, "rng", None), np.random.Generator)}
+
+
+def _save(path, model, optimizer, history, epoch, steps_done, epoch_rng_state, config, seed):
+    payload = {
+        "epoch": epoch,
+        "steps_in_epoch": steps_done,
+        "seed": seed,
+        "epoch_rng": epoch_rng_state,
+        "global_rng": backend.global_rng().bit_generator.state,
+        "module_rngs": {k: g.bit_generator.state for k, g in _module_rngs(model).items()},
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "optimizer_type": type(optimizer).__name__,
+        "history": history_to_state(history),
+        "config": config or {},
+    }
+    save_checkpoint(path, payload)
+
+
+def _resume(path, model, optimizer, shuffle_rng) -> tuple[History, int, int]:
+    """Load a checkpoint into model and optimizer; returns (history, epoch, steps done)."""
+    state = load_checkpoint(path)
+    try:
+        check_model_state(path, state["model"], model)
+        if state["optimizer_type"] != type(optimizer).__name__:
+            raise CheckpointError(
+                f"checkpoint {path} was written by a {state['optimizer_type']} optimizer, "
+                f"not {type(optimizer).__name__}"
+            )
+        rngs = _module_rngs(model)
+        if set(rngs) != set(state["module_rngs"]):
+            raise CheckpointError(f"checkpoint {path} does not match the model's random layers")
+        history = history_from_state(state["history"])
+        previous = optimizer.state_dict()
+        optimizer.load_state_dict(state["optimizer"])
+    except (KeyError, TypeError) as exc:
+        raise CheckpointError(f"checkpoint {path} is incomplete or malformed ({exc})") from None
+    except (ValueError, IndexError) as exc:
+        if isinstance(exc, CheckpointError):
+            raise
+        raise CheckpointError(f"checkpoint {path} does not fit this optimizer: {exc}") from None
+    try:
+        model.load_state_dict(state["model"])
+    except Exception:
+        optimizer.load_state_dict(previous)
+        raise
+    backend.global_rng().bit_generator.state = state["global_rng"]
+    for name, gen in rngs.items():
+        gen.bit_generator.state = state["module_rngs"][name]
+    shuffle_rng.bit_generator.state = state["epoch_rng"]
+    history.stop_reason = None
+    return history, int(state["epoch"]), int(state["steps_in_epoch"])
 
 
 def _make_closure(model: Any, loss_fn: Callable[..., Tensor], xt: Tensor, yb: Any):
