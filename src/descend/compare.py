@@ -434,9 +434,10 @@ def _num(value: float | None, fmt: str = ".4g") -> str:
     return format(value, fmt)
 
 
-def format_table(results: Sequence[RunResult]) -> str:
+def format_table(results: Sequence[RunResult], *, timing: bool = True) -> str:
     """A plain-text table: one row per run (final loss, gap to f*, steps, forward and
-    backward passes, wall time, stop reason; the subgradient bound where known)."""
+    backward passes, wall time, stop reason; the subgradient bound where known).
+    ``timing=False`` leaves out the wall time, so the table is reproducible."""
     has_bound = any(r.bound is not None for r in results)
     header = ["rule", "method", "f final", "f - f*", "steps", "f-evals", "g-evals", "time",
               "stop"]
@@ -450,6 +451,11 @@ def format_table(results: Sequence[RunResult]) -> str:
         if has_bound:
             row.insert(4, _num(r.bound, ".2e"))
         rows.append(row)
+    if not timing:
+        drop = header.index("time")
+        header.pop(drop)
+        for row in rows:
+            row.pop(drop)
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
     left = {0, 1, len(header) - 1}
 

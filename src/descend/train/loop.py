@@ -285,7 +285,9 @@ def fit(
                     reason = StopReason("callback", f"stopped by {name} at epoch {epoch}",
                                         history.steps - 1, epoch)
             epoch_rng_state = shuffle_rng.bit_generator.state
-            if (epoch + 1) % checkpoint_every == 0 or reason is not None or epoch + 1 == epochs:
+            diverged = reason is not None and reason.criterion == "diverged"
+            if not diverged and ((epoch + 1) % checkpoint_every == 0 or reason is not None
+                                 or epoch + 1 == epochs):
                 history.stop_reason = reason
                 save(epoch + 1, 0)
             if reason is not None:

@@ -1,29 +1,32 @@
 """Convolution and max pooling over NCHW images, each forward beside its VJP.
 
 Both are primitives for speed: written from elementwise operations they would record one
-node per kernel offset and per pixel. Layouts follow PyTorch: images ``(n, c, h, w)``,
+node per kernel offset and per pixel. Shapes follow PyTorch: images ``(n, c, h, w)``,
 convolution weights ``(out_channels, in_channels, kh, kw)``.
 
-How ``conv2d`` is computed (im2col with full-width rows)
----------------------------------------------------------
-The input is copied once into a zero buffer of shape ``(n, c, hp + 1, wq * sw)``: the
-``padding`` border, the image, right-hand zero columns up to a multiple of the column stride
-``sw``, and one spare zero row. In that buffer the pixels a kernel offset ``(i, j)`` reads for
-every output position form a regular strided grid starting at ``i * width + j``: rows step
-``sh * width``, columns step ``sw``. Taking all ``wq`` columns of each padded row (the last
-``wq - ow`` are "wrap-around" columns whose results are dropped) makes that grid, for stride
-1, a single contiguous run per image and channel, so the im2col matrix
+Memory layout: batch innermost
+------------------------------
+NumPy pays a fixed cost for every run of contiguous elements it copies or combines, and in
+NCHW order an image row is short (8 pixels for 8x8 digits), so NCHW copies are slow. Here
+the padded input is copied once into a buffer laid out ``(c, hp, wp, n)``: batch innermost.
+In that layout the pixels a kernel offset ``(i, j)`` reads for every output position and
+every sample form one strided block whose rows are ``ow * n`` contiguous numbers (stride 1),
+so the im2col matrix
 
-    cols[(c, i, j), (n, p, q)] = buffer[n, c, p * sh + i, q * sw + j]
+    cols[(c, i, j), (p, q, n)] = xpad[n, c, p * sh + i, q * sw + j]
 
-is gathered with one copy whose inner loop is long, and the whole forward is ONE matrix
-product ``W.reshape(out, c * kh * kw) @ cols``. The spare row keeps the wrap-around reads of
-the last row inside each image's own slab, so the views never overlap across images.
+is gathered in one copy with long inner loops, and the forward is ONE matrix product
+``W.reshape(out, c * kh * kw) @ cols`` of shape ``(out, oh * ow * n)``. The result is
+returned as a transposed *view*: logically ``(n, out, oh, ow)``, batch innermost in memory,
+so no copy reorders it. Elementwise operations keep that layout (NumPy allocates results in
+the order of their inputs), and ``max_pool2d`` works in whatever layout it is given, so a
+Conv2d -> ReLU -> MaxPool2d stack never reorders its data until it is flattened.
 
-The VJP multiplies by the same matrices transposed: ``dW = G @ cols.T`` (one product, with
-``G`` the output gradient, zero in the wrap-around columns) and ``dcols = W.T @ G``, which is
-scattered back ("col2im") by adding, for each of the ``kh * kw`` kernel offsets, one strided
-slab into a zero buffer: a loop over kernel offsets, never over pixels or samples.
+The VJP multiplies by the same matrices transposed: ``dW = G @ cols.T`` (one product; ``G``
+is the output gradient, a free reshape when it arrives batch-innermost) and
+``dcols = W.T @ G``, scattered back ("col2im") by adding, for each of the ``kh * kw`` kernel
+offsets, one strided slab of the zero buffer: a loop over kernel offsets, never over pixels
+or samples.
 
 Subgradient choice of ``max_pool2d``
 ------------------------------------
@@ -60,62 +63,56 @@ def _pair(value: Any, name: str, minimum: int, op: str) -> Pair:
     return a, b
 
 
-def _strided(base: np.ndarray, offset: int, shape: tuple[int, ...], steps: tuple[int, ...]):
-    """A view of the contiguous array ``base`` starting ``offset`` elements in, with
-    ``steps`` given in elements. The caller guarantees every index stays inside ``base``."""
-    item = base.itemsize
-    strides = tuple(s * item for s in steps)
-    if xp is np:  # the ndarray constructor costs ~1 us; as_strided ~6 us of Python
-        return np.ndarray(shape, base.dtype, base, offset * item, strides)
-    flat = base.reshape(-1)[offset:]
-    return xp.lib.stride_tricks.as_strided(flat, shape, strides)
+def _strided(base: np.ndarray, shape: tuple[int, ...], steps: tuple[int, ...]) -> np.ndarray:
+    """A view of the C-contiguous array ``base`` with ``steps`` counted in elements; the
+    caller guarantees every index stays inside ``base``."""
+    strides = tuple(s * base.itemsize for s in steps)
+    if xp is np:  # the ndarray constructor costs ~1 us, as_strided ~6 us of Python
+        return np.ndarray(shape, base.dtype, base, 0, strides)
+    return xp.lib.stride_tricks.as_strided(base, shape, strides)
 
 
 class _Geometry:
-    """Sizes of one convolution: the padded buffer and the output."""
+    """Sizes of one convolution: the padded batch-innermost buffer and the output."""
 
-    __slots__ = ("c", "h", "kh", "kw", "n", "oh", "ow", "ph", "pw", "rows", "sh", "sw", "w",
-                 "width", "wq")
+    __slots__ = ("c", "h", "hp", "kh", "kw", "n", "oh", "ow", "ph", "pw", "sh", "sw", "w",
+                 "wp")
 
     def __init__(self, xshape: tuple, kh: int, kw: int, stride: Pair, padding: Pair):
         self.n, self.c, self.h, self.w = xshape
         self.kh, self.kw = kh, kw
         self.sh, self.sw = stride
         self.ph, self.pw = padding
-        hp = self.h + 2 * self.ph
-        wp = self.w + 2 * self.pw
-        self.oh = (hp - kh) // self.sh + 1
-        self.ow = (wp - kw) // self.sw + 1
-        self.wq = -(-wp // self.sw)  # columns computed per output row (>= ow)
-        self.width = self.wq * self.sw  # buffer row length, a multiple of sw
-        self.rows = hp + 1  # one spare zero row for the wrap-around reads
+        self.hp = self.h + 2 * self.ph
+        self.wp = self.w + 2 * self.pw
+        self.oh = (self.hp - kh) // self.sh + 1
+        self.ow = (self.wp - kw) // self.sw + 1
 
     def buffer(self, x: np.ndarray, dtype: np.dtype) -> np.ndarray:
-        """The zero-padded copy of ``x`` described in the module docstring."""
-        buf = xp.zeros((self.n, self.c, self.rows, self.width), dtype=dtype)
-        buf[:, :, self.ph : self.ph + self.h, self.pw : self.pw + self.w] = x
+        """``x`` zero-padded, in layout (c, hp, wp, n)."""
+        xt = x.transpose(1, 2, 3, 0)
+        if self.ph == self.pw == 0 and xt.dtype == dtype and xt.flags.c_contiguous:
+            return xt  # already batch-innermost (the output of a conv or a pool): no copy
+        buf = xp.zeros((self.c, self.hp, self.wp, self.n), dtype=dtype)
+        buf[:, self.ph : self.ph + self.h, self.pw : self.pw + self.w, :] = xt
         return buf
 
-    def window(self, buf: np.ndarray, i: int, j: int) -> np.ndarray:
-        """View (c, n, oh, wq) of the pixels that kernel offset (i, j) reads."""
-        slab = self.rows * self.width
-        return _strided(
-            buf,
-            i * self.width + j,
-            (self.c, self.n, self.oh, self.wq),
-            (slab, self.c * slab, self.sh * self.width, self.sw),
-        )
-
     def cols(self, buf: np.ndarray) -> np.ndarray:
-        """The im2col matrix, shape (c * kh * kw, n * oh * wq), one copy."""
-        slab = self.rows * self.width
+        """The im2col matrix, shape (c * kh * kw, oh * ow * n), gathered in one copy."""
+        n, wp = self.n, self.wp
         view = _strided(
             buf,
-            0,
-            (self.c, self.kh, self.kw, self.n, self.oh, self.wq),
-            (slab, self.width, 1, self.c * slab, self.sh * self.width, self.sw),
+            (self.c, self.kh, self.kw, self.oh, self.ow, n),
+            (self.hp * wp * n, wp * n, n, self.sh * wp * n, self.sw * n, 1),
         )
         return xp.ascontiguousarray(view).reshape(self.c * self.kh * self.kw, -1)
+
+    def offset(self, i: int, j: int) -> tuple[slice, slice, slice, slice]:
+        """Index of the buffer entries that kernel offset (i, j) reads, shape
+        (c, oh, ow, n)."""
+        rows = slice(i, i + self.sh * (self.oh - 1) + 1, self.sh)
+        cols = slice(j, j + self.sw * (self.ow - 1) + 1, self.sw)
+        return slice(None), rows, cols, slice(None)
 
 
 # ---------------------------------------------------------------------------- conv2d
@@ -124,41 +121,33 @@ def _conv2d_forward(x, weight, bias, stride, padding):
     geo = _Geometry(x.shape, kh, kw, stride, padding)
     dtype = np.result_type(x.dtype, weight.dtype)
     cols = geo.cols(geo.buffer(x, dtype))
-    y = (weight.reshape(o, -1).astype(dtype, copy=False) @ cols).reshape(o, geo.n, geo.oh, -1)
-    out = xp.empty((geo.n, o, geo.oh, geo.ow), dtype=dtype)
-    valid = y[..., : geo.ow]
-    if bias is None:
-        out.transpose(1, 0, 2, 3)[...] = valid
-    else:  # the bias is added during the copy into NCHW order: one pass
-        xp.add(valid, bias.reshape(o, 1, 1, 1), out=out.transpose(1, 0, 2, 3), casting="unsafe")
-    return out
+    y = weight.reshape(o, -1).astype(dtype, copy=False) @ cols  # (o, oh * ow * n)
+    if bias is not None:
+        y += bias.reshape(o, 1)
+    return y.reshape(o, geo.oh, geo.ow, geo.n).transpose(3, 0, 1, 2)
 
 
 def _conv2d_vjp(g, out, inputs, needs, stride, padding):
     x, weight, _bias = inputs
     o, _c, kh, kw = weight.shape
     geo = _Geometry(x.shape, kh, kw, stride, padding)
-    dtype = g.dtype
-    # G: the output gradient laid out like the forward's product, zero where the forward
-    # computed wrap-around columns that it then dropped.
-    gfull = xp.zeros((o, geo.n, geo.oh, geo.wq), dtype=dtype)
-    gfull[..., : geo.ow] = g.transpose(1, 0, 2, 3)
-    gmat = gfull.reshape(o, -1)
+    # (o, oh * ow * n): free when g arrives batch-innermost, as the forward made it
+    gmat = g.transpose(1, 2, 3, 0).reshape(o, -1)
     gx = gw = gb = None
     if needs[1]:
-        cols = geo.cols(geo.buffer(x, dtype))
+        cols = geo.cols(geo.buffer(x, g.dtype))
         gw = (gmat @ cols.T).reshape(weight.shape)
     if needs[2]:
-        gb = g.sum(axis=(0, 2, 3))
+        gb = gmat.sum(axis=1)
     if needs[0]:
-        w2 = weight.reshape(o, -1).astype(dtype, copy=False)
-        dcols = (w2.T @ gmat).reshape(geo.c, kh, kw, geo.n, geo.oh, geo.wq)
-        dbuf = xp.zeros((geo.n, geo.c, geo.rows, geo.width), dtype=dtype)
+        w2 = weight.reshape(o, -1).astype(g.dtype, copy=False)
+        dcols = (w2.T @ gmat).reshape(geo.c, kh, kw, geo.oh, geo.ow, geo.n)
+        dbuf = xp.zeros((geo.c, geo.hp, geo.wp, geo.n), dtype=g.dtype)
         for i in range(kh):  # col2im: one strided add per kernel offset
             for j in range(kw):
-                view = geo.window(dbuf, i, j)
-                view += dcols[:, i, j]
-        gx = dbuf[:, :, geo.ph : geo.ph + geo.h, geo.pw : geo.pw + geo.w]
+                dbuf[geo.offset(i, j)] += dcols[:, i, j]
+        crop = dbuf[:, geo.ph : geo.ph + geo.h, geo.pw : geo.pw + geo.w, :]
+        gx = crop.transpose(3, 0, 1, 2)
     return gx, gw, gb
 
 
@@ -251,25 +240,33 @@ def _pool_size(shape: tuple, kernel: Pair, stride: Pair) -> Pair:
 
 
 def _max_pool_forward(x, kernel, stride):
+    # One elementwise maximum per kernel offset, in the layout x has (see the module
+    # docstring); results keep that layout.
     oh, ow = _pool_size(x.shape, kernel, stride)
-    out = None
-    for rows, cols in _window_slices(kernel, stride, oh, ow):
-        part = x[:, :, rows, cols]
-        out = part.copy() if out is None else xp.maximum(out, part, out=out)
+    parts = [x[:, :, rows, cols] for rows, cols in _window_slices(kernel, stride, oh, ow)]
+    if len(parts) == 1:
+        return parts[0].copy(order="K")
+    out = xp.maximum(parts[0], parts[1])
+    for part in parts[2:]:
+        xp.maximum(out, part, out=out)
     return out
 
 
 def _max_pool_vjp(g, out, inputs, needs, kernel, stride):
     # Tied maxima share the window's gradient equally (see the module docstring).
     x = inputs[0]
+    if g.strides != out.strides:  # e.g. from a flatten: one copy into the forward's layout
+        same_layout = xp.empty_like(out, dtype=g.dtype)
+        same_layout[...] = g
+        g = same_layout
     oh, ow = _pool_size(x.shape, kernel, stride)
     slices = list(_window_slices(kernel, stride, oh, ow))
     hits = [x[:, :, rows, cols] == out for rows, cols in slices]
     count = hits[0].astype(g.dtype)
     for hit in hits[1:]:
         count += hit
-    share = g / count  # every window has at least one hit: its maximum
-    gx = xp.zeros(x.shape, dtype=g.dtype)
+    share = g / count  # every window holds at least one hit: its maximum
+    gx = xp.zeros_like(x, dtype=g.dtype)
     for (rows, cols), hit in zip(slices, hits):
         gx[:, :, rows, cols] += share * hit
     return (gx,)
