@@ -27,6 +27,7 @@ import gc
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -77,11 +78,15 @@ class TimingPlan:
     def as_args(self) -> list[str]:
         """Command-line flags that :func:`add_timing_args` parses back into this plan."""
         args = [
-            "--warmup-s", repr(self.warmup_s),
-            "--min-warmup", str(self.min_warmup),
-            "--repeat-s", repr(self.repeat_s),
-            "--repeats", str(self.repeats),
-        ]  # fmt: skip
+            "--warmup-s",
+            repr(self.warmup_s),
+            "--min-warmup",
+            str(self.min_warmup),
+            "--repeat-s",
+            repr(self.repeat_s),
+            "--repeats",
+            str(self.repeats),
+        ]
         if not self.gc_enabled:
             args.append("--no-gc")
         return args
@@ -145,7 +150,9 @@ def time_per_iteration(step: Callable[[], object], plan: TimingPlan) -> dict[str
                 number *= 10
                 continue
             break
+        cpu0, wall0 = _cpu_seconds(), time.perf_counter()
         per_call = [_loop(step, number) / number for _ in range(plan.repeats)]
+        cpu_per_wall = (_cpu_seconds() - cpu0) / (time.perf_counter() - wall0)
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -157,7 +164,14 @@ def time_per_iteration(step: Callable[[], object], plan: TimingPlan) -> dict[str
         "number": number,
         "warmup_iters": warm,
         "gc_enabled": plan.gc_enabled,
+        "cpu_per_wall": cpu_per_wall,
     }
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process so far (all its threads)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def threadpools() -> list[dict[str, Any]]:
@@ -166,8 +180,15 @@ def threadpools() -> list[dict[str, Any]]:
         from threadpoolctl import threadpool_info
     except ImportError:
         return []
-    keys = ("user_api", "internal_api", "version", "num_threads", "threading_layer",
-            "architecture", "prefix")  # fmt: skip
+    keys = (
+        "user_api",
+        "internal_api",
+        "version",
+        "num_threads",
+        "threading_layer",
+        "architecture",
+        "prefix",
+    )
     return [{k: pool[k] for k in keys if k in pool} for pool in threadpool_info()]
 
 
@@ -229,6 +250,64 @@ def run_worker(
     return json.loads(lines[-1][len(RESULT_TAG) :])
 
 
+def _proc_stat() -> tuple[int, int] | None:
+    """(total, idle) jiffies of all CPUs together, from the first line of /proc/stat."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields), idle
+
+
+def cpu_busy_fraction(interval: float = 0.5) -> float | None:
+    """Fraction of the whole machine's CPU capacity spent busy over ``interval`` seconds
+    (None where /proc/stat is unavailable)."""
+    first = _proc_stat()
+    time.sleep(interval)
+    second = _proc_stat()
+    if first is None or second is None or second[0] == first[0]:
+        return None
+    total, idle = second[0] - first[0], second[1] - first[1]
+    return 1.0 - idle / total
+
+
+def wait_for_idle(max_wait_s: float, threshold: float = 0.2) -> float | None:
+    """Wait (at most ``max_wait_s``) until less than ``threshold`` of the machine's CPU is
+    busy, so that a measurement does not start while other work is running. Returns the
+    last busy fraction seen."""
+    deadline = time.monotonic() + max_wait_s
+    while True:
+        busy = cpu_busy_fraction()
+        if busy is None or busy < threshold or time.monotonic() >= deadline:
+            return busy
+
+
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_measured(
+    cmd: Sequence[str], *, env: Mapping[str, str] | None = None, timeout: float | None = 900.0
+) -> dict[str, Any]:
+    """:func:`run_worker`, plus ``foreign_cpu``: the share of the machine's CPU capacity
+    that *other* processes used while the worker ran (machine busy time from /proc/stat
+    minus the worker's own CPU time from ``resource.getrusage``; None without /proc)."""
+    stat0, child0, wall0 = _proc_stat(), _children_cpu_seconds(), time.perf_counter()
+    result = run_worker(cmd, env=env, timeout=timeout)
+    stat1, child1 = _proc_stat(), _children_cpu_seconds()
+    result["worker_wall_s"] = time.perf_counter() - wall0
+    result["foreign_cpu"] = None
+    if stat0 is not None and stat1 is not None and stat1[0] > stat0[0]:
+        hz = os.sysconf("SC_CLK_TCK")
+        total = (stat1[0] - stat0[0]) / hz
+        busy = total - (stat1[1] - stat0[1]) / hz
+        result["foreign_cpu"] = max(0.0, busy - (child1 - child0)) / total
+    return result
+
+
 def run_alternating(
     cases: Sequence[str],
     engines: Sequence[str],
@@ -237,6 +316,9 @@ def run_alternating(
     *,
     env: Mapping[str, str] | None = None,
     timeout: float | None = 900.0,
+    idle_wait_s: float = 0.0,
+    max_foreign_cpu: float = 1.0,
+    retries: int = 0,
     log: TextIO | None = sys.stderr,
 ) -> RunResults:
     """Measure every (case, engine) ``rounds`` times, one fresh worker process per run.
@@ -246,6 +328,12 @@ def run_alternating(
     ``worker_cmd(engine, case)`` gives the command line of one worker, which must print one
     result with :func:`emit`; the result should hold ``median_s`` (seconds per iteration).
     ``env`` is passed to the workers unchanged (None: this process's environment).
+
+    On a shared machine: with ``idle_wait_s > 0`` each worker starts only once the machine
+    is nearly idle (:func:`wait_for_idle`, waiting at most that long); a worker during which
+    other processes used more than ``max_foreign_cpu`` of the machine's CPU capacity (see
+    :func:`run_measured`) is run again, up to ``retries`` times, and the least disturbed
+    attempt is kept. Each result records ``foreign_cpu``, ``busy_before`` and ``attempts``.
     """
     if rounds < 1:
         raise ValueError(f"rounds must be at least 1, got {rounds}")
@@ -257,14 +345,28 @@ def run_alternating(
             shift = r % len(engines)
             order = list(engines[shift:]) + list(engines[:shift])
             for engine in order:
-                res = run_worker(worker_cmd(engine, case), env=env, timeout=timeout)
-                res["round"] = r
-                res["load_after"] = load_average()
-                per_engine[engine].append(res)
-                if log is not None:
-                    us = res.get("median_s", float("nan")) * 1e6
-                    log.write(f"  {case:<14} round {r + 1}/{rounds}  {engine:<8} {us:12.2f} us\n")
-                    log.flush()
+                best: dict[str, Any] | None = None
+                for attempt in range(1, retries + 2):
+                    busy = wait_for_idle(idle_wait_s) if idle_wait_s > 0 else None
+                    res = run_measured(worker_cmd(engine, case), env=env, timeout=timeout)
+                    res.update(round=r, busy_before=busy, attempts=attempt)
+                    res["load_after"] = load_average()
+                    foreign = res["foreign_cpu"]
+                    if best is None or (foreign or 0.0) < (best["foreign_cpu"] or 0.0):
+                        best = res
+                    if log is not None:
+                        us = res.get("median_s", float("nan")) * 1e6
+                        other = "?" if foreign is None else f"{foreign:.2f}"
+                        log.write(
+                            f"  {case:<14} round {r + 1}/{rounds}  {engine:<8} {us:12.2f} us"
+                            f"  (cpu/wall {res.get('cpu_per_wall', float('nan')):.2f}, "
+                            f"other processes {other} of the CPU)\n"
+                        )
+                        log.flush()
+                    if foreign is None or foreign <= max_foreign_cpu:
+                        break
+                assert best is not None
+                per_engine[engine].append(best)
         results.runs[case] = per_engine
     results.wall_s = time.perf_counter() - start
     return results

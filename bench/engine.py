@@ -32,6 +32,7 @@ import itertools
 import json
 import math
 import re
+import statistics
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -304,8 +305,13 @@ def worker(engine: str, case: str, plan: bc.TimingPlan) -> dict[str, Any]:
     step, check = BUILDERS[engine](case)
     result = check()  # also the first warm-up iteration
     timing = bc.time_per_iteration(step, plan)
-    return {"engine": engine, "case": case, **timing, "check": result,
-            "details": engine_details(engine)}  # fmt: skip
+    return {
+        "engine": engine,
+        "case": case,
+        **timing,
+        "check": result,
+        "details": engine_details(engine),
+    }
 
 
 # ------------------------------------------------------------------------------ driver
@@ -383,6 +389,42 @@ def worker_details_lines(results: bc.RunResults) -> list[str]:
     return lines
 
 
+def contention_line(results: bc.RunResults) -> str:
+    """How much the machine interfered: each engine's median CPU/wall share while timing
+    (about 1.0 for a single-threaded step with a core to itself; more with several
+    threads) and the load average seen after the workers."""
+    shares = []
+    for engine in results.engines:
+        vals = [
+            run["cpu_per_wall"]
+            for per_engine in results.runs.values()
+            for run in per_engine.get(engine, [])
+            if "cpu_per_wall" in run
+        ]
+        if vals:
+            shares.append(f"{ENGINE_LABELS[engine]} {statistics.median(vals):.2f}")
+    loads = [
+        run["load_after"][0]
+        for per_engine in results.runs.values()
+        for runs in per_engine.values()
+        for run in runs
+        if run.get("load_after")
+    ]
+    runs = [run for per_engine in results.runs.values() for rs in per_engine.values() for run in rs]
+    foreign = [run["foreign_cpu"] for run in runs if run.get("foreign_cpu") is not None]
+    reruns = sum(run.get("attempts", 1) - 1 for run in runs)
+    text = "Contention: process CPU time / wall time while timing (median) " + ", ".join(shares)
+    if foreign:
+        text += (
+            f"; other processes' share of the machine's CPU during the kept measurements: "
+            f"median {statistics.median(foreign):.2f}, max {max(foreign):.2f}"
+        )
+    text += f"; {reruns} disturbed measurement(s) rerun"
+    if loads:
+        text += f"; 1-min load average {min(loads):g}-{max(loads):g}"
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--worker", choices=ENGINES, help="(internal) time one engine")
@@ -393,6 +435,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="few iterations: a smoke test")
     parser.add_argument("--markdown", action="store_true", help="print Markdown")
     parser.add_argument("--json", metavar="PATH", help="also write every measurement here")
+    parser.add_argument(
+        "--wait-idle",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="before each worker, wait up to S seconds for the machine to be nearly idle "
+        "(default 30; 0: never wait)",
+    )
+    parser.add_argument(
+        "--max-foreign-cpu",
+        type=float,
+        default=0.1,
+        metavar="F",
+        help="rerun a worker during which other processes used more than this share of "
+        "the machine's CPU (default 0.1)",
+    )
+    parser.add_argument(
+        "--retries", type=int, default=3, help="reruns per disturbed worker (default 3)"
+    )
     bc.add_timing_args(parser)
     args = parser.parse_args(argv)
 
@@ -410,19 +471,38 @@ def main(argv: list[str] | None = None) -> int:
     rounds = 2 if args.quick and args.rounds == 5 else args.rounds
 
     def worker_cmd(engine: str, case: str) -> list[str]:
-        return [sys.executable, str(Path(__file__).resolve()), "--worker", engine,
-                "--case", case, *plan.as_args()]  # fmt: skip
+        return [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--worker",
+            engine,
+            "--case",
+            case,
+            *plan.as_args(),
+        ]
 
     info = bc.machine_info()
-    print(f"running {len(args.cases)} cases x {len(engines)} engines x {rounds} rounds, "
-          "one process each ...", file=sys.stderr)  # fmt: skip
-    results = bc.run_alternating(args.cases, engines, rounds, worker_cmd)
+    print(
+        f"running {len(args.cases)} cases x {len(engines)} engines x {rounds} rounds, "
+        "one process each ...",
+        file=sys.stderr,
+    )
+    results = bc.run_alternating(
+        args.cases,
+        engines,
+        rounds,
+        worker_cmd,
+        idle_wait_s=args.wait_idle,
+        max_foreign_cpu=args.max_foreign_cpu,
+        retries=args.retries,
+    )
     summary = bc.summarize(results, [p for p in PAIRS if p[0] in engines and p[1] in engines])
     problems = check_agreement(results)
 
     headers, rows = report_rows(summary, engines)
     md = args.markdown
     machine = bc.machine_info_lines(info) + worker_details_lines(results)
+    machine.append(contention_line(results))
     method = (
         f"Each cell: median over {rounds} rounds of one worker process's median of "
         f"{plan.repeats} repeats (each >= {plan.repeat_s:g} s of iterations, after >= "

@@ -146,6 +146,10 @@ def run_dcsrch(f: PhiSlope, alpha0: float, c1: float, c2: float) -> tuple[int, b
     return counter.evaluations, is_strong_wolfe(f, alpha, c1, c2)
 
 
+def _mark(evaluations: int, ok: bool) -> str:
+    return f"{evaluations}{'' if ok else '*'}"
+
+
 def main() -> None:
     header = f"{'function':<22} {'alpha0':>7} {'descend':>8} {'wolfe2':>8} {'DCSRCH':>8}  all ok"
     print(header)
@@ -161,11 +165,10 @@ def main() -> None:
             totals[1] += theirs
             totals[2] += mt_evals
             flags = "".join("y" if ok else "n" for ok in (ok_ours, ok_theirs, ok_mt))
-            mark = lambda n, ok: f"{n}{'' if ok else '*'}"  # noqa: E731
             print(
-                f"{name:<22} {alpha0:>7.0e} {mark(ours, ok_ours):>8} "
-                f"{mark(theirs, ok_theirs):>8} "
-                f"{mark(mt_evals, ok_mt) if mt is not None else 'n/a':>8}  {flags}"
+                f"{name:<22} {alpha0:>7.0e} {_mark(ours, ok_ours):>8} "
+                f"{_mark(theirs, ok_theirs):>8} "
+                f"{_mark(mt_evals, ok_mt) if mt is not None else 'n/a':>8}  {flags}"
             )
     print("-" * len(header))
     print(f"{'total':<22} {'':>7} {totals[0]:>8} {totals[1]:>8} {totals[2]:>8}")

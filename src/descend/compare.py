@@ -473,23 +473,26 @@ def plot(results: Sequence[RunResult], path: str | Path, problem: Problem | None
     """Save a figure: f - f* (log scale) against steps and against forward passes, and the
     step sizes used. Subgradient runs show the best value so far, with the classical bound
     dashed where known; a diverged run ends with a cross. Where f* is unknown, f itself is
-    plotted. Needs matplotlib (imported here, with the 'Agg' backend)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plotted. Needs matplotlib (imported here; pyplot's global state is left alone)."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as exc:  # pragma: no cover - matplotlib is an optional dependency
+        raise ImportError("compare.plot needs matplotlib: pip install 'descend[plot]'") from exc
 
     path = Path(path)
     has_star = all(r.gaps is not None for r in results)
-    fig, axes = plt.subplots(1, 3, figsize=(12.5, 3.7))
+    show_method = len({r.optimizer for r in results}) > 1
+    # a bare Figure (no pyplot): nothing global changes, the file is rendered with Agg
+    fig = Figure(figsize=(12.5, 3.7))
+    axes = fig.subplots(1, 3)
     ax_steps, ax_evals, ax_lr = axes
     floor = 1e-16
-    top = 0.0
+    start = highest = 0.0
     for i, r in enumerate(results):
         color = f"C{i % 10}"
         sub = r.optimizer == "subgradient"
         if has_star:
-            y = (r.best_gaps if sub else r.gaps)
+            y = r.best_gaps if sub else r.gaps
             assert y is not None
             y = np.maximum(y, floor)
         else:
@@ -497,11 +500,13 @@ def plot(results: Sequence[RunResult], path: str | Path, problem: Problem | None
         ok = np.isfinite(y)
         ks = np.arange(len(y))
         evals = r.cum_evaluations[: len(y)]
-        label = r.rule + (" (best)" if sub and has_star else "")
+        label = r.rule + (f" [{r.optimizer}]" if show_method else "")
+        label += " (best)" if sub and has_star else ""
         ax_steps.plot(ks[ok], y[ok], color=color, label=label, lw=1.4)
         ax_evals.plot(evals[ok], y[ok], color=color, lw=1.4)
         if ok.any():
-            top = max(top, float(y[ok][0]))
+            start = max(start, float(y[ok][0]))
+            highest = max(highest, float(np.max(y[ok])))
         if r.diverged and ok.any():
             j = np.flatnonzero(ok)[-1]
             ax_steps.plot(ks[j], y[j], "x", color=color, ms=8, mew=2)
@@ -513,13 +518,13 @@ def plot(results: Sequence[RunResult], path: str | Path, problem: Problem | None
                           label=f"bound for {r.rule}")
         if len(r.lrs):
             lr = np.where(r.lrs > 0, r.lrs, np.nan)
-            ax_lr.plot(np.arange(len(lr)), lr, color=color, lw=1.2)
+            ax_lr.plot(np.arange(len(lr)), lr, color=color, lw=1, alpha=0.85)
     for ax, xlabel in ((ax_steps, "step k"), (ax_evals, "forward passes")):
         ax.set_xlabel(xlabel)
         if has_star:
             ax.set_yscale("log")
-            if top > 0:
-                ax.set_ylim(top=top * 1e3)
+            if start > 0:  # room for a divergence, without squashing the rest
+                ax.set_ylim(top=3 * min(max(highest, 10 * start), 1e4 * start))
         ax.grid(True, alpha=0.3)
     ax_steps.set_ylabel("f(x_k) - f*" if has_star else "f(x_k)")
     ax_lr.set_yscale("log")
@@ -531,7 +536,6 @@ def plot(results: Sequence[RunResult], path: str | Path, problem: Problem | None
     fig.suptitle(title or f"descend compare --problem {name}", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)
-    plt.close(fig)
     return path
 
 

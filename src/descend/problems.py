@@ -418,16 +418,19 @@ def svm(n: int = 200, d: int = 5, lam: float = 0.1, seed: int = 0) -> Problem:
     """Linear soft-margin SVM: f(w, b) = (lam/2)||w||^2 + mean_i max(0, 1 - y_i (x_i . w + b)).
 
     Two overlapping Gaussian classes. The hinge is ``relu(1 - margin)``: at the margin the
-    engine takes the subgradient 0 (API.md). The optimum: the dual QP
-    max sum a - ||sum a_i y_i x_i||^2/(2 lam) s.t. 0 <= a_i <= 1/n, sum a_i y_i = 0, solved
-    with SciPy's SLSQP; then polished exactly on the identified sets (points on the margin M,
-    inside it V): w = (sum_V y_i x_i/n + sum_M beta_i y_i x_i)/lam with y_i(x_i.w + b) = 1 on
-    M and sum_V y_i/n + sum_M beta_i y_i = 0, a linear system in (beta, b), kept when its
-    solution satisfies the optimality conditions. f* is the primal value there.
-    G = lam ||w|| + max ||[x_i, 1]|| bounds the subgradients near x*. Start: w = 0, b = 0.
-    """
-    from scipy.optimize import minimize
+    engine takes the subgradient 0 (API.md), a valid choice from [0, 1].
 
+    The optimum is found in two stages. First an approximate point: L-BFGS-B on the hinge
+    smoothed as tau log(1 + exp(u/tau)), with tau decreasing from 0.1 to 1e-6 (warm
+    started; d + 1 variables). Then the exact optimum on the sets that point identifies
+    (margin points M, points inside the margin V): w = (sum_V y_i x_i/n +
+    sum_M beta_i y_i x_i)/lam, y_i(x_i.w + b) = 1 on M and sum_V y_i/n + sum_M beta_i y_i = 0,
+    a linear system in (beta, b), accepted only when its solution satisfies every optimality
+    condition (0 <= beta_i <= 1/n, the sets unchanged). Should that fail, the dual QP
+    max sum a - ||sum a_i y_i x_i||^2/(2 lam), 0 <= a_i <= 1/n, sum a_i y_i = 0 is solved with
+    SciPy's SLSQP and polished the same way. f* is the primal value at the optimum.
+    G = 2 lam ||w*|| + max ||x_i|| + 1 bounds the subgradients near x*. Start: w = 0, b = 0.
+    """
     n = _check_int("n", n, 2)
     d = _check_int("d", d, 1)
     lam = _check_positive("lam", lam)
@@ -442,26 +445,11 @@ def svm(n: int = 200, d: int = 5, lam: float = 0.1, seed: int = 0) -> Problem:
         hinge = np.maximum(0.0, 1.0 - y * (X @ w + bias))
         return 0.5 * lam * float(w @ w) + float(np.mean(hinge))
 
-    Yx = X * y[:, None]
-    Q = Yx @ Yx.T / lam
-
-    def dual(a: np.ndarray) -> tuple[float, np.ndarray]:  # negated, to minimise
-        Qa = Q @ a
-        return 0.5 * float(a @ Qa) - float(a.sum()), Qa - 1.0
-
-    res = minimize(dual, np.full(n, 0.5 / n), jac=True, method="SLSQP",
-                   bounds=[(0.0, 1.0 / n)] * n,
-                   constraints=[{"type": "eq", "fun": lambda a: float(a @ y),
-                                 "jac": lambda a: y}],
-                   options={"ftol": 1e-15, "maxiter": 2000})
-    alpha = np.clip(res.x, 0.0, 1.0 / n)
-    w = Yx.T @ alpha / lam
-    free = (alpha > 1e-6 / n) & (alpha < (1 - 1e-6) / n)
-    if free.any():
-        bias = float(np.median(y[free] - X[free] @ w))
-    else:
-        bias = _best_bias(X, y, w)
-    w, bias = _polish_svm(X, y, lam, w, bias)
+    w, bias = _svm_smoothed(X, y, lam)
+    w, bias, ok = _polish_svm(X, y, lam, w, bias)
+    if not ok:
+        w, bias = _svm_dual(X, y, lam)
+        w, bias, _ = _polish_svm(X, y, lam, w, bias)
     x_star = [w, np.array([bias])]
 
     w_t = _variable(np.zeros(d))
@@ -481,6 +469,52 @@ def svm(n: int = 200, d: int = 5, lam: float = 0.1, seed: int = 0) -> Problem:
     )
 
 
+def _svm_smoothed(X: np.ndarray, y: np.ndarray, lam: float) -> tuple[np.ndarray, float]:
+    """Minimise the SVM objective with the hinge smoothed at decreasing temperatures."""
+    from scipy.optimize import minimize
+
+    n, d = X.shape
+    Z = np.hstack([X, np.ones((n, 1))]) * y[:, None]
+    reg = np.r_[np.ones(d), 0.0]
+    z = np.zeros(d + 1)
+    for tau in (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6):
+        def value(v: np.ndarray, tau: float = tau) -> tuple[float, np.ndarray]:
+            u = (1.0 - Z @ v) / tau
+            smooth = tau * np.logaddexp(0.0, u)
+            weight = 0.5 * (1.0 + np.tanh(0.5 * u))  # sigmoid(u), overflow-free
+            f = float(np.mean(smooth)) + 0.5 * lam * float(np.sum(reg * v * v))
+            return f, -(Z.T @ weight) / n + lam * reg * v
+
+        z = minimize(value, z, jac=True, method="L-BFGS-B",
+                     options={"gtol": 1e-13, "ftol": 1e-16, "maxiter": 5000}).x
+    return z[:d], float(z[d])
+
+
+def _svm_dual(X: np.ndarray, y: np.ndarray, lam: float) -> tuple[np.ndarray, float]:
+    """The SVM's dual QP with SLSQP (slower; the fallback)."""
+    from scipy.optimize import minimize
+
+    n = len(y)
+    Yx = X * y[:, None]
+    Q = Yx @ Yx.T / lam
+
+    def dual(a: np.ndarray) -> tuple[float, np.ndarray]:  # negated, to minimise
+        Qa = Q @ a
+        return 0.5 * float(a @ Qa) - float(a.sum()), Qa - 1.0
+
+    res = minimize(dual, np.full(n, 0.5 / n), jac=True, method="SLSQP",
+                   bounds=[(0.0, 1.0 / n)] * n,
+                   constraints=[{"type": "eq", "fun": lambda a: float(a @ y),
+                                 "jac": lambda a: y}],
+                   options={"ftol": 1e-15, "maxiter": 2000})
+    alpha = np.clip(res.x, 0.0, 1.0 / n)
+    w = Yx.T @ alpha / lam
+    free = (alpha > 1e-6 / n) & (alpha < (1 - 1e-6) / n)
+    if free.any():
+        return w, float(np.median(y[free] - X[free] @ w))
+    return w, _best_bias(X, y, w)
+
+
 def _best_bias(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
     """The bias minimising the mean hinge for fixed w (a 1-D convex piecewise-linear
     problem: the minimum lies at a kink, b = y_i - x_i . w for some i)."""
@@ -490,38 +524,37 @@ def _best_bias(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
 
 
 def _polish_svm(X, y, lam, w, bias):
-    """Exact SVM optimum on the active sets identified by (w, bias); unchanged if the
-    identified sets do not give a point satisfying the optimality conditions."""
+    """Exact SVM optimum on the active sets identified by (w, bias), and whether it
+    satisfies the optimality conditions (if not, (w, bias) come back unchanged)."""
     n = len(y)
     margin = y * (X @ w + bias)
-    scale = 1e-6
-    on = np.abs(margin - 1.0) <= scale
-    inside = margin < 1.0 - scale
-    m = int(on.sum())
-    if m == 0:
-        return w, bias
-    Xm, ym = X[on], y[on]
-    v_sum = (y[inside][:, None] * X[inside]).sum(axis=0) / n  # sum_V y_i x_i / n
-    # unknowns (beta_M, b): for j in M, y_j x_j.(v_sum + sum_M beta_i y_i x_i)/lam + y_j b = 1
-    K = (ym[:, None] * Xm) @ (ym[:, None] * Xm).T / lam
-    top = np.hstack([K, ym[:, None]])
-    rhs_top = 1.0 - ym * (Xm @ v_sum) / lam
-    bottom = np.r_[ym, 0.0][None, :]
-    rhs_bottom = -float(y[inside].sum()) / n
-    system = np.vstack([top, bottom])
-    rhs = np.r_[rhs_top, rhs_bottom]
-    sol, *_ = np.linalg.lstsq(system, rhs, rcond=None)
-    if not np.allclose(system @ sol, rhs, atol=1e-10):
-        return w, bias
-    beta, b_new = sol[:m], float(sol[m])
-    w_new = (v_sum + (beta * ym) @ Xm) / lam
-    new_margin = y * (X @ w_new + b_new)
-    ok = (
-        np.all(beta >= -1e-12) and np.all(beta <= 1.0 / n + 1e-12)
-        and np.all(new_margin[inside] <= 1.0 + 1e-9)
-        and np.all(new_margin[~inside & ~on] >= 1.0 - 1e-9)
-    )
-    return (w_new, b_new) if ok else (w, bias)
+    for window in (1e-6, 1e-5, 1e-4, 1e-7, 1e-3):
+        on = np.abs(margin - 1.0) <= window
+        inside = margin < 1.0 - window
+        m = int(on.sum())
+        if m == 0:
+            continue
+        Xm, ym = X[on], y[on]
+        v_sum = (y[inside][:, None] * X[inside]).sum(axis=0) / n  # sum_V y_i x_i / n
+        # unknowns (beta_M, b): for j in M, y_j x_j.(v_sum + sum_M beta_i y_i x_i)/lam
+        # + y_j b = 1, and sum_V y_i/n + sum_M beta_i y_i = 0
+        K = (ym[:, None] * Xm) @ (ym[:, None] * Xm).T / lam
+        system = np.vstack([np.hstack([K, ym[:, None]]), np.r_[ym, 0.0][None, :]])
+        rhs = np.r_[1.0 - ym * (Xm @ v_sum) / lam, -float(y[inside].sum()) / n]
+        sol, *_ = np.linalg.lstsq(system, rhs, rcond=None)
+        if not np.allclose(system @ sol, rhs, rtol=0.0, atol=1e-10):
+            continue
+        beta, b_new = sol[:m], float(sol[m])
+        w_new = (v_sum + (beta * ym) @ Xm) / lam
+        new_margin = y * (X @ w_new + b_new)
+        ok = (
+            np.all(beta >= -1e-12) and np.all(beta <= 1.0 / n + 1e-12)
+            and np.all(new_margin[inside] <= 1.0 + 1e-9)
+            and np.all(new_margin[~inside & ~on] >= 1.0 - 1e-9)
+        )
+        if ok:
+            return w_new, b_new, True
+    return w, bias, False
 
 
 def max_affine(m: int = 50, d: int = 10, seed: int = 0) -> Problem:

@@ -203,7 +203,7 @@ def test_agrees_with_scipy_on_convex_quadratics(curv, alpha0):
         return 2.0 - a + 0.5 * curv * a * a
 
     ours = backtracking(phi, 2.0, -1.0, alpha0=alpha0)
-    alpha, value = scalar_search_armijo(phi, 2.0, -1.0, c1=1e-4, alpha0=alpha0)
+    alpha, _ = scalar_search_armijo(phi, 2.0, -1.0, c1=1e-4, alpha0=alpha0)
     assert ours.converged and alpha is not None
     for a in (ours.alpha, alpha):
         assert armijo(2.0, -1.0, a, phi(a), 1e-4)

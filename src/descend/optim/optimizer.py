@@ -117,12 +117,18 @@ class Optimizer:
         for i, group in enumerate(groups):
             if not isinstance(group, dict) or "params" not in group:
                 raise ConfigError(f"parameter group {i} must be a dict with a 'params' entry")
-            ps = list(group["params"])
+            ps = group["params"]
+            ps = [ps] if isinstance(ps, Tensor) else list(ps)
             for p in ps:
                 if not isinstance(p, Tensor):
                     raise TypeError(f"optimizers take Tensors, got {type(p).__name__}")
                 if not p.requires_grad:
                     raise ConfigError("a parameter given to the optimizer does not require grad")
+                if not p.is_leaf:
+                    raise ConfigError(
+                        "a parameter given to the optimizer is the result of an operation, not "
+                        "a leaf tensor; pass the tensors the model is built from"
+                    )
                 if id(p) in seen:
                     raise ConfigError("a parameter appears twice in the optimizer's groups")
                 seen.add(id(p))
@@ -136,6 +142,8 @@ class Optimizer:
                 f"{searching[0]!r} searches along all parameters at once: every parameter "
                 "group must use that same step rule"
             )
+        self._shared_rule = len(rules) == 1
+        self._group_of = [i for i, g in enumerate(self.param_groups) for _ in g["params"]]
         self.direction = direction
         self.t = 0
         self.last: StepInfo | None = None
@@ -173,6 +181,10 @@ class Optimizer:
         """
         params = self.params
         rule = self.rule
+        searching = rule.needs != "none"
+        # Randomness in the model (dropout) is replayed at every trial point: the states
+        # before the first forward pass (to replay) and after it (to continue from).
+        before = after = None
         if closure is None:
             if rule.needs != "none":
                 raise ConfigError(
@@ -186,16 +198,22 @@ class Optimizer:
             f0 = math.nan
             evaluations = 0
         elif self._cache is not None and self._cache[0] is closure:
-            # Same batch as the last accepted trial (full-batch Wolfe): reuse its gradient.
-            _, f0, grads = self._cache
+            # Same batch as the last accepted trial (full-batch Wolfe): reuse its gradient,
+            # and the random state its forward pass drew from.
+            _, f0, grads, before = self._cache
+            after = backend.rng_snapshot()
             for p, g in zip(params, grads):
                 p.grad = g
             loss_tensor = Tensor(np.asarray(f0))
             evaluations = 0
         else:
             self.zero_grad()
+            if searching:
+                before = backend.rng_snapshot()
             with enable_grad():
                 loss_tensor = closure()
+            if searching:
+                after = backend.rng_snapshot()
             f0 = self._loss_value(loss_tensor)
             evaluations = 1
             if math.isfinite(f0):
@@ -228,7 +246,7 @@ class Optimizer:
             slope = sign * sum(float(np.vdot(g, vi)) for g, vi in zip(grads, v))
             dnorm = math.sqrt(sum(float(np.vdot(vi, vi)) for vi in v))
         fallback = False
-        if rule.needs != "none" and not slope < 0 and g2 > 0:
+        if searching and not slope < 0 and g2 > 0:
             v, sign = grads, -1.0  # not a descent direction: search along -g instead
             slope, dnorm = -g2, math.sqrt(g2)
             fallback = True
@@ -237,25 +255,33 @@ class Optimizer:
         ctx = StepContext(self.t, f0, math.sqrt(g2), dnorm, slope)
         ctx.steps_per_epoch = self.steps_per_epoch
         trial: dict[str, Any] = {}
-        if rule.needs != "none" and closure is not None:
+        if searching:
             ctx.phi, ctx.phi_and_slope = self._restrictions(
-                closure, params, x0, v, sign, spare, trial
+                closure, params, x0, v, sign, spare, trial, before
             )
             try:
                 choice = rule(ctx)
             finally:
                 for p, x in zip(params, x0):
                     p.data = x
-                backend.rng_restore(trial["snapshot"])
-        else:
+                backend.rng_restore(after)
+            alphas = None
+        elif self._shared_rule:
             choice = rule(ctx)
+            alphas = None
+        else:  # schedules differing between parameter groups: one step size per group
+            choices = [g["lr"](ctx) for g in self.param_groups]
+            choice = choices[0]
+            alphas = [choices[i].lr for i in self._group_of]
         alpha = float(choice.lr)
-        if not math.isfinite(alpha) or alpha < 0:
-            raise ConfigError(f"step rule {rule!r} returned an invalid step size {alpha!r}")
+        for a in [alpha] if alphas is None else alphas:
+            if not math.isfinite(a) or a < 0:
+                raise ConfigError(f"step rule {rule!r} returned an invalid step size {a!r}")
 
-        self._move(params, x0, v, sign * alpha, spare)
+        scales = sign * alpha if alphas is None else [sign * a for a in alphas]
+        self._move(params, x0, v, scales, spare)
         if rule.needs == "slope" and trial.get("alpha") == alpha and trial.get("grads"):
-            self._cache = (closure, trial["value"], trial["grads"])
+            self._cache = (closure, trial["value"], trial["grads"], before)
         self.last = StepInfo(
             step=self.t,
             loss=f0,
@@ -284,6 +310,7 @@ class Optimizer:
             p.data = x
         self._spare = replaced
         self._undo = None
+        self._cache = None
         return True
 
     def state_dict(self) -> dict[str, Any]:
@@ -376,25 +403,28 @@ class Optimizer:
         self._spare = spare
         return spare
 
-    def _move(self, params, x0, v, scale: float, spare) -> None:
-        """x <- x0 + scale * v, written into the spare buffers (x0 kept for undo)."""
-        if scale == 0:
-            self._undo = None
-            return
-        for p, x, vi, buf in zip(params, x0, v, spare):
-            np.multiply(vi, scale, out=buf, casting="same_kind")
+    def _move(self, params, x0, v, scale: float | list[float], spare) -> None:
+        """x <- x0 + scale * v (one scale, or one per parameter), written into the spare
+        buffers; x0 is kept for undo."""
+        if not isinstance(scale, list):
+            if scale == 0:
+                self._undo = None
+                return
+            scale = [scale] * len(params)
+        for p, x, vi, buf, s in zip(params, x0, v, spare, scale):
+            np.multiply(vi, s, out=buf, casting="same_kind")
             buf += x
             p.data = buf
         self._spare = x0
         self._undo = x0
 
-    def _restrictions(self, closure, params, x0, v, sign, spare, trial):
-        """phi(alpha) and phi_and_slope(alpha) on the current batch, replaying randomness."""
-        trial["snapshot"] = backend.rng_snapshot()
+    def _restrictions(self, closure, params, x0, v, sign, spare, trial, snapshot):
+        """phi(alpha) and phi_and_slope(alpha) on the current batch, replaying the random
+        state ``snapshot`` that the step's first forward pass drew from."""
         decay = any(g["weight_decay"] for g in self.param_groups)
 
         def place(alpha: float) -> None:
-            backend.rng_restore(trial["snapshot"])
+            backend.rng_restore(snapshot)
             for p, x, vi, buf in zip(params, x0, v, spare):
                 np.multiply(vi, sign * alpha, out=buf, casting="same_kind")
                 buf += x

@@ -308,12 +308,14 @@ class Armijo:
     """Backtracking line search: the largest alpha in {a0, a0*shrink, a0*shrink^2, ...}
     with phi(alpha) <= phi(0) + c1 * alpha * phi'(0) (Armijo, 1966; Nocedal & Wright §3.1).
 
-    Warm-started: the first trial is the previous accepted step times ``grow`` (capped at
-    ``max_lr``), so most steps need one trial. On mini-batches this is the stochastic line
-    search of Vaswani et al. (2019, "Painless Stochastic Gradient"): every trial uses the
-    same batch and replays the same dropout masks; with ``grow=None`` the step is allowed to
-    grow by 2 per epoch (2^(1/steps_per_epoch) per step, their "reset option 2"), and by 2
-    per step on full batches. Trials are evaluated forward only.
+    Warm-started: the first trial is the previous accepted step, multiplied by ``grow`` when
+    that step was accepted at its first trial (capped at ``max_lr``): after a backtrack the
+    search restarts from the step it found, so most steps need one trial and a larger step
+    is probed now and then. On mini-batches this is the stochastic line search of Vaswani
+    et al. (2019, "Painless Stochastic Gradient"): every trial uses the same batch and
+    replays the same dropout masks; with ``grow=None`` the step may grow by 2 per epoch
+    (2^(1/steps_per_epoch) per step, their "reset option 2"); on full batches ``grow=None``
+    means 2. Trials are evaluated forward only.
 
     Convergence: for L-smooth f, every accepted step is >= min(a0, 2 shrink (1-c1)/L), so
     full-batch GD with Armijo converges at the rate of a constant step 1/L without knowing L;
@@ -344,6 +346,7 @@ class Armijo:
         self.max_evals = max_evals
         self.interpolate = bool(interpolate)
         self.previous: float | None = None
+        self.first_accepted = True  # was the previous step accepted at its first trial?
 
     def _growth(self, ctx: StepContext) -> float:
         if self.grow is not None:
@@ -354,7 +357,12 @@ class Armijo:
 
     def __call__(self, ctx: StepContext) -> StepChoice:
         assert ctx.phi is not None
-        start = self.alpha0 if self.previous is None else self.previous * self._growth(ctx)
+        if self.previous is None:
+            start = self.alpha0
+        elif self.first_accepted:
+            start = self.previous * self._growth(ctx)
+        else:
+            start = self.previous
         start = min(start, self.max_lr)
         res = backtracking(
             ctx.phi,
@@ -368,16 +376,19 @@ class Armijo:
         )
         if res.alpha > 0:
             self.previous = res.alpha
+            self.first_accepted = res.alpha == start
         else:  # no acceptable step: start the next search from scratch
             self.previous = None
+            self.first_accepted = True
         return StepChoice(res.alpha, res.evaluations, 0, res.status, res.value)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"previous": self.previous}
+        return {"previous": self.previous, "first_accepted": self.first_accepted}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         prev = state.get("previous")
         self.previous = None if prev is None else float(prev)
+        self.first_accepted = bool(state.get("first_accepted", True))
 
     def __repr__(self) -> str:
         return f"Armijo(c1={self.c1}, shrink={self.shrink}, alpha0={self.alpha0}, grow={self.grow})"
@@ -453,6 +464,8 @@ class Exact(_Stateless):
     def __init__(self, quadratic: bool = False, tol: float = 1e-8, max_evals: int = 100):
         self.quadratic = bool(quadratic)
         self.tol = _positive("tol", tol)
+        if isinstance(max_evals, bool) or not isinstance(max_evals, int) or max_evals < 1:
+            raise ConfigError(f"max_evals must be an int >= 1, got {max_evals!r}")
         self.max_evals = max_evals
 
     def __call__(self, ctx: StepContext) -> StepChoice:
@@ -484,11 +497,14 @@ def as_step_rule(lr: Any) -> Any:
 
 
 def parse_step_rule(spec: str) -> Any:
-    """Build a rule from a short string (command line and config files only):
+    """Build a rule from a short string (command line and config files only).
+
     ``0.1``, ``constant:0.1``, ``invtime:a[:b]``, ``invsqrt:a[:b]``, ``exp:lr:gamma``,
-    ``step:lr:every:gamma``, ``cosine:lr:total[:warmup]``, ``armijo``, ``armijo:c1``, ``wolfe``,
-    ``exact``, ``exact-quadratic``, ``polyak``, ``polyak:f_star``, ``sps:max_lr``,
-    ``length:gamma``."""
+    ``step:lr:every:gamma``, ``cosine:lr:total[:warmup[:min_lr]]``, ``armijo[:c1[:shrink]]``,
+    ``sls`` (Armijo with c1 = 0.1, shrink = 0.9), ``wolfe[:c1[:c2]]``, ``exact``,
+    ``exact-quadratic``, ``polyak[:f_star]``, ``polyak-est[:gamma]``, ``sps[:max_lr]``,
+    ``length:gamma``.
+    """
     text = spec.strip().lower()
     name, _, rest = text.partition(":")
     args = [a for a in rest.split(":") if a] if rest else []
@@ -502,26 +518,34 @@ def parse_step_rule(spec: str) -> Any:
                 return Constant(float(name))
             except ValueError:
                 pass
-        builders: dict[str, Callable[[], Any]] = {
-            "constant": lambda: Constant(*nums),
-            "invtime": lambda: InverseTime(*nums),
-            "invsqrt": lambda: InverseSqrt(*nums),
-            "exp": lambda: ExponentialDecay(*nums),
-            "step": lambda: StepDecay(nums[0], int(nums[1]), *nums[2:]),
-            "cosine": lambda: Cosine(nums[0], int(nums[1]), *(int(n) for n in nums[2:3])),
-            "armijo": lambda: Armijo(*nums),
-            "sls": lambda: Armijo(*nums),
-            "wolfe": lambda: StrongWolfe(*nums),
-            "exact": lambda: Exact(),
-            "exact-quadratic": lambda: Exact(quadratic=True),
-            "polyak": lambda: Polyak(*nums) if nums else Polyak(),
-            "polyak-est": lambda: Polyak(f_star=None, gamma=nums[0] if nums else 1.0),
-            "sps": lambda: Polyak(0.0, 0.5, nums[0] if nums else 1.0),
-            "length": lambda: ConstantLength(*nums),
+        builders: dict[str, tuple[Callable[[], Any], int, int]] = {
+            # name: (factory, fewest arguments, most arguments)
+            "constant": (lambda: Constant(*nums), 1, 1),
+            "invtime": (lambda: InverseTime(*nums), 1, 2),
+            "invsqrt": (lambda: InverseSqrt(*nums), 1, 2),
+            "exp": (lambda: ExponentialDecay(*nums), 1, 2),
+            "step": (lambda: StepDecay(nums[0], int(nums[1]), *nums[2:]), 2, 3),
+            "cosine": (lambda: Cosine(nums[0], int(nums[1]), *(int(n) for n in nums[2:3]),
+                                      *nums[3:]), 2, 4),
+            "armijo": (lambda: Armijo(*nums), 0, 3),
+            "sls": (lambda: Armijo(*nums) if nums else Armijo(c1=0.1, shrink=0.9), 0, 3),
+            "wolfe": (lambda: StrongWolfe(*nums), 0, 2),
+            "exact": (lambda: Exact(), 0, 0),
+            "exact-quadratic": (lambda: Exact(quadratic=True), 0, 0),
+            "polyak": (lambda: Polyak(*nums), 0, 3),
+            "polyak-est": (lambda: Polyak(f_star=None, gamma=nums[0] if nums else 1.0), 0, 1),
+            "sps": (lambda: Polyak(0.0, 0.5, nums[0] if nums else 1.0), 0, 1),
+            "length": (lambda: ConstantLength(*nums), 1, 1),
         }
         if name not in builders:
             known = ", ".join(sorted(builders))
             raise ConfigError(f"unknown step rule {name!r} in {spec!r}; known: {known}")
-        return builders[name]()
+        factory, fewest, most = builders[name]
+        if not fewest <= len(nums) <= most:
+            raise ConfigError(
+                f"step rule {spec!r}: {name} takes {fewest} to {most} numbers after ':', "
+                f"got {len(nums)}"
+            )
+        return factory()
     except (TypeError, IndexError):
         raise ConfigError(f"step rule {spec!r} has the wrong number of arguments") from None

@@ -409,7 +409,9 @@ def _track_best(history: History, record: EpochRecord, model: Any, keep: bool) -
     if not math.isfinite(value):
         return
     if history.best is None or value < history.best.loss:
-        state = model.state_dict() if keep and hasattr(model, "state_dict") else None
+        state = None
+        if keep and hasattr(model, "state_dict"):
+            state = {k: np.array(v, copy=True) for k, v in model.state_dict().items()}
         history.best = Best(record.epoch, record.step, value, state)
 
 

@@ -75,8 +75,7 @@ def _strided(base: np.ndarray, shape: tuple[int, ...], steps: tuple[int, ...]) -
 class _Geometry:
     """Sizes of one convolution: the padded batch-innermost buffer and the output."""
 
-    __slots__ = ("c", "h", "hp", "kh", "kw", "n", "oh", "ow", "ph", "pw", "sh", "sw", "w",
-                 "wp")
+    __slots__ = ("c", "h", "hp", "kh", "kw", "n", "oh", "ow", "ph", "pw", "sh", "sw", "w", "wp")
 
     def __init__(self, xshape: tuple, kh: int, kw: int, stride: Pair, padding: Pair):
         self.n, self.c, self.h, self.w = xshape
@@ -217,8 +216,7 @@ def conv2d(
         sb = tuple(np.shape(getattr(bias, "data", bias)))
         if sb != (sw_[0],):
             raise ShapeError(
-                f"conv2d: bias of shape {sb} does not match weight {sw_} "
-                f"(expected ({sw_[0]},))"
+                f"conv2d: bias of shape {sb} does not match weight {sw_} (expected ({sw_[0]},))"
             )
     return call(_CONV2D, x, weight, bias, stride=stride_, padding=padding_)
 
@@ -239,9 +237,19 @@ def _pool_size(shape: tuple, kernel: Pair, stride: Pair) -> Pair:
     return (shape[2] - kernel[0]) // stride[0] + 1, (shape[3] - kernel[1]) // stride[1] + 1
 
 
+def _batch_innermost(x: np.ndarray) -> np.ndarray:
+    """``x`` itself if its batch axis is the fastest-varying one in memory, else a copy laid
+    out that way (same shape and values). Pooling runs one elementwise operation per
+    kernel offset; in NCHW order their inner loops would be a few pixels long."""
+    if x.shape[0] == 1 or x.strides[0] == x.itemsize:
+        return x
+    return xp.ascontiguousarray(x.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
+
+
 def _max_pool_forward(x, kernel, stride):
-    # One elementwise maximum per kernel offset, in the layout x has (see the module
-    # docstring); results keep that layout.
+    # One elementwise maximum per kernel offset, batch innermost (see the module
+    # docstring); the result keeps that layout.
+    x = _batch_innermost(x)
     oh, ow = _pool_size(x.shape, kernel, stride)
     parts = [x[:, :, rows, cols] for rows, cols in _window_slices(kernel, stride, oh, ow)]
     if len(parts) == 1:
@@ -254,11 +262,13 @@ def _max_pool_forward(x, kernel, stride):
 
 def _max_pool_vjp(g, out, inputs, needs, kernel, stride):
     # Tied maxima share the window's gradient equally (see the module docstring).
-    x = inputs[0]
+    x = _batch_innermost(inputs[0])
     if g.strides != out.strides:  # e.g. from a flatten: one copy into the forward's layout
         same_layout = xp.empty_like(out, dtype=g.dtype)
         same_layout[...] = g
         g = same_layout
+    if stride == kernel:
+        return (_tiled_pool_vjp(g, out, x, kernel),)
     oh, ow = _pool_size(x.shape, kernel, stride)
     slices = list(_window_slices(kernel, stride, oh, ow))
     hits = [x[:, :, rows, cols] == out for rows, cols in slices]
@@ -266,10 +276,32 @@ def _max_pool_vjp(g, out, inputs, needs, kernel, stride):
     for hit in hits[1:]:
         count += hit
     share = g / count  # every window holds at least one hit: its maximum
-    gx = xp.zeros_like(x, dtype=g.dtype)
+    gx = xp.zeros_like(x, dtype=g.dtype)  # same layout as x
     for (rows, cols), hit in zip(slices, hits):
         gx[:, :, rows, cols] += share * hit
     return (gx,)
+
+
+def _tiled_pool_vjp(g, out, x, kernel):
+    """The VJP when the windows tile the image (stride == kernel): with the window offsets
+    split into their own axes, (n, c, oh, kh, ow, kw), every step is one whole-array
+    operation instead of one per kernel offset."""
+    (kh, kw), (oh, ow) = kernel, out.shape[2:]
+    n, c = x.shape[:2]
+    tiles = (n, c, oh, kh, ow, kw)
+    x6 = x[:, :, : oh * kh, : ow * kw].reshape(tiles)  # splitting axes: always a view
+    hit = x6 == out[:, :, :, None, :, None]
+    count = hit[:, :, :, 0, :, 0].astype(g.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            if i or j:
+                count += hit[:, :, :, i, :, j]
+    share = g / count  # every window holds at least one hit: its maximum
+    gx = xp.zeros_like(x, dtype=g.dtype)  # same layout as x
+    xp.multiply(
+        hit, share[:, :, :, None, :, None], out=gx[:, :, : oh * kh, : ow * kw].reshape(tiles)
+    )
+    return gx
 
 
 _MAX_POOL2D = primitive("max_pool2d", _max_pool_forward, _max_pool_vjp)

@@ -1,0 +1,109 @@
+"""Regenerate the figures and tables of docs/step-sizes.md from ``descend.compare``.
+
+    .venv/bin/python docs/make_figures.py            # writes docs/img/*.png, updates the guide
+    .venv/bin/python docs/make_figures.py --print    # only prints the tables
+
+Every number in the guide comes from here, so the guide stays true to the code: each table
+sits between ``<!-- table:NAME -->`` and ``<!-- /table:NAME -->`` markers and is replaced on
+every run. The runs are deterministic (seeded data, full-batch steps); the tables leave out
+wall times for that reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from descend.compare import RunResult, compare, format_table, plot
+from descend.problems import Problem, least_squares, logistic_regression, max_affine, rosenbrock
+
+DOCS = Path(__file__).resolve().parent
+GUIDE = DOCS / "step-sizes.md"
+IMG = DOCS / "img"
+
+
+@dataclass
+class Figure:
+    """One figure of the guide and the table printed beside it."""
+
+    name: str
+    title: str
+    build: Callable[[], Problem]
+    runs: Callable[[Problem], list[RunResult]]
+
+
+def smooth_runs(p: Problem) -> list[RunResult]:
+    return compare(p, ["constant:1/L", "invtime:100/L:100", "invsqrt:1/L", "armijo", "wolfe",
+                       "exact", "polyak"], max_steps=300, tol=1e-10)
+
+
+def overshooting_runs(p: Problem) -> list[RunResult]:
+    return compare(p, ["constant:0.5/L", "constant:1/L", "constant:1.9/L", "constant:2.1/L",
+                       "constant:3/L"], max_steps=300, tol=1e-10)
+
+
+def subgradient_runs(p: Problem) -> list[RunResult]:
+    runs = compare(p, ["invsqrt:0.1", "length:0.01", "polyak"], max_steps=2000, tol=1e-6)
+    return [*runs, *compare(p, ["armijo"], max_steps=2000, tol=1e-6)]
+
+
+def nonconvex_runs(p: Problem) -> list[RunResult]:
+    runs = compare(p, ["constant:1e-3", "armijo", "wolfe", "polyak"], max_steps=3000, tol=1e-8)
+    heavy = compare(p, ["constant:1e-3"], momentum=0.9, max_steps=3000, tol=1e-8)
+    return [*runs, *heavy]
+
+
+FIGURES = [
+    Figure("smooth", "logistic regression (smooth, strongly convex): every rule converges",
+           logistic_regression, smooth_runs),
+    Figure("overshooting", "least squares: constant steps around 2/L (overshooting above it)",
+           least_squares, overshooting_runs),
+    Figure("subgradient", "max of affine functions (an LP): the subgradient method and its bound",
+           max_affine, subgradient_runs),
+    Figure("nonconvex", "Rosenbrock (non-convex): line searches follow the curved valley",
+           rosenbrock, nonconvex_runs),
+]
+
+
+def table_block(results: list[RunResult]) -> str:
+    return "```text\n" + format_table(results, timing=False) + "\n```"
+
+
+def replace_block(text: str, name: str, block: str) -> tuple[str, bool]:
+    pattern = re.compile(rf"(<!-- table:{name} -->\n).*?(\n<!-- /table:{name} -->)", re.S)
+    new, count = pattern.subn(lambda m: m.group(1) + block + m.group(2), text)
+    return new, count == 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--print", action="store_true", help="print the tables only")
+    args = parser.parse_args(argv)
+    IMG.mkdir(exist_ok=True)
+    guide = GUIDE.read_text() if GUIDE.exists() else ""
+    missing = []
+    for fig in FIGURES:
+        problem = fig.build()
+        results = fig.runs(problem)
+        block = table_block(results)
+        print(f"## {fig.name}: {problem.description}\n{block}\n")
+        if args.print:
+            continue
+        path = plot(results, IMG / f"{fig.name}.png", problem, title=fig.title, dpi=90)
+        print(f"wrote {path.relative_to(DOCS.parent)} ({path.stat().st_size // 1024} KB)")
+        guide, found = replace_block(guide, fig.name, block)
+        if not found:
+            missing.append(fig.name)
+    if not args.print and guide:
+        GUIDE.write_text(guide)
+    if missing:
+        print(f"no markers for: {', '.join(missing)} (paste the tables above)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,272 @@
+"""StopWhen: every criterion fires for its own reason, at the first epoch (or step) where its
+condition holds when recomputed from the history; messages name the criterion and value;
+criteria combine with |; criteria never change the run; invalid arguments are named."""
+
+from __future__ import annotations
+
+import math
+from itertools import pairwise
+
+import numpy as np
+import pytest
+
+import descend as ds
+from descend.autodiff.ops import cross_entropy_per_sample, linear
+from descend.errors import ConfigError
+from descend.optim import GD, Armijo
+from descend.train import Callback, StopWhen, fit
+
+
+class Softmax:
+    def __init__(self, d: int, k: int, seed: int = 0):
+        rng = np.random.default_rng(seed)
+        self.W = ds.tensor(0.1 * rng.standard_normal((k, d)), requires_grad=True)
+        self.b = ds.tensor(np.zeros(k), requires_grad=True)
+
+    def __call__(self, x):
+        return linear(x, self.W, self.b)
+
+    def parameters(self):
+        return [self.W, self.b]
+
+
+class LinearRegression:
+    def __init__(self, d: int):
+        self.w = ds.tensor(np.zeros(d), requires_grad=True)
+
+    def __call__(self, x):
+        return x @ self.w
+
+    def parameters(self):
+        return [self.w]
+
+
+def cross_entropy(logits, targets):
+    return cross_entropy_per_sample(logits, targets).mean()
+
+
+def mse(out, t):
+    return ((out - t) ** 2).mean()
+
+
+def regression(n: int = 24, seed: int = 0, noise: float = 0.1):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + noise * rng.standard_normal(n)
+    return X, y
+
+
+def two_blobs(n: int = 40, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    y = (np.arange(n) % 2).astype(np.int64)
+    X = rng.standard_normal((n, 2)) + np.where(y[:, None] == 1, 1.5, -1.5)
+    return X, y
+
+
+def run_regression(stop, *, lr=0.05, batch_size=None, epochs=500, callbacks=(), noise=0.1):
+    X, y = regression(noise=noise)
+    model = LinearRegression(3)
+    opt = GD(model.parameters(), lr=lr)
+    h = fit(model, mse, opt, (X, y), epochs=epochs, batch_size=batch_size, stop=stop,
+            callbacks=callbacks, progress=False)
+    return model, h
+
+
+def epoch_losses(h):
+    return [e.train_loss for e in h.epochs]
+
+
+class Record(Callback):
+    def __init__(self, params):
+        self.params = params
+        self.after: list[np.ndarray] = []
+
+    def on_step_end(self, history, optimizer):
+        self.after.append(np.concatenate([p.data.ravel().copy() for p in self.params]))
+
+
+# --------------------------------------------------------------------------- each criterion
+def test_max_epochs():
+    _, h = run_regression(StopWhen(max_epochs=3), batch_size=5)
+    assert h.stop_reason.criterion == "max_epochs"
+    assert len(h.epochs) == 3 and h.steps == 3 * 5
+    assert "max_epochs = 3" in str(h.stop_reason)
+
+
+def test_max_steps_stops_in_the_middle_of_an_epoch():
+    _, h = run_regression(StopWhen(max_steps=7), batch_size=5)  # 5 steps per epoch
+    assert h.stop_reason.criterion == "max_steps"
+    assert h.steps == 7 and h.stop_reason.step == 6 and h.stop_reason.epoch == 1
+    assert "max_steps = 7" in str(h.stop_reason)
+
+
+def test_loss_below_fires_at_the_first_epoch_below():
+    threshold = 0.5
+    _, h = run_regression(StopWhen(loss_below=threshold))
+    r = h.stop_reason
+    losses = epoch_losses(h)
+    assert r.criterion == "loss_below"
+    assert losses[-1] < threshold and all(v >= threshold for v in losses[:-1])
+    assert len(losses) > 1  # it did not fire at once
+    assert r.value == losses[-1] and r.threshold == threshold
+    assert "loss" in str(r) and "<" in str(r) and "0.5" in str(r)
+
+
+def test_grad_norm_below_uses_the_mean_gradient_norm_of_the_epoch():
+    threshold = 1e-3
+    # noiseless targets: every mini-batch gradient vanishes at the optimum
+    _, h = run_regression(StopWhen(grad_norm_below=threshold), batch_size=6, lr=0.02, noise=0)
+    r = h.stop_reason
+    assert r.criterion == "grad_norm_below"
+    per_epoch = 4
+    means = [float(np.mean(h.grad_norm[i:i + per_epoch])) for i in range(0, h.steps, per_epoch)]
+    assert means[-1] < threshold and all(m >= threshold for m in means[:-1])
+    assert r.value == pytest.approx(means[-1], rel=1e-12)
+    text = str(r)
+    assert "gradient norm" in text and "<" in text and "0.001" in text
+
+
+def test_grad_norm_below_on_a_full_batch_matches_numpy():
+    threshold = 1e-6
+    X, y = regression()
+    model = LinearRegression(3)
+    rec = Record(model.parameters())
+    h = fit(model, mse, GD(model.parameters(), lr=Armijo()), (X, y), epochs=500,
+            stop=StopWhen(grad_norm_below=threshold), callbacks=[rec], progress=False)
+    assert h.stop_reason.criterion == "grad_norm_below"
+    assert f"at step {h.steps - 1}" in str(h.stop_reason)  # full batch: an epoch is a step
+    # every recorded norm is ||grad|| at that step's start point, recomputed in NumPy
+    starts = [np.zeros(3), *rec.after[:-1]]
+    norms = [float(np.linalg.norm(2 * X.T @ (X @ w - y) / len(y))) for w in starts]
+    np.testing.assert_allclose(h.grad_norm, norms, rtol=1e-9)
+    assert norms[-1] < threshold and all(v >= threshold for v in norms[:-1])
+
+
+def test_rel_loss_change_below():
+    threshold = 1e-3
+    _, h = run_regression(StopWhen(rel_loss_change_below=threshold), lr=0.02)
+    r = h.stop_reason
+    losses = epoch_losses(h)
+    changes = [abs(b - a) / max(abs(a), 1e-12) for a, b in pairwise(losses)]
+    assert r.criterion == "rel_loss_change_below"
+    assert changes[-1] < threshold and all(c >= threshold for c in changes[:-1])
+    assert r.value == pytest.approx(changes[-1], rel=1e-12)
+    assert "relative loss change" in str(r) and "<" in str(r)
+
+
+def test_param_change_below_sums_the_distances_moved_in_the_epoch():
+    threshold = 1e-3
+    X, y = regression(noise=0.0)
+    model = LinearRegression(3)
+    rec = Record(model.parameters())
+    h = fit(model, mse, GD(model.parameters(), lr=0.02), (X, y), epochs=2000, batch_size=8,
+            stop=StopWhen(param_change_below=threshold), callbacks=[rec], progress=False)
+    r = h.stop_reason
+    assert r.criterion == "param_change_below"
+    path = [np.zeros(3), *rec.after]
+    moved = [float(np.linalg.norm(b - a)) for a, b in pairwise(path)]
+    np.testing.assert_allclose(h.step_norm, moved, rtol=1e-9, atol=1e-15)
+    per_epoch = [sum(moved[i:i + 3]) for i in range(0, h.steps, 3)]
+    assert per_epoch[-1] < threshold and all(m >= threshold for m in per_epoch[:-1])
+    assert "parameter change" in str(r) and "<" in str(r)
+
+
+def test_patience_on_validation_loss():
+    X, y = two_blobs()
+    model = Softmax(2, 2)
+    # validation labels flipped: the better the fit, the worse the validation loss
+    h = fit(model, cross_entropy, GD(model.parameters(), lr=0.5), (X, y), epochs=50,
+            validation=(X, 1 - y), stop=StopWhen(patience=2), progress=False)
+    val = [e.val_loss for e in h.epochs]
+    assert h.stop_reason.criterion == "patience"
+    assert all(b > a for a, b in pairwise(val))
+    assert h.best.epoch == 0 and len(h.epochs) == 3
+    assert "no lower validation loss for 2 epochs" in str(h.stop_reason)
+
+
+def test_patience_without_validation_watches_training_loss():
+    # f(w) = (w - 3)^2 has L = 2; lr = 1.05 = 1.05 * 2/L gives w - 3 <- -1.1 (w - 3): the
+    # iterates oscillate with growing amplitude and the loss grows by 1.21 per step
+    X = np.ones((4, 1))
+    y = np.full(4, 3.0)
+    model = LinearRegression(1)
+    h = fit(model, mse, GD(model.parameters(), lr=1.05), (X, y), epochs=50,
+            stop=StopWhen(patience=3), progress=False)
+    losses = epoch_losses(h)
+    assert h.stop_reason.criterion == "patience"
+    assert all(b > a for a, b in pairwise(losses))
+    assert len(losses) == 4 and h.best.epoch == 0
+    assert losses[1] / losses[0] == pytest.approx(1.21, rel=1e-12)
+    assert "training loss" in str(h.stop_reason)
+
+
+def test_time_limit():
+    _, h = run_regression(StopWhen(time_limit=1e-9), batch_size=5)
+    assert h.stop_reason.criterion == "time_limit"
+    assert h.steps == 1
+    assert "time limit" in str(h.stop_reason)
+
+
+def test_completing_the_epochs_names_them():
+    _, h = run_regression(None, epochs=4)
+    assert h.stop_reason.criterion == "epochs"
+    assert "4 epochs" in str(h.stop_reason)
+
+
+# --------------------------------------------------------------------------- combining
+def test_or_keeps_the_earliest_limit_and_the_loosest_threshold():
+    a = StopWhen(max_epochs=10, max_steps=100, loss_below=0.1, grad_norm_below=1e-6,
+                 time_limit=60.0)
+    b = StopWhen(max_epochs=5, loss_below=0.2, grad_norm_below=1e-8, patience=3,
+                 param_change_below=1e-4)
+    c = a | b
+    assert c.max_epochs == 5 and c.max_steps == 100 and c.time_limit == 60.0
+    assert c.loss_below == 0.2 and c.grad_norm_below == 1e-6
+    assert c.patience == 3 and c.param_change_below == 1e-4
+    assert c.rel_loss_change_below is None
+    assert (b | a) == c
+
+
+@pytest.mark.parametrize("first", ["max_epochs", "loss_below"])
+def test_combined_criteria_stop_at_whichever_holds_first(first):
+    _, ref = run_regression(StopWhen(loss_below=0.5))
+    n = len(ref.epochs)  # the epoch count at which loss_below fires
+    epochs_limit = n - 1 if first == "max_epochs" else n + 5
+    _, h = run_regression(StopWhen(max_epochs=epochs_limit) | StopWhen(loss_below=0.5))
+    assert h.stop_reason.criterion == first
+    assert len(h.epochs) == min(n, epochs_limit)
+
+
+def test_criteria_never_change_the_run():
+    _, plain = run_regression(None, batch_size=5, epochs=6)
+    model_a, _ = run_regression(None, batch_size=5, epochs=6)
+    model_b, watched = run_regression(
+        StopWhen(loss_below=1e-30, grad_norm_below=1e-30, rel_loss_change_below=1e-30,
+                 param_change_below=1e-30, patience=1000, time_limit=1e9, max_steps=10**6),
+        batch_size=5, epochs=6)
+    assert watched.loss == plain.loss and watched.lr == plain.lr
+    assert np.array_equal(model_a.w.data, model_b.w.data)
+
+
+# --------------------------------------------------------------------------- invalid arguments
+INVALID = [
+    ("max_epochs", 0, "0"),
+    ("max_epochs", 2.5, "2.5"),
+    ("max_steps", -1, "-1"),
+    ("patience", 0, "0"),
+    ("patience", True, "True"),
+    ("loss_below", math.nan, "nan"),
+    ("grad_norm_below", 0.0, "0.0"),
+    ("grad_norm_below", -1e-3, "-0.001"),
+    ("rel_loss_change_below", "small", "'small'"),
+    ("param_change_below", -1.0, "-1.0"),
+    ("time_limit", 0, "0"),
+    ("time_limit", -5.0, "-5.0"),
+]
+
+
+@pytest.mark.parametrize("name,value,text", INVALID, ids=[f"{n}={v!r}" for n, v, _ in INVALID])
+def test_invalid_stop_arguments_are_named(name, value, text):
+    with pytest.raises(ConfigError) as info:
+        StopWhen(**{name: value})
+    assert name in str(info.value) and text in str(info.value)
