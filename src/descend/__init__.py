@@ -7,7 +7,9 @@
 array([2., 4., 6.], dtype=float32)
 """
 
-from . import errors
+# The subpackages, importable as attributes: ds.nn, ds.optim, ds.train, ds.data, ...
+from . import data, errors, functional, linesearch, nn, optim, problems, train
+from . import functional as F
 from .autodiff import (
     Tensor,
     concatenate,
@@ -37,28 +39,38 @@ from .autodiff.ops import (
     tanh,
 )
 from .backend import manual_seed
+from .estimators import MLPClassifier, MLPRegressor
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "F",
+    "MLPClassifier",
+    "MLPRegressor",
     "Tensor",
     "__version__",
     "absolute",
     "clip",
     "concatenate",
+    "data",
     "enable_grad",
     "errors",
     "exp",
+    "functional",
     "grad_check",
     "is_grad_enabled",
+    "linesearch",
     "log",
     "logsumexp",
     "manual_seed",
     "matmul",
     "maximum",
     "minimum",
+    "nn",
     "no_grad",
     "ones",
+    "optim",
+    "problems",
     "randn",
     "relu",
     "sigmoid",
@@ -66,6 +78,7 @@ __all__ = [
     "stack",
     "tanh",
     "tensor",
+    "train",
     "where",
     "zeros",
 ]

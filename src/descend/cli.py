@@ -242,7 +242,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     lr_spec = args.lr or ("sls" if args.optimizer == "gd" else
                           "0.001" if args.optimizer == "adam" else "invsqrt:0.1")
     rule = parse_step_rule(lr_spec)
-    params = model.parameters()
+    params = list(model.parameters())
     if args.optimizer == "gd":
         opt = ds.optim.GD(params, lr=rule, momentum=args.momentum, nesterov=args.nesterov,
                           weight_decay=args.weight_decay)

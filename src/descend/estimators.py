@@ -77,7 +77,7 @@ class _MLPBase:
         model = ds.nn.mlp([n_in, *sizes, n_out], activation=self.activation,
                           rng=self.random_state)
         rule = parse_step_rule(self.lr) if isinstance(self.lr, str) else as_step_rule(self.lr)
-        params = model.parameters()
+        params = list(model.parameters())
         if self.optimizer == "gd":
             opt = ds.optim.GD(params, lr=rule, momentum=self.momentum,
                               weight_decay=self.weight_decay)

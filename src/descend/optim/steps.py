@@ -515,9 +515,11 @@ def parse_step_rule(spec: str) -> Any:
     try:
         if not args:
             try:
-                return Constant(float(name))
+                value = float(name)
             except ValueError:
                 pass
+            else:
+                return Constant(value)
         builders: dict[str, tuple[Callable[[], Any], int, int]] = {
             # name: (factory, fewest arguments, most arguments)
             "constant": (lambda: Constant(*nums), 1, 1),

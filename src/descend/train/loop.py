@@ -260,6 +260,9 @@ def fit(
                     history.stop_reason = reason
                     return history
                 if reason is not None:
+                    if reason.criterion != "diverged":  # resumable from this very step
+                        history.stop_reason = reason
+                        save(epoch, history.steps - first_step)
                     break
             steps_in_epoch = history.steps - first_step
             if steps_in_epoch == 0:
@@ -285,9 +288,9 @@ def fit(
                     reason = StopReason("callback", f"stopped by {name} at epoch {epoch}",
                                         history.steps - 1, epoch)
             epoch_rng_state = shuffle_rng.bit_generator.state
-            diverged = reason is not None and reason.criterion == "diverged"
-            if not diverged and ((epoch + 1) % checkpoint_every == 0 or reason is not None
-                                 or epoch + 1 == epochs):
+            if reason is None and ((epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs):
+                save(epoch + 1, 0)
+            elif reason is not None and reason.criterion != "diverged":
                 history.stop_reason = reason
                 save(epoch + 1, 0)
             if reason is not None:
