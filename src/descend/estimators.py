@@ -137,10 +137,14 @@ class MLPClassifier(_MLPBase):
     def fit(self, X: Any, y: Any) -> MLPClassifier:
         import descend as ds
 
-        X, y = check_arrays(X, y)
+        X, _ = check_arrays(X)
         y = np.asarray(y)
         if y.ndim != 1:
             raise DataError(f"y must be 1-D class labels, got shape {y.shape}")
+        if len(y) != len(X):
+            raise DataError(f"X has {len(X)} rows but y has {len(y)}")
+        if y.dtype.kind == "f" and not np.isfinite(y).all():
+            raise DataError(f"y has a non-finite label at row {int(np.argmin(np.isfinite(y)))}")
         self.classes_, codes = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise DataError(f"y has a single class ({self.classes_[0]!r}); need at least 2")
@@ -156,7 +160,9 @@ class MLPClassifier(_MLPBase):
         return p / p.sum(axis=1, keepdims=True)
 
     def predict(self, X: Any) -> np.ndarray:
-        return self.classes_[self._forward(X).argmax(axis=1)]
+        """The most probable class of each row."""
+        logits = self._forward(X)
+        return self.classes_[logits.argmax(axis=1)]
 
     def score(self, X: Any, y: Any) -> float:
         """Mean accuracy."""

@@ -19,8 +19,10 @@ is gathered in one copy with long inner loops, and the forward is ONE matrix pro
 ``W.reshape(out, c * kh * kw) @ cols`` of shape ``(out, oh * ow * n)``. The result is
 returned as a transposed *view*: logically ``(n, out, oh, ow)``, batch innermost in memory,
 so no copy reorders it. Elementwise operations keep that layout (NumPy allocates results in
-the order of their inputs), and ``max_pool2d`` works in whatever layout it is given, so a
-Conv2d -> ReLU -> MaxPool2d stack never reorders its data until it is flattened.
+the order of their inputs), and ``max_pool2d`` also works batch innermost (it copies an
+input laid out otherwise once, and hands back its result and gradient in that layout), so a
+Conv2d -> ReLU -> MaxPool2d stack never reorders its data until it is flattened. Only
+memory order differs from a contiguous NCHW array: shapes, values and indexing are the same.
 
 The VJP multiplies by the same matrices transposed: ``dW = G @ cols.T`` (one product; ``G``
 is the output gradient, a free reshape when it arrives batch-innermost) and
@@ -188,35 +190,42 @@ def conv2d(
         a kernel larger than the padded input; the message names the shapes.
     ConfigError
         A stride below 1 or a negative padding.
+
+    Notes
+    -----
+    The result is batch-innermost in memory (see the module docstring): ``out.data`` is a
+    transposed view, equal in every value to the NCHW array; ``np.ascontiguousarray``
+    gives a C-ordered copy if one is needed.
     """
-    sx = tuple(np.shape(getattr(x, "data", x)))
-    sw_ = tuple(np.shape(getattr(weight, "data", weight)))
-    if len(sx) != 4:
+    x_shape = tuple(np.shape(getattr(x, "data", x)))
+    w_shape = tuple(np.shape(getattr(weight, "data", weight)))
+    if len(x_shape) != 4:
         raise ShapeError(
-            f"conv2d: input must have shape (batch, channels, height, width), got {sx}"
+            f"conv2d: input must have shape (batch, channels, height, width), got {x_shape}"
         )
-    if len(sw_) != 4:
+    if len(w_shape) != 4:
         raise ShapeError(
-            f"conv2d: weight must have shape (out_channels, in_channels, kh, kw), got {sw_}"
+            f"conv2d: weight must have shape (out_channels, in_channels, kh, kw), got {w_shape}"
         )
-    if sx[1] != sw_[1]:
+    if x_shape[1] != w_shape[1]:
         raise ShapeError(
-            f"conv2d: input of shape {sx} has {sx[1]} channels but weight of shape {sw_} "
-            f"expects {sw_[1]}"
+            f"conv2d: input of shape {x_shape} has {x_shape[1]} channels but weight of "
+            f"shape {w_shape} expects {w_shape[1]}"
         )
     stride_ = _pair(stride, "stride", 1, "conv2d")
     padding_ = _pair(padding, "padding", 0, "conv2d")
-    hp, wp = sx[2] + 2 * padding_[0], sx[3] + 2 * padding_[1]
-    if sw_[2] > hp or sw_[3] > wp or min(sw_[2:]) < 1:
+    hp, wp = x_shape[2] + 2 * padding_[0], x_shape[3] + 2 * padding_[1]
+    if w_shape[2] > hp or w_shape[3] > wp or min(w_shape[2:]) < 1:
         raise ShapeError(
-            f"conv2d: kernel of size {sw_[2:]} (weight {sw_}) does not fit the padded input "
-            f"of size {(hp, wp)} (input {sx}, padding {padding_})"
+            f"conv2d: kernel of size {w_shape[2:]} (weight {w_shape}) does not fit the "
+            f"padded input of size {(hp, wp)} (input {x_shape}, padding {padding_})"
         )
     if bias is not None:
         sb = tuple(np.shape(getattr(bias, "data", bias)))
-        if sb != (sw_[0],):
+        if sb != (w_shape[0],):
             raise ShapeError(
-                f"conv2d: bias of shape {sb} does not match weight {sw_} (expected ({sw_[0]},))"
+                f"conv2d: bias of shape {sb} does not match weight {w_shape} "
+                f"(expected ({w_shape[0]},))"
             )
     return call(_CONV2D, x, weight, bias, stride=stride_, padding=padding_)
 
