@@ -59,8 +59,10 @@ def _ce_forward(logits, targets):
 def _ce_vjp(g, out, inputs, needs):
     logits, targets = inputs
     rows = xp.arange(len(targets))
-    lse = out + logits[rows, targets]  # recovered from the forward's result, no second max
-    p = xp.exp(logits - lse[:, None])
+    # softmax = exp(x - lse) with lse - m = loss + (x_y - m) recovered from the forward's
+    # result; shifting by the row maximum m keeps float32 precision for logits of size 1e3.
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    p = xp.exp(shifted - (out + shifted[rows, targets])[:, None])
     p[rows, targets] -= 1
     p *= g[:, None]
     return p, None
