@@ -8,7 +8,6 @@ stderr and exit code 2; Ctrl-C exits with 130.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from collections.abc import Sequence
@@ -17,6 +16,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from ._argtypes import fraction, nonneg_float, positive_float, positive_int, unit_interval
 from .errors import DescendError
 
 EXIT_USAGE = 2
@@ -30,53 +30,6 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, not argparse's usage block
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    value = _positive_float(text)
-    if not value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text}")
-    return value
-
-
-def _unit_interval(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text}")
-    return value
-
-
-def _nonneg_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
-    return value
 
 
 def _hidden(text: str) -> tuple[int, ...]:
@@ -96,7 +49,7 @@ def _hidden(text: str) -> tuple[int, ...]:
 def _batch_size(text: str) -> int | None:
     if text.strip().lower() in ("full", "none", "all"):
         return None
-    return _positive_int(text)
+    return positive_int(text)
 
 
 DEFAULT_EPOCHS = 30
@@ -120,15 +73,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="digits, spirals, teacher, or a path to a CSV file (default: digits)")
     g.add_argument("--label", default="-1",
                    help="CSV label column: a name or an index (default: -1, the last)")
-    g.add_argument("--samples", type=_positive_int, default=2000,
+    g.add_argument("--samples", type=positive_int, default=2000,
                    help="samples for spirals/teacher (default: 2000)")
-    g.add_argument("--val-fraction", type=_fraction, default=0.2,
+    g.add_argument("--val-fraction", type=fraction, default=0.2,
                    help="fraction held out for validation (default: 0.2)")
     g = t.add_argument_group("model")
     g.add_argument("--hidden", type=_hidden, default=(128, 64),
                    help="hidden layer sizes, comma-separated (default: 128,64)")
     g.add_argument("--activation", choices=ACTIVATIONS, default="relu")
-    g.add_argument("--dropout", type=_unit_interval, default=0.0,
+    g.add_argument("--dropout", type=unit_interval, default=0.0,
                    help="dropout probability after each hidden layer (default: 0)")
     g = t.add_argument_group("optimisation")
     g.add_argument("--optimizer", choices=("gd", "adam", "subgradient"), default="gd")
@@ -137,25 +90,25 @@ def build_parser() -> argparse.ArgumentParser:
                    "exp:0.1:0.99, step:0.1:1000:0.5, cosine:0.1:5000), or a rule (armijo, "
                    "sls, wolfe, exact, polyak, sps:1.0, length:0.01). Default: sls for gd "
                    "(stochastic Armijo line search), 0.001 for adam")
-    g.add_argument("--momentum", type=_unit_interval, default=0.0)
+    g.add_argument("--momentum", type=unit_interval, default=0.0)
     g.add_argument("--nesterov", action="store_true")
-    g.add_argument("--weight-decay", type=_nonneg_float, default=0.0)
+    g.add_argument("--weight-decay", type=nonneg_float, default=0.0)
     g.add_argument("--batch-size", type=_batch_size, default=64,
                    help="mini-batch size, or 'full' for full-batch gradient descent "
                    "(default: 64)")
-    g.add_argument("--epochs", type=_positive_int, default=None,
+    g.add_argument("--epochs", type=positive_int, default=None,
                    help=f"passes over the data (default: {DEFAULT_EPOCHS})")
     g.add_argument("--seed", type=int, default=0)
     g = t.add_argument_group("stopping (any that holds stops training)")
-    g.add_argument("--max-steps", type=_positive_int)
-    g.add_argument("--loss-below", type=_nonneg_float)
-    g.add_argument("--grad-norm-below", type=_positive_float)
-    g.add_argument("--rel-change-below", type=_positive_float,
+    g.add_argument("--max-steps", type=positive_int)
+    g.add_argument("--loss-below", type=nonneg_float)
+    g.add_argument("--grad-norm-below", type=positive_float)
+    g.add_argument("--rel-change-below", type=positive_float,
                    help="relative change of the epoch loss")
-    g.add_argument("--param-change-below", type=_positive_float)
-    g.add_argument("--patience", type=_positive_int,
+    g.add_argument("--param-change-below", type=positive_float)
+    g.add_argument("--patience", type=positive_int,
                    help="epochs without a lower validation loss")
-    g.add_argument("--time-limit", type=_positive_float, help="seconds")
+    g.add_argument("--time-limit", type=positive_float, help="seconds")
     g = t.add_argument_group("output")
     g.add_argument("--plot", type=Path, help="save loss, accuracy and step size (PNG/SVG/PDF)")
     g.add_argument("--history", type=Path, help="save the per-step history as CSV")
@@ -164,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--checkpoint", type=Path,
                    help="write a checkpoint here (every --checkpoint-every epochs, at the end, "
                    "and on Ctrl-C)")
-    g.add_argument("--checkpoint-every", type=_positive_int, default=1, metavar="N")
+    g.add_argument("--checkpoint-every", type=positive_int, default=1, metavar="N")
     g.add_argument("--resume", type=Path,
                    help="continue the run saved in this checkpoint (its settings are reused; "
                    "--epochs may extend it)")
@@ -172,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .compare import add_compare_parser
 
-    add_compare_parser(sub, _positive_int)
+    add_compare_parser(sub, positive_int)
     return parser
 
 

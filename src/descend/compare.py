@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from ._argtypes import nonneg_float, positive_float, unit_interval
 from .errors import ConfigError
 from .problems import PROBLEMS, Problem, make_problem
 
@@ -540,33 +541,6 @@ def plot(results: Sequence[RunResult], path: str | Path, problem: Problem | None
 
 
 # ------------------------------------------------------------------------------ command line
-def _momentum(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text}")
-    return value
-
-
-def _nonneg(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
-    return value
-
-
-def _positive(text: str) -> float:
-    value = _nonneg(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("expected a number > 0, got 0")
-    return value
-
-
 def add_compare_parser(sub: Any, positive_int: Callable[[str], int]) -> argparse.ArgumentParser:
     """Register ``descend compare`` on the CLI's subparsers."""
     p = sub.add_parser(
@@ -586,12 +560,12 @@ def add_compare_parser(sub: Any, positive_int: Callable[[str], int]) -> argparse
     p.add_argument("--optimizer", choices=("auto", "gd", "subgradient"), default="auto",
                    help="auto (default): the subgradient method on convex non-smooth "
                    "problems for non-search rules, gradient descent otherwise")
-    p.add_argument("--momentum", type=_momentum, default=0.0,
+    p.add_argument("--momentum", type=unit_interval, default=0.0,
                    help="heavy-ball momentum for gradient descent (default: 0)")
     p.add_argument("--max-steps", type=positive_int, default=500)
-    p.add_argument("--tol", type=_nonneg, default=1e-6,
+    p.add_argument("--tol", type=nonneg_float, default=1e-6,
                    help="stop when f - f* <= tol (default: 1e-6)")
-    p.add_argument("--time-limit", type=_positive, help="seconds per rule")
+    p.add_argument("--time-limit", type=positive_float, help="seconds per rule")
     p.add_argument("--plot", type=Path, help="save f - f*, cost and step sizes (PNG/SVG/PDF)")
     p.add_argument("--seed", type=int, default=0, help="the problem's data (default: 0)")
     p.add_argument("--quiet", action="store_true", help="only the table and warnings")
