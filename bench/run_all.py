@@ -1,0 +1,35 @@
+"""Run every benchmark and print their Markdown tables (``make bench``).
+
+Each benchmark runs the competitors in separate processes, alternating them, and reports
+medians and paired ratios. Pass ``--quick`` for a smoke run.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BENCHMARKS = [
+    ("engine.py", ["--markdown"]),
+    ("training.py", ["--markdown"]),
+    ("step_rules.py", ["--markdown"]),
+    ("linesearch_counts.py", []),
+]
+
+
+def main() -> int:
+    extra = [a for a in sys.argv[1:] if a == "--quick"]
+    failed = 0
+    for script, args in BENCHMARKS:
+        print(f"\n## bench/{script}\n", flush=True)
+        cmd = [sys.executable, str(HERE / script), *args]
+        if script != "linesearch_counts.py":
+            cmd += extra
+        failed += subprocess.run(cmd, check=False).returncode != 0
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
