@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--epochs", type=positive_int, default=None,
                    help=f"passes over the data (default: {DEFAULT_EPOCHS})")
     g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--threads", type=positive_int, default=1,
+                   help="BLAS threads (default: 1; the small matrices of these models gain "
+                   "nothing from more, and lose much when cores are shared)")
     g = t.add_argument_group("stopping (any that holds stops training)")
     g.add_argument("--max-steps", type=positive_int)
     g.add_argument("--loss-below", type=nonneg_float)
@@ -286,7 +289,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        return int(args.func(args))
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=getattr(args, "threads", 1), user_api="blas"):
+            return int(args.func(args))
     except UsageError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_USAGE

@@ -178,7 +178,7 @@ PARSED = [
     ("cosine:0.3:50", Cosine, {"initial": 0.3, "total_steps": 50, "warmup": 0}),
     ("armijo", Armijo, {"c1": 1e-4, "shrink": 0.5}),
     ("armijo:0.3", Armijo, {"c1": 0.3}),
-    ("sls", Armijo, {"c1": 0.1, "shrink": 0.9}),
+    ("sls", Armijo, {"c1": 0.1, "shrink": 0.5}),
     ("wolfe", StrongWolfe, {"c1": 1e-4, "c2": 0.9}),
     ("wolfe:0.001:0.5", StrongWolfe, {"c1": 0.001, "c2": 0.5}),
     ("exact", Exact, {"quadratic": False}),

@@ -501,7 +501,7 @@ def parse_step_rule(spec: str) -> Any:
 
     ``0.1``, ``constant:0.1``, ``invtime:a[:b]``, ``invsqrt:a[:b]``, ``exp:lr:gamma``,
     ``step:lr:every:gamma``, ``cosine:lr:total[:warmup[:min_lr]]``, ``armijo[:c1[:shrink]]``,
-    ``sls`` (Armijo with c1 = 0.1, shrink = 0.9), ``wolfe[:c1[:c2]]``, ``exact``,
+    ``sls`` (Armijo with c1 = 0.1, shrink = 0.5), ``wolfe[:c1[:c2]]``, ``exact``,
     ``exact-quadratic``, ``polyak[:f_star]``, ``polyak-est[:gamma]``, ``sps[:max_lr]``,
     ``length:gamma``.
     """
@@ -530,7 +530,7 @@ def parse_step_rule(spec: str) -> Any:
             "cosine": (lambda: Cosine(nums[0], int(nums[1]), *(int(n) for n in nums[2:3]),
                                       *nums[3:]), 2, 4),
             "armijo": (lambda: Armijo(*nums), 0, 3),
-            "sls": (lambda: Armijo(*nums) if nums else Armijo(c1=0.1, shrink=0.9), 0, 3),
+            "sls": (lambda: Armijo(*nums) if nums else Armijo(c1=0.1, shrink=0.5), 0, 3),
             "wolfe": (lambda: StrongWolfe(*nums), 0, 2),
             "exact": (lambda: Exact(), 0, 0),
             "exact-quadratic": (lambda: Exact(quadratic=True), 0, 0),
