@@ -214,6 +214,8 @@ class Optimizer:
                 loss_tensor = closure()
             if searching:
                 after = backend.rng_snapshot()
+                if _same_states(before, after):  # the model drew nothing: nothing to replay
+                    before = after = None
             f0 = self._loss_value(loss_tensor)
             evaluations = 1
             if math.isfinite(f0):
@@ -264,7 +266,8 @@ class Optimizer:
             finally:
                 for p, x in zip(params, x0):
                     p.data = x
-                backend.rng_restore(after)
+                if after is not None:
+                    backend.rng_restore(after)
             alphas = None
         elif self._shared_rule:
             choice = rule(ctx)
@@ -424,7 +427,8 @@ class Optimizer:
         decay = any(g["weight_decay"] for g in self.param_groups)
 
         def place(alpha: float) -> None:
-            backend.rng_restore(snapshot)
+            if snapshot is not None:
+                backend.rng_restore(snapshot)
             for p, x, vi, buf in zip(params, x0, v, spare):
                 np.multiply(vi, sign * alpha, out=buf, casting="same_kind")
                 buf += x
@@ -454,6 +458,13 @@ class Optimizer:
             return value, slope
 
         return phi, phi_and_slope
+
+
+def _same_states(a: list[tuple[Any, dict]] | None, b: list[tuple[Any, dict]] | None) -> bool:
+    """Whether two random-state snapshots are equal (no draw happened in between)."""
+    if a is None or b is None or len(a) != len(b):
+        return False
+    return all(ga is gb and sa == sb for (ga, sa), (gb, sb) in zip(a, b))
 
 
 class GD(Optimizer):
