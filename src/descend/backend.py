@@ -21,9 +21,18 @@ _global_rng: np.random.Generator = np.random.default_rng(0)
 def manual_seed(seed: int) -> None:
     """Seed descend's global random generator (initialisation, dropout, shuffling)."""
     global _global_rng
+    _global_rng = np.random.default_rng(check_seed(seed))
+
+
+def check_seed(seed: object, name: str = "seed") -> int:
+    """``seed`` as a non-negative int, or a clear error naming it."""
+    from .errors import ConfigError
+
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    _global_rng = np.random.default_rng(int(seed))
+        raise TypeError(f"{name} must be an int, got {seed!r} ({type(seed).__name__})")
+    if seed < 0:
+        raise ConfigError(f"{name} must be a non-negative int, got {seed}")
+    return int(seed)
 
 
 def global_rng() -> np.random.Generator:
@@ -38,7 +47,7 @@ def get_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
     if isinstance(rng, np.random.Generator):
         return rng
     if isinstance(rng, int | np.integer) and not isinstance(rng, bool):
-        return np.random.default_rng(int(rng))
+        return np.random.default_rng(check_seed(rng, "rng"))
     raise TypeError(f"rng must be a numpy.random.Generator, an int or None, got {rng!r}")
 
 
@@ -55,7 +64,14 @@ def as_array(data: object, dtype: object = None) -> np.ndarray:
     elif isinstance(data, np.generic):
         arr = np.asarray(data)
     else:
-        arr = np.asarray(data)
+        try:
+            arr = np.asarray(data)
+        except ValueError as exc:
+            from .errors import ShapeError
+
+            raise ShapeError(
+                f"cannot make a tensor from ragged nested sequences {data!r:.80}: {exc}"
+            ) from None
         if arr.dtype == np.float64:
             arr = arr.astype(DEFAULT_FLOAT)
     if arr.dtype.kind not in "fiubc":

@@ -16,7 +16,14 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from ._argtypes import fraction, nonneg_float, positive_float, positive_int, unit_interval
+from ._argtypes import (
+    fraction,
+    nonneg_float,
+    nonneg_int,
+    positive_float,
+    positive_int,
+    unit_interval,
+)
 from .errors import DescendError
 
 EXIT_USAGE = 2
@@ -98,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: 64)")
     g.add_argument("--epochs", type=positive_int, default=None,
                    help=f"passes over the data (default: {DEFAULT_EPOCHS})")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=nonneg_int, default=0)
     g.add_argument("--threads", type=positive_int, default=1,
                    help="BLAS threads (default: 1; the small matrices of these models gain "
                    "nothing from more, and lose much when cores are shared)")
@@ -132,9 +139,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: File formats matplotlib writes without extra packages.
+PLOT_FORMATS = (".png", ".svg", ".svgz", ".pdf", ".eps", ".ps", ".jpg", ".jpeg", ".tif",
+                ".tiff", ".webp", ".pgf", ".raw", ".rgba")
+
+
 def _check_output(path: Path | None, flag: str) -> None:
     if path is None:
         return
+    if path.exists() and path.is_dir():
+        raise UsageError(f"{flag} {path}: is a directory, expected a file name")
+    if flag == "--plot" and path.suffix.lower() not in PLOT_FORMATS:
+        raise UsageError(f"{flag} {path}: unknown image format {path.suffix or '(none)'!r}; "
+                         f"use one of {', '.join(PLOT_FORMATS[:6])}")
     if path.exists() and path.is_dir():
         raise UsageError(f"{flag} {path}: is a directory, expected a file name")
     parent = path.parent if str(path.parent) else Path(".")
@@ -195,7 +212,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     ds.manual_seed(args.seed)
     sizes = [X_train.shape[1], *args.hidden, dataset.n_classes]
     model = ds.nn.mlp(sizes, activation=args.activation, dropout=args.dropout, rng=args.seed)
-    lr_spec = args.lr or ("sls" if args.optimizer == "gd" else
+    if args.lr is not None and not args.lr.strip():
+        raise UsageError(f"descend train: --lr got {args.lr!r}; give a number or a rule name")
+    lr_spec = args.lr if args.lr is not None else ("sls" if args.optimizer == "gd" else
                           "0.001" if args.optimizer == "adam" else "invsqrt:0.1")
     rule = parse_step_rule(lr_spec)
     params = list(model.parameters())
@@ -289,6 +308,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        for name, value in vars(args).items():  # argparse turns "--flag=--" into []
+            if isinstance(value, list):
+                raise UsageError(f"descend: --{name.replace('_', '-')} needs a value")
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=getattr(args, "threads", 1), user_api="blas"):

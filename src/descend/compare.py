@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from ._argtypes import nonneg_float, positive_float, unit_interval
+from ._argtypes import nonneg_float, nonneg_int, positive_float, unit_interval
 from .errors import ConfigError
 from .problems import PROBLEMS, Problem, make_problem
 
@@ -567,7 +567,7 @@ def add_compare_parser(sub: Any, positive_int: Callable[[str], int]) -> argparse
                    help="stop when f - f* <= tol (default: 1e-6)")
     p.add_argument("--time-limit", type=positive_float, help="seconds per rule")
     p.add_argument("--plot", type=Path, help="save f - f*, cost and step sizes (PNG/SVG/PDF)")
-    p.add_argument("--seed", type=int, default=0, help="the problem's data (default: 0)")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="the problem's data (default: 0)")
     p.add_argument("--quiet", action="store_true", help="only the table and warnings")
     p.set_defaults(func=cmd_compare)
     return p

@@ -178,8 +178,8 @@ def _check_float(name: str, value: object, low: float, high: float = math.inf) -
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
         raise ConfigError(f"{name} must be a number, got {value!r}")
     x = float(value)
-    if not (low <= x <= high) or math.isnan(x):
-        raise ConfigError(f"{name} must be in [{low}, {high}], got {value}")
+    if not (low <= x <= high) or not math.isfinite(x):
+        raise ConfigError(f"{name} must be in [{low}, {high}] (and finite), got {value}")
     return x
 
 

@@ -710,6 +710,10 @@ def make_problem(name: str, seed: int | None = None) -> Problem:
     if key not in PROBLEMS:
         raise ConfigError(f"unknown problem {name!r}; known: {', '.join(PROBLEMS)}")
     builder = PROBLEMS[key]
+    if seed is not None:
+        from .backend import check_seed
+
+        seed = check_seed(seed)
     if seed is not None and builder not in (rosenbrock, saddle):
         return builder(seed=seed)
     return builder()

@@ -242,12 +242,6 @@ def test_fuzz_compare_command_line(
 
 @pytest.mark.parametrize("flag", ["--dropout", "--activation", "--data", "--batch-size",
                                   "--checkpoint"])
-@pytest.mark.xfail(
-    condition=ARGPARSE_DOUBLE_DASH, strict=True,
-    reason="BUG: cli.py: with `--dropout=--` (any flag, `=--` spelling) argparse hands the "
-    "command an empty list, bypassing the type=/choices= checks, and cmd_train fails deep "
-    "inside (TypeError in nn.mlp, Path, ...) with a traceback instead of exit code 2",
-)
 def test_flag_equals_double_dash_is_a_usage_error(
     flag: str, capsys: pytest.CaptureFixture[str], workdir: Path
 ) -> None:

@@ -130,12 +130,6 @@ def test_rejected_targets_leave_no_graph_or_gradient(targets: np.ndarray) -> Non
     assert z.grad is not None and np.isfinite(z.grad).all()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: autodiff/ops/softmax.py cross_entropy_per_sample(): a label out of range raises "
-    "a plain ValueError, not a descend error: `except DescendError` (as the CLI's main does) "
-    "misses it, while hinge_loss raises DataError for the same mistake",
-)
 def test_cross_entropy_label_out_of_range_is_a_descend_error() -> None:
     from descend.errors import DescendError
 

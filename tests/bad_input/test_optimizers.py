@@ -159,21 +159,10 @@ def test_parse_step_rule_rejects(spec: str, needle: str) -> None:
         pytest.param("cosine:0.1:10:2.5", "2.5", id="cosine-warmup-2.5"),
     ],
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: optim/steps.py parse_step_rule(): integer arguments are truncated with int(), "
-    "so 'step:0.1:2.5' silently becomes StepDecay(step_size=2) (and `descend train --lr "
-    "step:0.1:2.5` runs), while StepDecay(0.1, 2.5) itself raises ConfigError",
-)
 def test_parse_step_rule_rejects_fractional_counts(spec: str, needle: str) -> None:
     raises_naming(ConfigError, needle, lambda: optim.parse_step_rule(spec))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: optim/steps.py parse_step_rule(1): a non-string spec raises AttributeError "
-    "\"'int' object has no attribute 'strip'\", not a TypeError/ConfigError naming the value",
-)
 def test_parse_step_rule_rejects_a_non_string() -> None:
     raises_naming(TypeError, "1", lambda: optim.parse_step_rule(1))  # type: ignore[arg-type]
 
@@ -186,12 +175,6 @@ def test_parse_step_rule_rejects_a_non_string() -> None:
                      id="gd-momentum-float32"),
         pytest.param(lambda: optim.Armijo(c1=np.float32(0.1)), id="armijo-c1-float32"),
     ],
-)
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: optim/optimizer.py _check_number() and optim/steps.py _positive()/as_step_rule "
-    "test isinstance(value, int | float), so a NumPy float32 scalar (a valid number, e.g. read "
-    "from an array) is refused with 'lr must be a number ..., got np.float32(0.1)'",
 )
 def test_numpy_scalars_are_numbers(make: Callable[[], Any]) -> None:
     make()
@@ -260,10 +243,7 @@ def test_non_finite_loss_makes_no_update(bad: float, lr: Any) -> None:
     [
         pytest.param({"t": 0, "direction": {}, "rules": [{}, {}]}, ConfigError, "2 parameter",
                      id="two-groups"),
-        pytest.param({}, ConfigError, "rules", id="empty", marks=pytest.mark.xfail(
-            strict=True,
-            reason="BUG: optim/optimizer.py Optimizer.load_state_dict({}): a raw KeyError 'rules' "
-            "escapes (not a ValueError/TypeError subclass)")),
+        pytest.param({}, ConfigError, "rules", id="empty"),
     ],
 )
 def test_optimizer_load_state_dict_rejects(state: dict, error: type, needle: str) -> None:

@@ -32,6 +32,12 @@ class Softmax:
         self.seen.append((self.training, np.array(x.data)))
         return linear(x, self.W, self.b)
 
+    @property
+    def steps_seen(self) -> list[tuple[bool, np.ndarray]]:
+        """The forward passes made for training steps (fit first checks one sample in
+        evaluation mode, before any step)."""
+        return [(t, rows) for t, rows in self.seen if t]
+
     def parameters(self):
         return [self.W, self.b]
 
@@ -92,10 +98,13 @@ def test_each_epoch_visits_every_sample_once(batch_size):
     fit(model, cross_entropy, GD(model.parameters(), lr=0.1), (X, y), epochs=2,
         batch_size=batch_size, progress=False)
     per_epoch = math.ceil(10 / batch_size)
-    assert len(model.seen) == 2 * per_epoch  # constant lr: one forward pass per step
+    assert model.seen[0][0] is False and len(model.seen[0][1]) == 1  # the check before training
+    assert len(model.steps_seen) == 2 * per_epoch  # constant lr: one forward pass per step
     orders = []
     for e in range(2):
-        rows = np.concatenate([b for _, b in model.seen[e * per_epoch:(e + 1) * per_epoch]])
+        rows = np.concatenate(
+            [b for _, b in model.steps_seen[e * per_epoch:(e + 1) * per_epoch]]
+        )
         assert rows.shape == X.shape
         order = [int(np.flatnonzero((X == r).all(axis=1))[0]) for r in rows]
         assert sorted(order) == list(range(10))
@@ -108,7 +117,7 @@ def test_no_shuffle_keeps_the_order():
     model = Softmax(3, 3)
     fit(model, cross_entropy, GD(model.parameters(), lr=0.1), (X, y), epochs=1,
         batch_size=4, shuffle=False, progress=False)
-    np.testing.assert_array_equal(np.concatenate([b for _, b in model.seen]), X)
+    np.testing.assert_array_equal(np.concatenate([b for _, b in model.steps_seen]), X)
 
 
 def test_full_batch_step_is_one_gradient_step_on_all_data():
@@ -178,7 +187,7 @@ def test_validation_metrics_are_those_of_the_final_parameters():
     accuracy = float(np.mean((Xv @ W.T + b).argmax(axis=1) == yv))
     assert last.val_accuracy == pytest.approx(accuracy, abs=1e-15)
     # validation runs in eval mode, training in train mode, and train mode is restored
-    for training, rows in model.seen:
+    for training, rows in model.seen[2:]:  # after the one-sample checks of X and Xv
         is_val = rows.shape == Xv.shape and np.array_equal(rows, Xv)
         assert training is (not is_val)
     assert model.training

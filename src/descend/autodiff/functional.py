@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,8 @@ def dropout(
 ) -> Any:
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p) (inverted
     dropout); the identity when ``training`` is False or p == 0."""
+    if isinstance(p, bool) or not isinstance(p, numbers.Real):
+        raise ConfigError(f"dropout probability p must be a number, got {p!r}")
     if not 0 <= p < 1:
         raise ConfigError(f"dropout probability p must lie in [0, 1), got {p}")
     if not training or p == 0:

@@ -349,6 +349,10 @@ def randn(
 
 def _shape(shape: tuple) -> tuple[int, ...]:
     if len(shape) == 1 and not isinstance(shape[0], int | np.integer):
+        if not isinstance(shape[0], tuple | list):
+            raise TypeError(
+                f"a shape needs non-negative ints, got {shape[0]!r} ({type(shape[0]).__name__})"
+            )
         shape = tuple(shape[0])
     for n in shape:
         if not isinstance(n, int | np.integer) or n < 0:

@@ -152,7 +152,7 @@ def exact(
     if bracket is None:
         lo, hi = 0.0, 1.0
     else:
-        if len(bracket) != 2:
+        if not isinstance(bracket, tuple | list) or len(bracket) != 2:
             raise ConfigError(f"bracket must be a pair (lo, hi), got {bracket!r}")
         lo, hi = as_float("bracket[0]", bracket[0]), as_float("bracket[1]", bracket[1])
         if not (math.isfinite(lo) and math.isfinite(hi) and 0.0 <= lo < hi):

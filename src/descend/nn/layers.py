@@ -312,7 +312,7 @@ def mlp(
             f"mlp: unknown activation {activation!r}; expected one of "
             f"{', '.join(sorted(ACTIVATIONS))}"
         )
-    if isinstance(dropout, bool) or not 0 <= dropout < 1:
+    if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0 <= dropout < 1:
         raise ConfigError(f"mlp: dropout must lie in [0, 1), got {dropout!r}")
     gen = backend.get_rng(rng)
     scheme = "he" if activation in _HE_ACTIVATIONS else "xavier"

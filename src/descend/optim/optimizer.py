@@ -17,6 +17,7 @@ the last parameters exactly (training uses it when a step diverges).
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -80,7 +81,8 @@ class StepInfo:
 
 
 def _check_number(name: str, value: Any, lo: float, hi: float, *, hi_open: bool = True) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+    if (isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real)
+            or math.isnan(value)):
         raise ConfigError(f"{name} must be a number, got {value!r}")
     ok = lo <= value < hi if hi_open else lo <= value <= hi
     if not ok:
@@ -327,6 +329,9 @@ class Optimizer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned (same parameter layout)."""
+        missing = [k for k in ("t", "direction", "rules") if k not in state]
+        if not isinstance(state, dict) or missing:
+            raise ConfigError(f"not an optimizer state: missing {', '.join(missing) or 'all'}")
         if len(state["rules"]) != len(self.param_groups):
             raise ConfigError(
                 f"optimizer state has {len(state['rules'])} parameter groups, "

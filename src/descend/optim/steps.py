@@ -20,9 +20,12 @@ already give f_best -> f*. Stochastic gradient descent needs the same two condit
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
 
 from ..errors import ConfigError
 from ..linesearch import LineSearchStatus, backtracking, exact, strong_wolfe
@@ -92,8 +95,13 @@ class StepRule(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
+def _is_number(value: Any) -> bool:
+    """A real number (Python or NumPy), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+
+
 def _positive(name: str, value: Any, *, allow_zero: bool = False, allow_inf: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if not _is_number(value):
         raise ConfigError(f"{name} must be a number, got {value!r}")
     v = float(value)
     if math.isnan(v) or (math.isinf(v) and not allow_inf) or v < 0 or (v == 0 and not allow_zero):
@@ -271,7 +279,7 @@ class Polyak:
         max_lr: float = math.inf,
         gamma: float = 1.0,
     ):
-        if f_star is not None and (isinstance(f_star, bool) or not math.isfinite(f_star)):
+        if f_star is not None and (not _is_number(f_star) or not math.isfinite(f_star)):
             raise ConfigError(f"f_star must be a finite number or None, got {f_star!r}")
         self.f_star = None if f_star is None else float(f_star)
         self.c = _positive("c", c)
@@ -487,10 +495,10 @@ def as_step_rule(lr: Any) -> Any:
     """A float -> Constant, a callable t -> float -> FunctionSchedule, a rule -> itself."""
     if isinstance(lr, StepRule) and not isinstance(lr, type):
         return lr
-    if isinstance(lr, bool):
+    if isinstance(lr, bool | np.bool_):
         raise ConfigError(f"lr must be a number, a schedule or a step rule, got {lr!r}")
-    if isinstance(lr, int | float):
-        return Constant(lr)
+    if _is_number(lr):
+        return Constant(float(lr))
     if callable(lr) and not isinstance(lr, type):
         return FunctionSchedule(lr)
     raise ConfigError(f"lr must be a number, a schedule or a step rule, got {lr!r}")
@@ -505,9 +513,20 @@ def parse_step_rule(spec: str) -> Any:
     ``exact-quadratic``, ``polyak[:f_star]``, ``polyak-est[:gamma]``, ``sps[:max_lr]``,
     ``length:gamma``.
     """
+    if not isinstance(spec, str):
+        raise TypeError(f"a step rule string is expected, got {spec!r}")
     text = spec.strip().lower()
+    if not text:
+        raise ConfigError(
+            f"empty step rule {spec!r}: give a number (0.1) or a rule name (armijo, ...)"
+        )
     name, _, rest = text.partition(":")
     args = [a for a in rest.split(":") if a] if rest else []
+    def whole(value: float) -> int:
+        if not float(value).is_integer():
+            raise ConfigError(f"step rule {spec!r}: {value:g} must be a whole number")
+        return int(value)
+
     try:
         nums = [float(a) for a in args]
     except ValueError:
@@ -526,8 +545,8 @@ def parse_step_rule(spec: str) -> Any:
             "invtime": (lambda: InverseTime(*nums), 1, 2),
             "invsqrt": (lambda: InverseSqrt(*nums), 1, 2),
             "exp": (lambda: ExponentialDecay(*nums), 1, 2),
-            "step": (lambda: StepDecay(nums[0], int(nums[1]), *nums[2:]), 2, 3),
-            "cosine": (lambda: Cosine(nums[0], int(nums[1]), *(int(n) for n in nums[2:3]),
+            "step": (lambda: StepDecay(nums[0], whole(nums[1]), *nums[2:]), 2, 3),
+            "cosine": (lambda: Cosine(nums[0], whole(nums[1]), *(whole(n) for n in nums[2:3]),
                                       *nums[3:]), 2, 4),
             "armijo": (lambda: Armijo(*nums), 0, 3),
             "sls": (lambda: Armijo(*nums) if nums else Armijo(c1=0.1, shrink=0.5), 0, 3),

@@ -95,9 +95,20 @@ class History:
     def to_csv(self, path: str | Path) -> Path:
         """Write one row per step (with that step's epoch metrics on the epoch's last step)."""
         path = Path(path)
+        if path.is_dir():
+            raise IsADirectoryError(f"history CSV path {path} is a directory, expected a file")
         by_step = {e.step: e for e in self.epochs}
         epoch_cols = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy"]
         tmp = path.with_name(path.name + ".tmp")
+        try:
+            self._write_csv(tmp, by_step, epoch_cols)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        tmp.replace(path)
+        return path
+
+    def _write_csv(self, tmp: Path, by_step: dict[int, EpochRecord], epoch_cols: list[str]) -> None:
         with open(tmp, "w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(["step", *self.STEP_COLUMNS, *epoch_cols])
@@ -107,8 +118,6 @@ class History:
                 row += ["" if e is None or getattr(e, c) is None else getattr(e, c)
                         for c in epoch_cols]
                 w.writerow(row)
-        tmp.replace(path)
-        return path
 
     def plot(self, path: str | Path, title: str | None = None) -> Path:
         """Draw the loss, the validation metric and the step size against steps (PNG, SVG or

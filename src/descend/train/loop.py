@@ -23,7 +23,7 @@ from .. import backend
 from ..autodiff.graph import no_grad
 from ..autodiff.tensor import Tensor, wrap
 from ..data import check_arrays, iterate_batches, num_batches
-from ..errors import CheckpointError, ConfigError, DataError
+from ..errors import CheckpointError, ConfigError, DataError, DTypeError, ShapeError
 from ..optim.optimizer import Optimizer
 from ..optim.steps import Constant
 from .checkpoint import (
@@ -186,7 +186,19 @@ def fit(
     if validation is not None:
         if not isinstance(validation, tuple | list) or len(validation) != 2:
             raise DataError("validation must be a pair (X, y)")
-        Xv, yv = check_arrays(validation[0], validation[1])
+        try:
+            Xv, yv = check_arrays(validation[0], validation[1])
+        except DataError as exc:
+            raise DataError(f"validation data: {exc}") from None
+    for cb in callbacks:
+        if not isinstance(cb, Callback) and not callable(cb):
+            raise TypeError(f"callbacks must be Callback objects or callables, got {cb!r}")
+    if checkpoint is not None:
+        _check_checkpoint_path(Path(checkpoint))
+    if arrays:
+        _probe(model, loss_fn, X, y, "training data")
+        if validation is not None:
+            _probe(model, loss_fn, Xv, yv, "validation data")
 
     backend.manual_seed(seed)
     shuffle_rng = np.random.default_rng(seed)
@@ -305,6 +317,43 @@ def fit(
                             history.steps - 1, epoch, epochs, epochs)
     history.stop_reason = reason
     return history
+
+
+def _check_checkpoint_path(path: Path) -> None:
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint path {path} is a directory, expected a file")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise CheckpointError(f"cannot write checkpoint {path}: folder {folder} does not exist")
+
+
+def _probe(model: Any, loss_fn: Callable[..., Tensor], X: np.ndarray, y: np.ndarray,
+           what: str) -> None:
+    """Run one sample through the model and the loss before training (in evaluation mode,
+    drawing nothing at random), and check integer labels against the model's outputs, so
+    that a mismatch is reported before any step changes the parameters."""
+    was_training = getattr(model, "training", False)
+    if hasattr(model, "eval"):
+        model.eval()
+    try:
+        with no_grad():
+            try:
+                out = model(_as_tensor(X[:1]))
+                loss_fn(out, y[:1])
+            except (ShapeError, DTypeError) as exc:
+                raise type(exc)(f"{what} (X of shape {X.shape}, y of shape {y.shape}) does "
+                                f"not fit the model or the loss: {exc}") from None
+    finally:
+        if was_training and hasattr(model, "train"):
+            model.train()
+    if y.dtype.kind in "iu" and getattr(out, "ndim", 0) == 2 and out.shape[1] > 1:
+        classes = out.shape[1]
+        bad = np.flatnonzero((y < 0) | (y >= classes))
+        if bad.size:
+            raise DataError(
+                f"{what}: target {y[bad[0]]} is out of range for {classes} classes (the model "
+                f"has {classes} outputs; row {bad[0]}; valid labels: 0..{classes - 1})"
+            )
 
 
 class _InterruptFlag:

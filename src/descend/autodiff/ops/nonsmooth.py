@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 from ...backend import xp
@@ -45,6 +46,8 @@ _LEAKY = primitive("leaky_relu", _leaky_forward, _leaky_vjp)
 
 def leaky_relu(a: Any, negative_slope: float = 0.01) -> Any:
     """a for a > 0, negative_slope * a otherwise (the slope at 0 is negative_slope)."""
+    if isinstance(negative_slope, bool) or not isinstance(negative_slope, numbers.Real):
+        raise TypeError(f"negative_slope must be a number, got {negative_slope!r}")
     return apply1(_LEAKY, a, {"negative_slope": negative_slope})
 
 

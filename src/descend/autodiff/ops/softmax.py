@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ...backend import xp
-from ...errors import DTypeError, ShapeError
+from ...errors import DataError, DTypeError, ShapeError
 from ._core import apply1, apply2, primitive
 
 
@@ -24,9 +24,17 @@ def _log_softmax_vjp(g, out, inputs, needs, axis):
 _LOG_SOFTMAX = primitive("log_softmax", _log_softmax_forward, _log_softmax_vjp)
 
 
+def _one_axis(x: Any, axis: int) -> int:
+    from .reduce import normalize_axis
+
+    if not isinstance(axis, int | np.integer) or isinstance(axis, bool):
+        raise TypeError(f"axis must be an int, got {axis!r}")
+    return normalize_axis(axis, np.ndim(getattr(x, "data", x)))[0]  # type: ignore[index]
+
+
 def log_softmax(x: Any, axis: int = -1) -> Any:
     """x - logsumexp(x, axis): log-probabilities, stable for logits of any magnitude."""
-    return apply1(_LOG_SOFTMAX, x, {"axis": axis})
+    return apply1(_LOG_SOFTMAX, x, {"axis": _one_axis(x, axis)})
 
 
 def _softmax_forward(x, axis):
@@ -44,7 +52,7 @@ _SOFTMAX = primitive("softmax", _softmax_forward, _softmax_vjp)
 
 def softmax(x: Any, axis: int = -1) -> Any:
     """exp(x) / sum(exp(x)) along ``axis``, shifted by the maximum so it never overflows."""
-    return apply1(_SOFTMAX, x, {"axis": axis})
+    return apply1(_SOFTMAX, x, {"axis": _one_axis(x, axis)})
 
 
 def _ce_forward(logits, targets):
@@ -86,7 +94,7 @@ def cross_entropy_per_sample(logits: Any, targets: Any) -> Any:
         )
     if t.size and (t.min() < 0 or t.max() >= x.shape[1]):
         bad = t[(t < 0) | (t >= x.shape[1])][0]
-        raise ValueError(
+        raise DataError(
             f"cross_entropy: target {bad} is out of range for {x.shape[1]} classes "
             f"(valid: 0..{x.shape[1] - 1})"
         )
