@@ -249,7 +249,8 @@ def apply1(prim: Primitive, a: Any, params: dict[str, Any] = _EMPTY) -> Tensor:
         x = a.data
         out = prim.forward(x, **params)
         if a.requires_grad and _mode.enabled:
-            return _wrap(out, True, make_node(prim, (a,), (x,), params, _TRUE1))
+            node = _tuple_new(Node, (prim, (a,), (x,), params, _TRUE1, _next_seq()))
+            return _wrap(out, True, node)
         return _wrap(out, False, None)
     return _wrap(prim.forward(a, **params), False, None)
 
@@ -268,7 +269,8 @@ def apply2(prim: Primitive, a: Any, b: Any) -> Tensor:
     na = ta and a.requires_grad
     nb = tb and b.requires_grad
     if (na or nb) and _mode.enabled:
-        node = make_node(prim, (a if ta else None, b if tb else None), (x, y), _EMPTY, (na, nb))
+        parents = (a if ta else None, b if tb else None)
+        node = _tuple_new(Node, (prim, parents, (x, y), _EMPTY, (na, nb), _next_seq()))
         return _wrap(out, True, node)
     return _wrap(out, False, None)
 

@@ -293,9 +293,12 @@ def _data(x: Any) -> Any:
     return x.data if isinstance(x, Tensor) else x
 
 
+_new_tensor = object.__new__
+
+
 def wrap(data: np.ndarray, requires_grad: bool, node: Node | None) -> Tensor:
     """Make a Tensor around an existing array without copying or checking (engine use)."""
-    t = Tensor.__new__(Tensor)
+    t = _new_tensor(Tensor)
     t.data = data
     t.grad = None
     t.requires_grad = requires_grad
