@@ -560,3 +560,34 @@ def machine_info_lines(info: Mapping[str, Any]) -> list[str]:
     if pools:
         lines.append("Thread pools in NumPy: " + "; ".join(describe_pool(p) for p in pools))
     return lines
+
+
+# ------------------------------------------------------------------------------ memory, versions
+def current_rss_bytes() -> int | None:
+    """This process's resident set size now (from /proc/self/statm; None without /proc)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as f:
+            resident_pages = int(f.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return resident_pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident set size so far (``resource.getrusage(...).ru_maxrss``,
+    which Linux reports in KiB and macOS in bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def format_bytes(n: float) -> str:
+    """A size in MiB (or KiB below one MiB)."""
+    if abs(n) < 1024**2:
+        return f"{n / 1024:.0f} KiB"
+    return f"{n / 1024**2:.1f} MiB"
+
+
+def package_versions(names: Iterable[str]) -> dict[str, str | None]:
+    """Installed versions of the named distributions (from package metadata, without
+    importing them); None for those not installed."""
+    return {name: _package_version(name) for name in names}

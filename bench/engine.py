@@ -281,6 +281,17 @@ BUILDERS: dict[str, Callable[[str], tuple[Step, Check]]] = {
 }
 
 
+def source_digest(package_dir: Path) -> str:
+    """A short SHA-256 of a package's Python sources: tells apart runs of different code."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(package_dir.rglob("*.py")):
+        digest.update(str(path.relative_to(package_dir)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def engine_details(engine: str) -> dict[str, Any]:
     """Versions and thread settings of the engine loaded in this (worker) process."""
     import numpy as np
@@ -290,6 +301,7 @@ def engine_details(engine: str) -> dict[str, Any]:
         import descend
 
         info["descend"] = descend.__version__
+        info["descend_source"] = source_digest(Path(descend.__file__).parent)
     elif engine == "torch":
         import torch
 
@@ -362,7 +374,7 @@ def report_rows(
                 continue
             ratio = entry["ratios"][("descend", other)].median
             goals.append(f"<= {limit:g}x {ENGINE_LABELS[other]}")
-            met.append("yes" if ratio <= limit else f"no ({ratio / limit:.1f}x over)")
+            met.append("yes" if ratio <= limit else f"no ({ratio / limit:.2f}x the target)")
         row += ["; ".join(goals) or "-", "; ".join(met) or "-"]
         rows.append(row)
     return headers, rows
@@ -383,7 +395,15 @@ def worker_details_lines(results: bc.RunResults) -> list[str]:
                 extra = f"torch {d.get('torch')}, {d.get('torch_threads')} threads, "
                 extra += f"BLAS {d.get('torch_blas') or '?'}; "
             elif engine == "descend":
-                extra = f"descend {d.get('descend')}; "
+                versions = sorted(
+                    {
+                        run["details"].get("descend_source", "?")
+                        for rs in results.runs.values()
+                        for run in rs.get("descend", [])
+                    }
+                )
+                extra = f"descend {d.get('descend')} (source digest {', '.join(versions)}"
+                extra += "; CHANGED DURING THE RUN); " if len(versions) > 1 else "); "
             lines.append(f"{ENGINE_LABELS[engine]} worker: {extra}pools: {pools}")
             break
     return lines

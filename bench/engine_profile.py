@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -139,68 +140,102 @@ def breakdown_tiny_chain() -> list[tuple[str, float]]:
     ]
 
 
+def interleaved(fns: dict[str, Callable[[], object]], rounds: int = 7) -> dict[str, float]:
+    """Median over ``rounds`` of each function's per-call time, the functions taking turns
+    within every round (slow drifts of the machine then hit all of them alike)."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            times[name].append(per_call(fn, repeat_s=0.1, repeats=3))
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
 def breakdown_mlp() -> list[tuple[str, float]]:
-    """Parts of the MLP step, against the hand-written reference."""
+    """Parts of the MLP step, against the hand-written reference and against the bare
+    NumPy calls that descend makes (same calls, no graph)."""
     import engine_numpy_ref as ref
     import numpy as np
 
+    import descend as ds
     from descend.autodiff import ops
 
-    step, _ = engine.build_descend("mlp")
     inp = engine.make_inputs("mlp")
-    args = [inp["x"], inp["y"]] + [inp[k] for k in engine._MLP_KEYS]
     x, y = inp["x"], inp["y"]
     w1, b1, w2, b2, w3, b3 = (inp[k] for k in engine._MLP_KEYS)
-
-    import descend as ds
+    args = [x, y, w1, b1, w2, b2, w3, b3]
+    step, _ = engine.build_descend("mlp")
 
     xt = ds.tensor(x)
-    params = [ds.tensor(inp[k], requires_grad=True) for k in engine._MLP_KEYS]
-    tw1, tb1, tw2, tb2, tw3, tb3 = params
+    tw1, tb1, tw2, tb2, tw3, tb3 = (ds.tensor(inp[k], requires_grad=True) for k in engine._MLP_KEYS)
 
-    def forward() -> Any:
+    def descend_forward() -> Any:
         h = ops.relu(ops.linear(xt, tw1, tb1))
         h = ops.relu(ops.linear(h, tw2, tb2))
         return ops.cross_entropy_per_sample(ops.linear(h, tw3, tb3), y).mean()
 
-    h1 = np.maximum(x @ w1.T + b1, 0)
-    h2 = np.maximum(h1 @ w2.T + b2, 0)
+    def linear(a: Any, w: Any, b: Any) -> Any:
+        out = a @ w.T
+        out += b
+        return out
+
+    def descend_calls_forward() -> Any:
+        # linear, relu (a new array), linear, relu, linear, cross-entropy, mean
+        h1 = np.maximum(linear(x, w1, b1), 0)
+        h2 = np.maximum(linear(h1, w2, b2), 0)
+        z = linear(h2, w3, b3)
+        m = z.max(axis=1, keepdims=True)
+        lse = np.log(np.exp(z - m).sum(axis=1))
+        lse += m[:, 0]
+        lse -= z[np.arange(len(y)), y]
+        loss = np.asarray(lse.sum() / lse.size)
+        return h1, h2, z, lse, loss
+
+    def descend_calls_step() -> Any:
+        h1, h2, z, lse, _loss = descend_calls_forward()
+        g = np.ones((), np.float32)
+        gl = np.empty(lse.shape, np.float32)
+        gl[...] = (g / lse.size).reshape(1)
+        rows = np.arange(len(y))
+        shifted = z - z.max(axis=1, keepdims=True)
+        p = np.exp(shifted - (lse + shifted[rows, y])[:, None])
+        p[rows, y] -= 1
+        p *= gl[:, None]
+        d2, dw3, db3 = p @ w3, p.T @ h2, p.sum(axis=0)
+        d2 = d2 * (h2 > 0)
+        d1, dw2, db2 = d2 @ w2, d2.T @ h1, d2.sum(axis=0)
+        d1 = d1 * (h1 > 0)
+        dw1, db1 = d1.T @ x, d1.sum(axis=0)
+        return dw1, db1, dw2, db2, dw3, db3
+
+    def ref_step() -> Any:
+        return ref.mlp(*args)
+
+    t = interleaved(
+        {
+            "step": step,
+            "ref": ref_step,
+            "calls": descend_calls_step,
+            "fwd": descend_forward,
+            "calls_fwd": descend_calls_forward,
+        }
+    )
+    h2 = np.maximum(linear(np.maximum(linear(x, w1, b1), 0), w2, b2), 0)
     g = np.ones((128, 256), np.float32)
-
-    def ref_forward_only() -> Any:
-        a = x @ w1.T
-        a += b1
-        np.maximum(a, 0, out=a)
-        b = a @ w2.T
-        b += b2
-        np.maximum(b, 0, out=b)
-        z = b @ w3.T
-        z += b3
-        return z
-
-    rows: list[tuple[str, float]] = []
-    t_step = per_call(step, repeat_s=0.3)
-    t_ref = per_call(lambda: ref.mlp(*args), repeat_s=0.3)
-    t_fwd = per_call(forward, repeat_s=0.3)
-    rows += [
-        ("descend step (forward + backward)", t_step),
-        ("NumPy reference step", t_ref),
-        ("=> difference", t_step - t_ref),
-        ("descend forward only", t_fwd),
-        ("NumPy reference forward to logits only", per_call(ref_forward_only, repeat_s=0.3)),
-        ("descend backward (step - forward)", t_step - t_fwd),
+    return [
+        ("descend step (forward + backward)", t["step"]),
+        ("NumPy reference step", t["ref"]),
+        ("bare NumPy calls that descend's step makes", t["calls"]),
+        ("=> descend's own overhead (step - its NumPy calls)", t["step"] - t["calls"]),
+        ("=> extra NumPy work over the reference (calls - ref)", t["calls"] - t["ref"]),
+        ("descend forward only", t["fwd"]),
+        ("bare NumPy calls of descend's forward", t["calls_fwd"]),
+        ("descend backward (step - forward)", t["step"] - t["fwd"]),
+        ("bare NumPy calls of descend's backward", t["calls"] - t["calls_fwd"]),
         ("sgemm x @ W1.T (128x784 @ 784x256)", per_call(lambda: x @ w1.T)),
         ("sgemm g.T @ x for dW1 (256x128 @ 128x784)", per_call(lambda: g.T @ x)),
-        ("sgemm h1 @ W2.T (128x256 @ 256x256)", per_call(lambda: h1 @ w2.T)),
-        ("relu forward, new array: np.maximum(h, 0)", per_call(lambda: np.maximum(h2, 0))),
-        (
-            "relu forward, in place: np.maximum(h, 0, out=h)",
-            per_call(lambda: np.maximum(h2, 0, out=h2)),
-        ),
         ("relu VJP, new array: g * (out > 0)", per_call(lambda: g * (h2 > 0))),
         ("relu VJP, in place: g *= out > 0", per_call(lambda: np.multiply(g, h2 > 0, out=g))),
     ]
-    return rows
 
 
 BREAKDOWNS = {"tiny_chain": breakdown_tiny_chain, "mlp": breakdown_mlp}
