@@ -738,7 +738,7 @@ def profile(case_name: str, engine: str, epochs: int, top: int) -> int:
     steps = -(-len(X) // case.batch_size) * epochs
     root = str(Path(descend.__file__).parent)
     rows = []
-    for (path, line, func), (cc, nc, tt, ct, _) in stats.stats.items():  # type: ignore[attr-defined]
+    for (path, line, func), (_cc, nc, tt, ct, _) in stats.stats.items():  # type: ignore[attr-defined]
         rows.append((tt, ct, nc, path, line, func))
     rows.sort(reverse=True)
 
