@@ -527,8 +527,9 @@ def main(argv: list[str] | None = None) -> int:
         f"Each cell: median over {rounds} rounds of one worker process's median of "
         f"{plan.repeats} repeats (each >= {plan.repeat_s:g} s of iterations, after >= "
         f"{plan.warmup_s:g} s warm-up), time per forward+backward; ratios are paired (taken "
-        f"within each round; median and range over rounds). PyTorch eager, "
-        f"torch.set_num_threads({TORCH_THREADS}); gc {'on' if plan.gc_enabled else 'off'}."
+        f"within each round; median and range over rounds). "
+        + (f"PyTorch eager, torch.set_num_threads({TORCH_THREADS}); " if "torch" in engines else "")
+        + f"gc {'on' if plan.gc_enabled else 'off'}."
     )
     if md:
         print("#### Autodiff engine: descend vs NumPy by hand vs PyTorch (CPU, float32)\n")

@@ -171,7 +171,11 @@ def backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None
             node = t._node
             if not retain_graph:
                 t._node = FREED
-            results = node.prim.vjp(g, t.data, node.inputs, node.needs, **node.params)
+            params = node.params
+            if params:
+                results = node.prim.vjp(g, t.data, node.inputs, node.needs, **params)
+            else:
+                results = node.prim.vjp(g, t.data, node.inputs, node.needs)
             for p, r, need in zip(node.parents, results, node.needs):
                 if not need or r is None:
                     continue

@@ -148,7 +148,7 @@ class Tensor:
                     f"array of shape {self.shape} (d loss / d this tensor), or reduce it to "
                     "a scalar first (e.g. .sum())"
                 )
-            g = np.ones(self.shape, dtype=self.dtype)
+            g = np.array(1, dtype=self.dtype).reshape(self.shape)
         else:
             g = np.array(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
             if g.shape != self.shape:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from scipy.optimize import minimize_scalar
-
 from descend.errors import ConfigError
 from descend.linesearch._validate import (
     as_float,
@@ -170,6 +168,8 @@ def exact(
             return LineSearchResult(
                 lo, f_lo, None, counted.evaluations, LineSearchStatus.NOT_DESCENT
             )
+        from scipy.optimize import minimize_scalar  # imported when first needed: it is heavy
+
         result = minimize_scalar(
             counted,
             bracket=found,
