@@ -145,7 +145,9 @@ def backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None
 
     One pass over a heap ordered by decreasing node seq: a tensor is taken only after every
     operation that used it (they all have a larger seq), so its gradient is complete then.
-    Gradients in flight live on the tensors (``_g``), not in a dictionary.
+    Gradients in flight live on the tensors (``_g``), not in a dictionary. When a node
+    reaches a single new input and nothing else is waiting (a chain), that input is taken
+    next directly, without going through the heap.
     """
     # Arrays handed on unchanged by a VJP may be shared by several tensors; a leaf gets its
     # own copy of those (and of views) so that editing one .grad never edits another.
@@ -163,9 +165,15 @@ def backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None
         heap.append((-node.seq, root))
     pop = heapq.heappop
     push = heapq.heappush
+    nxt: Tensor | None = None
     try:
-        while heap:
-            t = pop(heap)[1]
+        while True:
+            if nxt is not None:
+                t, nxt = nxt, None
+            elif heap:
+                t = pop(heap)[1]
+            else:
+                break
             g = t._g
             t._g = None
             node = t._node
@@ -176,6 +184,7 @@ def backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None
                 results = node.prim.vjp(g, t.data, node.inputs, node.needs, **params)
             else:
                 results = node.prim.vjp(g, t.data, node.inputs, node.needs)
+            first = None
             for p, r, need in zip(node.parents, results, node.needs):
                 if not need or r is None:
                     continue
@@ -194,8 +203,15 @@ def backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None
                     leaves.append(p)
                 elif pnode is FREED:
                     raise GradientError(_FREED_MESSAGE)
+                elif first is None:
+                    first = p
                 else:
                     push(heap, (-pnode.seq, p))
+            if first is not None:
+                if heap:
+                    push(heap, (-first._node.seq, first))
+                else:
+                    nxt = first
         for leaf in leaves:
             g = leaf._g
             dtype = leaf.data.dtype
@@ -205,6 +221,8 @@ def backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None
                 g = g.copy()
             leaf.grad = g if leaf.grad is None else leaf.grad + g
     finally:  # after an error, leave no gradient half-way on any tensor
+        if nxt is not None:
+            nxt._g = None
         for _, t in heap:
             t._g = None
         for leaf in leaves:
