@@ -724,6 +724,7 @@ def profile(case_name: str, engine: str, epochs: int, top: int) -> int:
     X, y = case_data(case, engine, quick=case_name == "mnist")
     trainer = build(engine, case, initial_params(case), X, y)
     trainer.epoch(X, y, SEED)  # warm-up
+    bc.wait_for_idle(30.0)  # a busy machine slows the BLAS threads most of all
     t0 = time.perf_counter()
     for e in range(epochs):
         trainer.epoch(X, y, SEED + 1 + e)
@@ -760,6 +761,18 @@ def profile(case_name: str, engine: str, epochs: int, top: int) -> int:
         for tt, ct, nc, path, line, func in [r for r in rows if keep(r)][:top]:
             print(f"{100 * tt / total:6.1f} {tt / steps * 1e6:11.2f} {100 * ct / total:6.1f} "
                   f"{nc / steps:10.1f}  {name(path, line, func)}")
+    by_file: dict[str, float] = {}
+    for tt, _ct, _nc, path, _line, _func in rows:
+        if path.startswith(root):
+            key = f"descend/{os.path.relpath(path, root)}"
+        elif path == "~":
+            key = "(C functions called directly: NumPy reductions, builtins)"
+        else:
+            key = "(other Python code: NumPy wrappers, this benchmark)"
+        by_file[key] = by_file.get(key, 0.0) + tt
+    print("\nown time by file:")
+    for key, tt in sorted(by_file.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"{100 * tt / total:6.1f} {tt / steps * 1e6:11.2f}  {key}")
     cum = sorted((r for r in rows if r[3].startswith(root)), key=lambda r: -r[1])[:top]
     print(f"\ninside descend (cumulative time, callees included):\n{header}")
     for tt, ct, nc, path, line, func in cum:
