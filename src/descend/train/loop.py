@@ -227,6 +227,8 @@ def fit(
         model.train()
     reason: StopReason | None = None
     epoch = start_epoch
+    explode_at = _explosion_limit(history)  # NaN until the first step is recorded
+    step_criteria = stop.max_steps is not None or stop.time_limit is not None
     full_batch_closure: dict[int, Callable[[], Tensor]] = {}
     try:
         for epoch in range(start_epoch, epochs):
@@ -253,8 +255,11 @@ def fit(
                 history.record_step(info.loss, info.lr, info.grad_norm, info.evaluations,
                                     info.step_norm)
                 seen += len(xb)
-                reason = _divergence(history, optimizer, epoch)
-                if reason is None:
+                # the common case, a finite step below the divergence limit, costs two tests
+                if not info.finite or info.loss > explode_at or explode_at != explode_at:
+                    reason = _divergence(history, optimizer, epoch)
+                    explode_at = _explosion_limit(history)
+                if reason is None and step_criteria:
                     elapsed = elapsed_before + time.perf_counter() - started
                     reason = stop.check_step(history, elapsed, epoch)
                 for cb in callbacks:
@@ -465,6 +470,15 @@ def _track_best(history: History, record: EpochRecord, model: Any, keep: bool) -
         if keep and hasattr(model, "state_dict"):
             state = {k: np.array(v, copy=True) for k, v in model.state_dict().items()}
         history.best = Best(record.epoch, record.step, value, state)
+
+
+def _explosion_limit(history: History) -> float:
+    """The loss above which a step counts as diverging: DIVERGENCE_FACTOR times the first
+    loss (infinite when the first loss is not positive; NaN before the first step)."""
+    if not history.loss:
+        return math.nan
+    first = history.loss[0]
+    return DIVERGENCE_FACTOR * first if math.isfinite(first) and first > 0 else math.inf
 
 
 def _divergence(history: History, optimizer: Optimizer, epoch: int) -> StopReason | None:
