@@ -1110,6 +1110,9 @@ def main(argv: list[str] | None = None) -> int:
         f"NumPy function for every engine (mnist: first {MNIST_EVAL_ROWS:,} rows)."
     )
     out += ["", method, f"(wall time {results.wall_s:.0f} s)"]
+    if args.quick:
+        out.append("--quick: a smoke test (one round, millisecond timings, no waiting for an "
+                   "idle machine): these numbers are not measurements; run without --quick.")
     print("\n".join(out))
     for w in warns:
         print(f"WARNING: {w}")
