@@ -188,7 +188,7 @@ class Optimizer:
         # before the first forward pass (to replay) and after it (to continue from).
         before = after = None
         if closure is None:
-            if rule.needs != "none":
+            if searching:
                 raise ConfigError(
                     f"{rule!r} evaluates the loss at trial points: pass step(closure)"
                 )

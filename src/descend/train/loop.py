@@ -166,8 +166,7 @@ def fit(
     arrays = isinstance(data, tuple | list) and len(data) == 2 and not isinstance(data[0], tuple)
     if arrays:
         X, y = check_arrays(data[0], data[1])
-        n = len(X)
-        steps_per_epoch = num_batches(n, batch_size)
+        steps_per_epoch = num_batches(len(X), batch_size)
         batches_of: Callable[[], Iterable[tuple[Any, Any]]]
         if batch_size is None:
             full = [(X, y)]
@@ -182,7 +181,6 @@ def fit(
         batch_list = data
         steps_per_epoch = len(data) if hasattr(data, "__len__") else None  # type: ignore[arg-type]
         batches_of = lambda: batch_list  # noqa: E731
-        n = None
     if validation is not None:
         if not isinstance(validation, tuple | list) or len(validation) != 2:
             raise DataError("validation must be a pair (X, y)")
