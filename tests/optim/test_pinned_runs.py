@@ -50,9 +50,15 @@ def _train(make_opt: Callable[[list], optim.Optimizer], *, dropout: float = 0.0,
     X, y = _spirals(dtype=dtype)
     model = nn.mlp([2, 16, 16, 2], activation="tanh", dropout=dropout, rng=7, dtype=dtype)
     opt = make_opt(model.parameters())
-    fit(model, nn.CrossEntropyLoss(), opt, (X, y), epochs=epochs, batch_size=batch_size,
-        seed=11, progress=False)
-    return [p.data.copy() for p in model.parameters()]
+    history = fit(model, nn.CrossEntropyLoss(), opt, (X, y), epochs=epochs,
+                  batch_size=batch_size, seed=11, progress=False)
+    return [p.data.copy() for p in model.parameters()] + _trace(history)
+
+
+def _trace(history) -> list[np.ndarray]:
+    """Per step: the loss, the step size and the forward passes."""
+    return [np.array(history.loss), np.array(history.lr),
+            np.array(history.evaluations, dtype=np.float64)]
 
 
 def _hinge_train(make_opt) -> list[np.ndarray]:
@@ -61,9 +67,9 @@ def _hinge_train(make_opt) -> list[np.ndarray]:
     model = nn.Sequential(nn.Linear(2, 1, rng=5, dtype=np.float64))
     hinge = nn.HingeLoss()
     opt = make_opt(model.parameters())
-    fit(model, lambda out, yy: hinge(out.reshape(-1), yy), opt, (X, t), epochs=40,
-        batch_size=None, seed=2, progress=False)
-    return [p.data.copy() for p in model.parameters()]
+    history = fit(model, lambda out, yy: hinge(out.reshape(-1), yy), opt, (X, t), epochs=40,
+                  batch_size=None, seed=2, progress=False)
+    return [p.data.copy() for p in model.parameters()] + _trace(history)
 
 
 def _problem_run(name: str, spec: str, steps: int = 60, momentum: float = 0.0):

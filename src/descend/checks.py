@@ -1,0 +1,118 @@
+"""One home for checking numbers and constants given to descend.
+
+Each check returns the value as a Python ``float``/``int`` and raises
+:class:`descend.errors.ConfigError` naming the parameter and the offending value. Bools are
+never numbers here, NumPy scalars are.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable
+
+import numpy as np
+
+from descend.errors import ConfigError
+
+
+def is_real(value: object) -> bool:
+    """A real number (Python or NumPy), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+
+
+def as_float(name: str, value: object) -> float:
+    """Convert a real scalar to ``float``; reject bools, complex numbers and other objects."""
+    if not is_real(value):
+        raise ConfigError(f"{name} must be a real number, got {value!r}")
+    return float(value)  # type: ignore[arg-type]
+
+
+def check_finite(name: str, value: object) -> float:
+    """``value`` must be a finite real number (used for ``phi0`` and ``slope0``)."""
+    x = as_float(name, value)
+    if not math.isfinite(x):
+        raise ConfigError(f"{name} must be finite, got {x!r}")
+    return x
+
+
+def check_open_unit(name: str, value: object) -> float:
+    """``value`` must lie in the open interval (0, 1) (``c1``, ``shrink``)."""
+    x = as_float(name, value)
+    if not 0.0 < x < 1.0:
+        raise ConfigError(f"{name} must lie in (0, 1), got {x!r}")
+    return x
+
+
+def check_c1_c2(c1: object, c2: object) -> tuple[float, float]:
+    """Strong Wolfe constants: ``0 < c1 < c2 < 1`` (Nocedal & Wright 2006, eq. 3.7)."""
+    c1f = check_open_unit("c1", c1)
+    c2f = check_open_unit("c2", c2)
+    if not c1f < c2f:
+        raise ConfigError(f"c2 must satisfy c1 < c2 < 1, got c1={c1f!r}, c2={c2f!r}")
+    return c1f, c2f
+
+
+def check_positive(name: str, value: object, *, allow_inf: bool = False) -> float:
+    """``value`` must be > 0 and finite (or ``+inf`` when ``allow_inf``)."""
+    x = as_float(name, value)
+    if not x > 0.0 or (math.isinf(x) and not allow_inf):
+        kind = "> 0" if allow_inf else "finite and > 0"
+        raise ConfigError(f"{name} must be {kind}, got {x!r}")
+    return x
+
+
+def check_max_evals(value: object) -> int:
+    """``max_evals`` must be an integer >= 1."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ConfigError(f"max_evals must be an integer >= 1, got {value!r}")
+    n = int(value)
+    if n < 1:
+        raise ConfigError(f"max_evals must be an integer >= 1, got {n!r}")
+    return n
+
+
+def check_callable(name: str, fn: object) -> Callable[..., object]:
+    """``fn`` must be callable; a ``TypeError`` names it otherwise."""
+    if not callable(fn):
+        raise TypeError(f"{name} must be callable, got {type(fn).__name__}")
+    return fn
+
+
+def check_number(name: str, value: object, lo: float, hi: float, *, hi_open: bool = True) -> float:
+    """``value`` must be a number in [lo, hi) (or [lo, hi] with ``hi_open=False``)."""
+    if not is_real(value) or math.isnan(value):  # type: ignore[arg-type]
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    ok = lo <= value < hi if hi_open else lo <= value <= hi  # type: ignore[operator]
+    if not ok:
+        right = ")" if hi_open else "]"
+        raise ConfigError(f"{name} must lie in [{lo}, {hi}{right}, got {value!r}")
+    return float(value)  # type: ignore[arg-type]
+
+
+def check_step_size(name: str, value: object, *, allow_zero: bool = False,
+                    allow_inf: bool = False) -> float:
+    """A step-rule constant: finite and > 0 (>= 0 with ``allow_zero``; +inf allowed with
+    ``allow_inf``)."""
+    if not is_real(value):
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    v = float(value)  # type: ignore[arg-type]
+    if math.isnan(v) or (math.isinf(v) and not allow_inf) or v < 0 or (v == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ConfigError(f"{name} must be finite and {bound}, got {value!r}")
+    return v
+
+
+def check_fraction(name: str, value: object) -> float:
+    """A step-rule constant in the open interval (0, 1)."""
+    v = check_step_size(name, value)
+    if not v < 1:
+        raise ConfigError(f"{name} must lie in (0, 1), got {value!r}")
+    return v
+
+
+def check_count(name: str, value: object, minimum: int = 1) -> int:
+    """An ``int`` >= ``minimum`` (bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ConfigError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
