@@ -311,7 +311,7 @@ def run_rule(
                 else:
                     reason, detail = "time limit", f"time limit {time_limit:g} s after {k} steps"
                 break
-            opt.step(problem.loss)
+            opt.step(problem.loss, same_batch=k > 0)
             info = opt.last
             f_k = info.loss
             losses.append(f_k)

@@ -351,7 +351,7 @@ def test_strong_wolfe_accepted_points_satisfy_both_conditions(name, problem, c1,
         assert abs(slope1) <= c2 * abs(slope0) + 1e-12 * abs(slope0)
 
 
-def test_strong_wolfe_reuses_the_last_gradient_with_the_same_closure():
+def test_strong_wolfe_reuses_the_last_gradient_on_the_same_batch():
     prob = Logistic(seed=2)
     w = param(prob.x0)
     calls: list[np.ndarray] = []
@@ -361,7 +361,7 @@ def test_strong_wolfe_reuses_the_last_gradient_with_the_same_closure():
     for k in range(8):
         start = w.data.copy()
         del calls[:]
-        opt.step(closure)
+        opt.step(closure, same_batch=k > 0)
         assert opt.last.evaluations == len(calls)
         assert opt.last.gradient_evaluations == len(calls)
         at_start = sum(np.array_equal(c, start) for c in calls)
@@ -372,6 +372,20 @@ def test_strong_wolfe_reuses_the_last_gradient_with_the_same_closure():
     assert reused >= 5  # the start point's gradient came from the previous accepted trial
 
 
+def test_strong_wolfe_reuses_nothing_unless_told_the_batch_is_the_same():
+    # The same closure object alone says nothing: a closure may read a batch that changes.
+    prob = Logistic(seed=2)
+    w = param(prob.x0)
+    calls: list[np.ndarray] = []
+    opt = GD([w], lr=StrongWolfe())
+    closure = prob.closure(w, calls)
+    for _ in range(4):
+        start = w.data.copy()
+        del calls[:]
+        opt.step(closure)
+        assert sum(np.array_equal(c, start) for c in calls) == 1
+
+
 def test_strong_wolfe_reuse_gives_the_same_trajectory_as_fresh_evaluations():
     prob = Logistic(seed=2)
     w_same, w_fresh = param(prob.x0), param(prob.x0)
@@ -379,8 +393,8 @@ def test_strong_wolfe_reuse_gives_the_same_trajectory_as_fresh_evaluations():
     closure = prob.closure(w_same)
     saved, spent = 0, 0
     for _ in range(8):
-        same.step(closure)
-        fresh.step(prob.closure(w_fresh))  # a new closure object: nothing may be reused
+        same.step(closure, same_batch=True)
+        fresh.step(prob.closure(w_fresh))  # not said to be the same batch: nothing reused
         assert np.array_equal(w_same.data, w_fresh.data)
         assert same.last.loss == fresh.last.loss
         saved += fresh.last.evaluations - same.last.evaluations

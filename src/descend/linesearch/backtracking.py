@@ -5,8 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from descend.errors import ConfigError
-from descend.linesearch._validate import (
+from descend.checks import (
     as_float,
     check_callable,
     check_finite,
@@ -14,6 +13,7 @@ from descend.linesearch._validate import (
     check_open_unit,
     check_positive,
 )
+from descend.errors import ConfigError
 from descend.linesearch.result import LineSearchResult, LineSearchStatus
 
 __all__ = ["backtracking"]

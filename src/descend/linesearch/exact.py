@@ -5,14 +5,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from descend.errors import ConfigError
-from descend.linesearch._validate import (
+from descend.checks import (
     as_float,
     check_callable,
     check_finite,
     check_max_evals,
     check_positive,
 )
+from descend.errors import ConfigError
 from descend.linesearch.result import LineSearchResult, LineSearchStatus
 
 __all__ = ["exact"]

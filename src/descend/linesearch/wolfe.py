@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable
 from typing import NamedTuple
 
-from descend.linesearch._validate import (
+from descend.checks import (
     check_c1_c2,
     check_callable,
     check_finite,

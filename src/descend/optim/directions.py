@@ -3,6 +3,10 @@
 A direction is a small object with typed per-parameter state. ``compute(grads)`` returns
 the list of directions d (the update is x <- x + alpha d); it may be a non-descent
 direction (g . d >= 0), which the optimizer detects before a line search uses it.
+
+Directions are written once for every engine: elementwise arithmetic uses Python operators
+(shared by NumPy arrays and torch tensors), and allocation and square roots go through
+``self.ops``, the engine the optimizer binds (:mod:`descend.optim.vectors`).
 """
 
 from __future__ import annotations
@@ -10,9 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
-from ..backend import xp
+from .vectors import NUMPY, Engine, Vector
 
 
 class Direction:
@@ -24,8 +26,10 @@ class Direction:
     """
 
     sign = 1.0
+    #: the engine whose arrays the state holds (bound by the optimizer)
+    ops: Engine = NUMPY
 
-    def compute(self, grads: list[np.ndarray]) -> list[np.ndarray]:
+    def compute(self, grads: Vector) -> Vector:
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
@@ -40,13 +44,13 @@ class Gradient(Direction):
 
     sign = -1.0
 
-    def compute(self, grads: list[np.ndarray]) -> list[np.ndarray]:
+    def compute(self, grads: Vector) -> Vector:
         return grads
 
 
 @dataclass
 class MomentumState:
-    buffers: list[np.ndarray] = field(default_factory=list)
+    buffers: Vector = field(default_factory=list)
 
 
 class Momentum(Direction):
@@ -58,10 +62,10 @@ class Momentum(Direction):
         self.nesterov = nesterov
         self.state = MomentumState()
 
-    def compute(self, grads: list[np.ndarray]) -> list[np.ndarray]:
+    def compute(self, grads: Vector) -> Vector:
         bufs = self.state.buffers
         if not bufs:
-            bufs.extend(g.copy() for g in grads)
+            bufs.extend(self.ops.clone(grads))
         else:
             for b, g in zip(bufs, grads):
                 b *= self.beta
@@ -71,17 +75,17 @@ class Momentum(Direction):
         return [-b for b in bufs]
 
     def state_dict(self) -> dict[str, Any]:
-        return {"buffers": [b.copy() for b in self.state.buffers]}
+        return {"buffers": self.ops.clone(self.state.buffers)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.state.buffers = [np.array(b) for b in state["buffers"]]
+        self.state.buffers = self.ops.from_numpy(state["buffers"])
 
 
 @dataclass
 class AdamState:
     t: int = 0
-    m: list[np.ndarray] = field(default_factory=list)
-    v: list[np.ndarray] = field(default_factory=list)
+    m: Vector = field(default_factory=list)
+    v: Vector = field(default_factory=list)
 
 
 class AdamDirection(Direction):
@@ -94,11 +98,11 @@ class AdamDirection(Direction):
         self.eps = eps
         self.state = AdamState()
 
-    def compute(self, grads: list[np.ndarray]) -> list[np.ndarray]:
+    def compute(self, grads: Vector) -> Vector:
         s = self.state
         if not s.m:
-            s.m = [xp.zeros_like(g) for g in grads]
-            s.v = [xp.zeros_like(g) for g in grads]
+            s.m = self.ops.zeros_like(grads)
+            s.v = self.ops.zeros_like(grads)
         s.t += 1
         c1 = 1 - self.b1**s.t
         c2 = 1 - self.b2**s.t
@@ -108,16 +112,16 @@ class AdamDirection(Direction):
             m += (1 - self.b1) * g
             v *= self.b2
             v += (1 - self.b2) * (g * g)
-            denom = xp.sqrt(v / c2)
+            denom = self.ops.sqrt(v / c2)
             denom += self.eps
             out.append(-(m / c1) / denom)
         return out
 
     def state_dict(self) -> dict[str, Any]:
         s = self.state
-        return {"t": s.t, "m": [a.copy() for a in s.m], "v": [a.copy() for a in s.v]}
+        return {"t": s.t, "m": self.ops.clone(s.m), "v": self.ops.clone(s.v)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.state = AdamState(
-            int(state["t"]), [np.array(a) for a in state["m"]], [np.array(a) for a in state["v"]]
+            int(state["t"]), self.ops.from_numpy(state["m"]), self.ops.from_numpy(state["v"])
         )

@@ -20,20 +20,32 @@ already give f_best -> f*. Stochastic gradient descent needs the same two condit
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from ..checks import check_count, check_fraction, check_step_size, is_real
 from ..errors import ConfigError
 from ..linesearch import LineSearchStatus, backtracking, exact, strong_wolfe
 
 
-@dataclass(slots=True)
+class Needs(StrEnum):
+    """What a step rule needs from the optimizer besides the step's numbers."""
+
+    #: nothing: a schedule or a rule of the gradient's norm; no trial points
+    NOTHING = "none"
+    #: phi(alpha) at trial points, forward only (backtracking, exact search)
+    VALUES = "value"
+    #: phi(alpha) and phi'(alpha) at trial points, forward and backward (strong Wolfe)
+    SLOPES = "slope"
+
+
+@dataclass(frozen=True, slots=True)
 class StepContext:
-    """What a step rule may know about the step being taken.
+    """What a step rule may know about the step being taken (complete when built).
 
     Attributes
     ----------
@@ -48,9 +60,11 @@ class StepContext:
     slope : float
         phi'(0) = g . d, negative for a descent direction.
     phi : callable or None
-        ``phi(alpha) -> float``: the loss at x + alpha d on the same batch, forward only.
+        ``phi(alpha) -> float``: the loss at x + alpha d on the same batch, forward only
+        (given to rules that need ``Needs.VALUES`` or ``Needs.SLOPES``).
     phi_and_slope : callable or None
-        ``phi_and_slope(alpha) -> (phi, phi')``: forward and backward at x + alpha d.
+        ``phi_and_slope(alpha) -> (phi, phi')``: forward and backward at x + alpha d
+        (given to rules that need ``Needs.SLOPES``).
     steps_per_epoch : int or None
         Mini-batches per epoch when known (set by ``fit``), else None.
     """
@@ -85,8 +99,8 @@ class StepChoice:
 class StepRule(Protocol):
     """The protocol: ``rule(ctx) -> StepChoice`` plus its (JSON-able) state."""
 
-    #: "none" (a schedule), "value" (needs phi) or "slope" (needs phi_and_slope)
-    needs: str
+    #: what the rule needs: nothing (a schedule), values (phi) or slopes (phi and phi')
+    needs: Needs
 
     def __call__(self, ctx: StepContext) -> StepChoice: ...
 
@@ -95,30 +109,8 @@ class StepRule(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
-def _is_number(value: Any) -> bool:
-    """A real number (Python or NumPy), not a bool."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
-
-
-def _positive(name: str, value: Any, *, allow_zero: bool = False, allow_inf: bool = False) -> float:
-    if not _is_number(value):
-        raise ConfigError(f"{name} must be a number, got {value!r}")
-    v = float(value)
-    if math.isnan(v) or (math.isinf(v) and not allow_inf) or v < 0 or (v == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ConfigError(f"{name} must be finite and {bound}, got {value!r}")
-    return v
-
-
-def _unit(name: str, value: Any) -> float:
-    v = _positive(name, value)
-    if not v < 1:
-        raise ConfigError(f"{name} must lie in (0, 1), got {value!r}")
-    return v
-
-
 class _Stateless:
-    needs = "none"
+    needs = Needs.NOTHING
 
     def state_dict(self) -> dict[str, Any]:
         return {}
@@ -148,7 +140,7 @@ class Constant(Schedule):
     size is proportional to lr."""
 
     def __init__(self, lr: float):
-        self.value = _positive("lr", lr)
+        self.value = check_step_size("lr", lr)
 
     def lr(self, t: int) -> float:
         return self.value
@@ -159,8 +151,8 @@ class InverseTime(Schedule):
     < inf): the classical condition for subgradient and stochastic gradient descent."""
 
     def __init__(self, a: float, b: float = 1.0):
-        self.a = _positive("a", a)
-        self.b = _positive("b", b)
+        self.a = check_step_size("a", a)
+        self.b = check_step_size("b", b)
 
     def lr(self, t: int) -> float:
         return self.a / (self.b + t)
@@ -172,8 +164,8 @@ class InverseSqrt(Schedule):
     (O(1/sqrt t) with averaging)."""
 
     def __init__(self, a: float, b: float = 1.0):
-        self.a = _positive("a", a)
-        self.b = _positive("b", b)
+        self.a = check_step_size("a", a)
+        self.b = check_step_size("b", b)
 
     def lr(self, t: int) -> float:
         return self.a / math.sqrt(self.b + t)
@@ -184,8 +176,8 @@ class ExponentialDecay(Schedule):
     the diminishing-step conditions; it can stop short of the minimum if lr is small."""
 
     def __init__(self, lr: float, gamma: float = 0.99):
-        self.initial = _positive("lr", lr)
-        self.gamma = _unit("gamma", gamma)
+        self.initial = check_step_size("lr", lr)
+        self.gamma = check_fraction("gamma", gamma)
 
     def lr(self, t: int) -> float:
         return self.initial * self.gamma**t
@@ -196,11 +188,9 @@ class StepDecay(Schedule):
     every ``step_size`` steps. Summable, like ExponentialDecay."""
 
     def __init__(self, lr: float, step_size: int, gamma: float = 0.1):
-        self.initial = _positive("lr", lr)
-        if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size < 1:
-            raise ConfigError(f"step_size must be an int >= 1, got {step_size!r}")
-        self.step_size = step_size
-        self.gamma = _unit("gamma", gamma)
+        self.initial = check_step_size("lr", lr)
+        self.step_size = check_count("step_size", step_size)
+        self.gamma = check_fraction("gamma", gamma)
 
     def lr(self, t: int) -> float:
         return self.initial * self.gamma ** (t // self.step_size)
@@ -213,14 +203,13 @@ class Cosine(Schedule):
     guarantee); popular for networks."""
 
     def __init__(self, lr: float, total_steps: int, warmup: int = 0, min_lr: float = 0.0):
-        self.initial = _positive("lr", lr)
-        if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1:
-            raise ConfigError(f"total_steps must be an int >= 1, got {total_steps!r}")
+        self.initial = check_step_size("lr", lr)
+        total_steps = check_count("total_steps", total_steps)
         if isinstance(warmup, bool) or not isinstance(warmup, int) or not 0 <= warmup < total_steps:
             raise ConfigError(f"warmup must be an int in [0, total_steps), got {warmup!r}")
         self.total_steps = total_steps
         self.warmup = warmup
-        self.min_lr = _positive("min_lr", min_lr, allow_zero=True)
+        self.min_lr = check_step_size("min_lr", min_lr, allow_zero=True)
         if self.min_lr > self.initial:
             raise ConfigError(f"min_lr {min_lr} must not exceed lr {lr}")
 
@@ -240,7 +229,7 @@ class FunctionSchedule(Schedule):
 
     def lr(self, t: int) -> float:
         value = self.fn(t)
-        return _positive(f"lr({t}) returned by the schedule", value, allow_zero=True)
+        return check_step_size(f"lr({t}) returned by the schedule", value, allow_zero=True)
 
 
 # --------------------------------------------------------------------------- gradient-norm rules
@@ -250,7 +239,7 @@ class ConstantLength(_Stateless):
     (Boyd & Mutapcic, §3.1); use a diminishing gamma for exact convergence."""
 
     def __init__(self, gamma: float):
-        self.gamma = _positive("gamma", gamma)
+        self.gamma = check_step_size("gamma", gamma)
 
     def __call__(self, ctx: StepContext) -> StepChoice:
         if ctx.direction_norm == 0:
@@ -270,7 +259,7 @@ class Polyak:
     converges without knowing f*.
     """
 
-    needs = "none"
+    needs = Needs.NOTHING
 
     def __init__(
         self,
@@ -279,12 +268,12 @@ class Polyak:
         max_lr: float = math.inf,
         gamma: float = 1.0,
     ):
-        if f_star is not None and (not _is_number(f_star) or not math.isfinite(f_star)):
+        if f_star is not None and (not is_real(f_star) or not math.isfinite(f_star)):
             raise ConfigError(f"f_star must be a finite number or None, got {f_star!r}")
         self.f_star = None if f_star is None else float(f_star)
-        self.c = _positive("c", c)
-        self.max_lr = _positive("max_lr", max_lr, allow_inf=True)
-        self.gamma = _positive("gamma", gamma)
+        self.c = check_step_size("c", c)
+        self.max_lr = check_step_size("max_lr", max_lr, allow_inf=True)
+        self.gamma = check_step_size("gamma", gamma)
         self.f_best = math.inf
 
     def target(self, ctx: StepContext) -> float:
@@ -330,7 +319,7 @@ class Armijo:
     for convex interpolating models SLS converges at the deterministic rate.
     """
 
-    needs = "value"
+    needs = Needs.VALUES
 
     def __init__(
         self,
@@ -342,16 +331,14 @@ class Armijo:
         max_evals: int = 30,
         interpolate: bool = False,
     ):
-        self.c1 = _unit("c1", c1)
-        self.shrink = _unit("shrink", shrink)
-        self.alpha0 = _positive("alpha0", alpha0)
-        self.grow = None if grow is None else _positive("grow", grow)
+        self.c1 = check_fraction("c1", c1)
+        self.shrink = check_fraction("shrink", shrink)
+        self.alpha0 = check_step_size("alpha0", alpha0)
+        self.grow = None if grow is None else check_step_size("grow", grow)
         if self.grow is not None and self.grow < 1:
             raise ConfigError(f"grow must be >= 1, got {grow!r}")
-        self.max_lr = _positive("max_lr", max_lr, allow_inf=True)
-        if isinstance(max_evals, bool) or not isinstance(max_evals, int) or max_evals < 1:
-            raise ConfigError(f"max_evals must be an int >= 1, got {max_evals!r}")
-        self.max_evals = max_evals
+        self.max_lr = check_step_size("max_lr", max_lr, allow_inf=True)
+        self.max_evals = check_count("max_evals", max_evals)
         self.interpolate = bool(interpolate)
         self.previous: float | None = None
         self.first_accepted = True  # was the previous step accepted at its first trial?
@@ -412,19 +399,17 @@ class StrongWolfe:
     gradient is kept for the next step if the same batch follows (full-batch training).
     """
 
-    needs = "slope"
+    needs = Needs.SLOPES
 
     def __init__(
         self, c1: float = 1e-4, c2: float = 0.9, alpha0: float = 1.0, max_evals: int = 30
     ):
-        self.c1 = _unit("c1", c1)
-        self.c2 = _unit("c2", c2)
+        self.c1 = check_fraction("c1", c1)
+        self.c2 = check_fraction("c2", c2)
         if not self.c1 < self.c2:
             raise ConfigError(f"strong Wolfe needs 0 < c1 < c2 < 1, got c1={c1}, c2={c2}")
-        self.alpha0 = _positive("alpha0", alpha0)
-        if isinstance(max_evals, bool) or not isinstance(max_evals, int) or max_evals < 1:
-            raise ConfigError(f"max_evals must be an int >= 1, got {max_evals!r}")
-        self.max_evals = max_evals
+        self.alpha0 = check_step_size("alpha0", alpha0)
+        self.max_evals = check_count("max_evals", max_evals)
         self.previous: tuple[float, float] | None = None  # (alpha, slope0) of the last step
 
     def __call__(self, ctx: StepContext) -> StepChoice:
@@ -467,14 +452,12 @@ class Exact(_Stateless):
     with ratio ((kappa - 1)/(kappa + 1))^2 (N&W Theorem 3.3).
     """
 
-    needs = "value"
+    needs = Needs.VALUES
 
     def __init__(self, quadratic: bool = False, tol: float = 1e-8, max_evals: int = 100):
         self.quadratic = bool(quadratic)
-        self.tol = _positive("tol", tol)
-        if isinstance(max_evals, bool) or not isinstance(max_evals, int) or max_evals < 1:
-            raise ConfigError(f"max_evals must be an int >= 1, got {max_evals!r}")
-        self.max_evals = max_evals
+        self.tol = check_step_size("tol", tol)
+        self.max_evals = check_count("max_evals", max_evals)
 
     def __call__(self, ctx: StepContext) -> StepChoice:
         assert ctx.phi is not None
@@ -497,7 +480,7 @@ def as_step_rule(lr: Any) -> Any:
         return lr
     if isinstance(lr, bool | np.bool_):
         raise ConfigError(f"lr must be a number, a schedule or a step rule, got {lr!r}")
-    if _is_number(lr):
+    if is_real(lr):
         return Constant(float(lr))
     if callable(lr) and not isinstance(lr, type):
         return FunctionSchedule(lr)

@@ -18,11 +18,11 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
-
 from ..errors import ConfigError
 from .directions import Gradient
 from .optimizer import Optimizer
+from .steps import Needs
+from .vectors import Vector
 
 
 class Subgradient(Optimizer):
@@ -38,26 +38,25 @@ class Subgradient(Optimizer):
 
     def __init__(self, params: Iterable[Any], lr: Any = 0.01, weight_decay: float = 0.0):
         super().__init__(params, lr, weight_decay, Gradient())
-        if self.rule.needs != "none":
+        if self.rule.needs != Needs.NOTHING:
             raise ConfigError(
                 f"{self.rule!r} is a line search; the subgradient method is not a descent "
                 "method. Use a constant, ConstantLength, InverseTime, InverseSqrt or Polyak"
             )
         self.best_loss = math.inf
         self.best_step: int | None = None
-        self._best: list[np.ndarray] | None = None
+        self._best: Vector | None = None
         self.sum_lr = 0.0
         self.sum_lr_sq = 0.0
 
-    def _on_start(self, loss: float, x0: list[np.ndarray]) -> None:
+    def _on_start(self, loss: float, x0: Vector) -> None:
         if loss < self.best_loss:
             self.best_loss = loss
             self.best_step = self.t
             if self._best is None:
-                self._best = [x.copy() for x in x0]
+                self._best = self.engine.clone(x0)
             else:
-                for b, x in zip(self._best, x0):
-                    b[...] = x
+                self.engine.copy_into(self._best, x0)
 
     def _on_end(self, alpha: float) -> None:
         self.sum_lr += alpha
@@ -67,9 +66,8 @@ class Subgradient(Optimizer):
         """Copy the best parameters seen into the model's parameters; True if any."""
         if self._best is None:
             return False
-        for p, b in zip(self.params, self._best):
-            p.data[...] = b
-        self._undo = None
+        self.engine.copy_into(self.engine.values(self.params), self._best)
+        self._forget_undo()
         return True
 
     def guarantee(self, R: float, G: float) -> float:
@@ -85,7 +83,7 @@ class Subgradient(Optimizer):
         state["subgradient"] = {
             "best_loss": self.best_loss,
             "best_step": self.best_step,
-            "best": None if self._best is None else [b.copy() for b in self._best],
+            "best": None if self._best is None else self.engine.to_numpy(self._best),
             "sum_lr": self.sum_lr,
             "sum_lr_sq": self.sum_lr_sq,
         }
@@ -96,6 +94,6 @@ class Subgradient(Optimizer):
         sub = state["subgradient"]
         self.best_loss = float(sub["best_loss"])
         self.best_step = None if sub["best_step"] is None else int(sub["best_step"])
-        self._best = None if sub["best"] is None else [np.array(b) for b in sub["best"]]
+        self._best = None if sub["best"] is None else self.engine.from_numpy(sub["best"])
         self.sum_lr = float(sub["sum_lr"])
         self.sum_lr_sq = float(sub["sum_lr_sq"])

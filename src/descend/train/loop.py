@@ -2,9 +2,15 @@
 
 The loop draws a batch (seeded shuffle), hands the optimizer a closure that runs the
 forward pass on that batch, records what the step did, and asks the stopping criteria
-whether to go on. A step whose loss or gradient is not finite, or whose loss exceeds a
-million times the first, stops training with reason ``diverged`` and puts back the last
-parameters that gave a finite loss.
+whether to go on. Divergence is one of them (:class:`~descend.train.stopping.Divergence`:
+a loss or gradient that is not finite, or a loss far above the first one); when it fires,
+the loop puts back the last parameters that gave a finite loss. :func:`minimize` runs the
+same loop on a closure with no data (``descend compare`` uses it).
+
+Phases: :func:`fit` prepares (checks, the closures' source, probes, seeding, resuming),
+then :class:`_Run` trains: ``epoch`` -> ``step`` (the optimizer's step, divergence,
+step-level criteria, callbacks, Ctrl-C) -> ``end_epoch`` (the record, validation, the
+best epoch, epoch-level criteria) -> ``save`` (checkpoints).
 """
 
 from __future__ import annotations
@@ -13,7 +19,8 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +29,10 @@ import numpy as np
 from .. import backend
 from ..autodiff.graph import no_grad
 from ..autodiff.tensor import Tensor, wrap
+from ..checks import check_count
 from ..data import check_arrays, iterate_batches, num_batches
 from ..errors import CheckpointError, ConfigError, DataError, DTypeError, ShapeError
 from ..optim.optimizer import Optimizer
-from ..optim.steps import Constant
 from .checkpoint import (
     check_model_state,
     history_from_state,
@@ -34,10 +41,7 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .history import Best, EpochRecord, History, StopReason
-from .stopping import StopWhen
-
-#: A loss this many times the first one counts as divergence.
-DIVERGENCE_FACTOR = 1e6
+from .stopping import Divergence, StopWhen
 
 
 class Callback:
@@ -153,173 +157,296 @@ def fit(
     -------
     History
     """
-    for name, value in (("epochs", epochs), ("validate_every", validate_every),
-                        ("checkpoint_every", checkpoint_every)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"{name} must be an int >= 1, got {value!r}")
+    _check_settings(optimizer, stop, callbacks, epochs=epochs, validate_every=validate_every,
+                    checkpoint_every=checkpoint_every)
+    source = _source(model, loss_fn, data, batch_size, shuffle)
+    held_out = None if validation is None else _validation_arrays(validation)
+    if checkpoint is not None:
+        _check_checkpoint_path(Path(checkpoint))
+    if source.arrays is not None:
+        _probe(model, loss_fn, *source.arrays, "training data")
+        if held_out is not None:
+            _probe(model, loss_fn, *held_out, "validation data")
+
+    backend.manual_seed(seed)
+    shuffle_rng = np.random.default_rng(seed)
+    optimizer.steps_per_epoch = source.steps_per_epoch
+    run = _Run(optimizer, stop or StopWhen(), Divergence(), callbacks, source, shuffle_rng,
+               model=model, loss_fn=loss_fn, validation=held_out, validate_every=validate_every,
+               keep_best=keep_best)
+    if checkpoint is not None:
+        run.saver = _Saver(Path(checkpoint), model, optimizer, config, seed)
+    if resume is not None:
+        run.history, run.start_epoch, run.skip = _resume(resume, model, optimizer, shuffle_rng)
+        if run.start_epoch >= epochs:
+            done = run.start_epoch
+            run.history.stop_reason = StopReason(
+                "epochs", f"the checkpoint already completed {done} of {epochs} epochs",
+                run.history.steps - 1, done - 1, done, epochs)
+            return run.history
+    return run.train(epochs, progress, checkpoint_every)
+
+
+def minimize(
+    objective: Callable[[], Any],
+    optimizer: Optimizer,
+    *,
+    stop: StopWhen,
+    divergence: Divergence | None = None,
+    callbacks: Sequence[Callback | Callable[[History], Any]] = (),
+    progress: bool = False,
+) -> History:
+    """Minimise a closure's value with ``optimizer``: full-batch training with no data.
+
+    Every step evaluates ``objective()`` (which returns the loss without calling backward,
+    as in ``opt.step(closure)``); every epoch is one step, so ``stop`` may use any
+    criterion, ``max_steps`` or ``max_epochs`` bounding the run. This is the loop of
+    :func:`fit`, the same divergence rule and stop reasons included; ``descend compare``
+    runs on it.
+    """
+    _check_settings(optimizer, stop, callbacks)
+    if stop.max_steps is None and stop.max_epochs is None and stop.time_limit is None:
+        raise ConfigError("minimize needs a budget: StopWhen(max_steps=...), max_epochs or "
+                          "time_limit")
+    budget = stop.max_epochs or stop.max_steps or 2**62
+    source = _Source(lambda rng: [(objective, 1)], 1, same_batch=True)
+    optimizer.steps_per_epoch = 1
+    run = _Run(optimizer, stop, divergence or Divergence(), callbacks, source, None)
+    return run.train(budget, progress, checkpoint_every=None)
+
+
+# ------------------------------------------------------------------------------ preparing
+def _check_settings(optimizer: Any, stop: Any, callbacks: Sequence[Any], **counts: Any) -> None:
+    for name, value in counts.items():
+        check_count(name, value)
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"optimizer must be a descend optimizer, got {type(optimizer).__name__}")
     if stop is not None and not isinstance(stop, StopWhen):
         raise TypeError(f"stop must be a StopWhen, got {type(stop).__name__}")
-    stop = stop or StopWhen()
-
-    arrays = isinstance(data, tuple | list) and len(data) == 2 and not isinstance(data[0], tuple)
-    if arrays:
-        X, y = check_arrays(data[0], data[1])
-        steps_per_epoch = num_batches(len(X), batch_size)
-        batches_of: Callable[[], Iterable[tuple[Any, Any]]]
-        if batch_size is None:
-            full = [(X, y)]
-            batches_of = lambda: full  # noqa: E731 - one batch, the same closure each step
-        else:
-            batches_of = lambda: iterate_batches(  # noqa: E731
-                X, y, batch_size, shuffle=shuffle, rng=shuffle_rng
-            )
-    else:
-        if batch_size is not None:
-            raise ConfigError("batch_size applies to (X, y) arrays, not to an iterable of batches")
-        batch_list = data
-        steps_per_epoch = len(data) if hasattr(data, "__len__") else None  # type: ignore[arg-type]
-        batches_of = lambda: batch_list  # noqa: E731
-    if validation is not None:
-        if not isinstance(validation, tuple | list) or len(validation) != 2:
-            raise DataError("validation must be a pair (X, y)")
-        try:
-            Xv, yv = check_arrays(validation[0], validation[1])
-        except DataError as exc:
-            raise DataError(f"validation data: {exc}") from None
     for cb in callbacks:
         if not isinstance(cb, Callback) and not callable(cb):
             raise TypeError(f"callbacks must be Callback objects or callables, got {cb!r}")
-    if checkpoint is not None:
-        _check_checkpoint_path(Path(checkpoint))
-    if arrays:
-        _probe(model, loss_fn, X, y, "training data")
-        if validation is not None:
-            _probe(model, loss_fn, Xv, yv, "validation data")
 
-    backend.manual_seed(seed)
-    shuffle_rng = np.random.default_rng(seed)
-    optimizer.steps_per_epoch = steps_per_epoch
-    history = History()
-    start_epoch, skip = 0, 0
-    if resume is not None:
-        history, start_epoch, skip = _resume(resume, model, optimizer, shuffle_rng)
-        if start_epoch >= epochs:
-            history.stop_reason = StopReason(
-                "epochs", f"the checkpoint already completed {start_epoch} of {epochs} epochs",
-                history.steps - 1, start_epoch - 1, start_epoch, epochs)
-            return history
-    epoch_rng_state = shuffle_rng.bit_generator.state
 
-    def save(epoch_index: int, steps_done: int) -> None:
-        if checkpoint is not None:
-            _save(checkpoint, model, optimizer, history, epoch_index, steps_done,
-                  epoch_rng_state, config, seed)
+@dataclass
+class _Source:
+    """Where the steps' closures come from: ``epoch(shuffle_rng)`` yields (closure, samples)
+    for each step of an epoch. ``same_batch``: every step evaluates the same objective."""
 
-    interrupted = _InterruptFlag()
-    bar = _progress_bar(progress, epochs, start_epoch, steps_per_epoch)
-    started = time.perf_counter()
-    elapsed_before = history.seconds
-    if hasattr(model, "train"):
-        model.train()
-    reason: StopReason | None = None
-    epoch = start_epoch
-    explode_at = _explosion_limit(history)  # NaN until the first step is recorded
-    step_criteria = stop.max_steps is not None or stop.time_limit is not None
-    full_batch_closure: dict[int, Callable[[], Tensor]] = {}
+    epoch: Callable[[Any], Iterable[tuple[Callable[[], Any], int]]]
+    steps_per_epoch: int | None
+    same_batch: bool = False
+    arrays: tuple[np.ndarray, np.ndarray] | None = None
+
+
+def _source(model: Any, loss_fn: Callable[..., Tensor], data: Any, batch_size: int | None,
+            shuffle: bool) -> _Source:
+    """The closures of (X, y) arrays (full batch or shuffled mini-batches) or of an
+    iterable of batches."""
+
+    def closures(batches: Iterable[tuple[Any, Any]]) -> Iterator[tuple[Callable[[], Any], int]]:
+        for xb, yb in batches:
+            xt = xb if isinstance(xb, Tensor) else _as_tensor(np.asarray(xb))
+            yield _make_closure(model, loss_fn, xt, yb), len(xb)
+
+    arrays = isinstance(data, tuple | list) and len(data) == 2 and not isinstance(data[0], tuple)
+    if not arrays:
+        if batch_size is not None:
+            raise ConfigError("batch_size applies to (X, y) arrays, not to an iterable of batches")
+        steps = len(data) if hasattr(data, "__len__") else None
+        return _Source(lambda rng: closures(data), steps)
+    X, y = check_arrays(data[0], data[1])
+    if batch_size is None:  # one batch: one closure, the same objective every step
+        full = list(closures([(X, y)]))
+        return _Source(lambda rng: full, 1, same_batch=True, arrays=(X, y))
+    return _Source(
+        lambda rng: closures(iterate_batches(X, y, batch_size, shuffle=shuffle, rng=rng)),
+        num_batches(len(X), batch_size), arrays=(X, y))
+
+
+def _validation_arrays(validation: Any) -> tuple[np.ndarray, np.ndarray]:
+    if not isinstance(validation, tuple | list) or len(validation) != 2:
+        raise DataError("validation must be a pair (X, y)")
     try:
-        for epoch in range(start_epoch, epochs):
-            epoch_start = time.perf_counter()
-            epoch_rng_state = shuffle_rng.bit_generator.state
-            batches = iter(batches_of())
-            for _ in range(skip):  # resuming mid-epoch: the same batches, minus those done
-                next(batches)
-            first_step = history.steps - skip
-            skip = 0
-            seen = 0
-            for xb, yb in batches:
-                xt = xb if isinstance(xb, Tensor) else _as_tensor(np.asarray(xb))
-                # Full batch: the same closure object every step tells the optimizer the batch
-                # did not change (a strong-Wolfe search may then reuse its last gradient).
-                closure = full_batch_closure.get(id(xb))
-                if closure is None:
-                    closure = _make_closure(model, loss_fn, xt, yb)
-                    if batch_size is None and arrays:
-                        full_batch_closure[id(xb)] = closure
-                optimizer.step(closure)
-                info = optimizer.last
-                assert info is not None
-                history.record_step(info.loss, info.lr, info.grad_norm, info.evaluations,
-                                    info.step_norm)
-                seen += len(xb)
-                # the common case, a finite step below the divergence limit, costs two tests
-                if not info.finite or info.loss > explode_at or explode_at != explode_at:
-                    reason = _divergence(history, optimizer, epoch)
-                    explode_at = _explosion_limit(history)
-                if reason is None and step_criteria:
-                    elapsed = elapsed_before + time.perf_counter() - started
-                    reason = stop.check_step(history, elapsed, epoch)
-                for cb in callbacks:
-                    if isinstance(cb, Callback) and cb.on_step_end(history, optimizer):
-                        reason = reason or StopReason("callback", f"stopped by "
-                                                      f"{type(cb).__name__} at step "
-                                                      f"{history.steps - 1}",
-                                                      history.steps - 1, epoch)
-                if bar is not None:
-                    bar.update(1)
-                if reason is None and interrupted.raised:
-                    reason = StopReason("interrupted", f"interrupted at step {history.steps - 1}"
-                                        f" (epoch {epoch})", history.steps - 1, epoch)
-                    save(epoch, history.steps - first_step)
-                    history.stop_reason = reason
-                    return history
-                if reason is not None:
-                    if reason.criterion != "diverged":  # resumable from this very step
-                        history.stop_reason = reason
-                        save(epoch, history.steps - first_step)
+        return check_arrays(validation[0], validation[1])
+    except DataError as exc:
+        raise DataError(f"validation data: {exc}") from None
+
+
+# ------------------------------------------------------------------------------ running
+class _Run:
+    """One training run, phase by phase: epochs of steps, then the end of each epoch.
+
+    Only this loop undoes a step (when the divergence criterion fires); the criteria read
+    the History alone.
+    """
+
+    def __init__(self, optimizer: Optimizer, stop: StopWhen, divergence: Divergence,
+                 callbacks: Sequence[Any], source: _Source, shuffle_rng: Any, *,
+                 model: Any = None, loss_fn: Any = None,
+                 validation: tuple[np.ndarray, np.ndarray] | None = None,
+                 validate_every: int = 1, keep_best: bool = False):
+        self.optimizer = optimizer
+        self.stop = stop
+        self.divergence = divergence
+        self.callbacks = list(callbacks)
+        self.source = source
+        self.shuffle_rng = shuffle_rng
+        self.model = model
+        self.loss_fn = loss_fn
+        self.validation = validation
+        self.validate_every = validate_every
+        self.keep_best = keep_best
+        self.history = History()
+        self.start_epoch = 0
+        self.skip = 0  # steps of the first epoch already done (resuming mid-epoch)
+        self.saver: _Saver | None = None
+        self.bar: Any = None
+        self.interrupted: _InterruptFlag | None = None
+        self.epoch_rng_state: Any = None
+        self.steps_this_run = 0
+
+    def train(self, epochs: int, progress: bool, checkpoint_every: int | None) -> History:
+        """Epochs until one of the criteria (or the epoch budget) stops training."""
+        history = self.history
+        self.bar = _progress_bar(progress, epochs, self.start_epoch, self.source.steps_per_epoch)
+        self.interrupted = _InterruptFlag()
+        self.limit = self.divergence.limit(history)  # NaN until the first step
+        started, before = time.perf_counter(), history.seconds
+        self.clock = lambda: before + time.perf_counter() - started
+        if hasattr(self.model, "train"):
+            self.model.train()
+        reason: StopReason | None = None
+        epoch = self.start_epoch
+        try:
+            for epoch in range(self.start_epoch, epochs):
+                reason = self.epoch(epoch)
+                if reason is not None:  # a step stopped training (and saved what it must)
+                    if reason.criterion != "interrupted":
+                        self.end_epoch(epoch, reason)
                     break
-            steps_in_epoch = history.steps - first_step
-            if steps_in_epoch == 0:
-                raise DataError("the data yielded no batches")
-            record = _epoch_record(history, epoch, first_step, time.perf_counter() - epoch_start)
-            if validation is not None and ((epoch + 1) % validate_every == 0 or reason):
-                if reason is None or reason.criterion != "diverged":
-                    metrics = evaluate(model, loss_fn, Xv, yv)
-                    record.val_loss = metrics["loss"]
-                    record.val_accuracy = metrics.get("accuracy")
-            history.epochs.append(record)
-            _track_best(history, record, model, keep_best)
-            if bar is not None:
-                _describe(bar, record, seen / max(record.seconds, 1e-9))
+                reason = self.end_epoch(epoch, None)
+                if reason is not None:
+                    history.stop_reason = reason
+                    self.save(epoch + 1, 0)
+                    break
+                if checkpoint_every and ((epoch + 1) % checkpoint_every == 0
+                                         or epoch + 1 == epochs):
+                    self.save(epoch + 1, 0)
+        finally:
+            self.interrupted.restore()
+            if self.bar is not None:
+                self.bar.close()
+            history.seconds = self.clock()
+        history.stop_reason = reason or StopReason(
+            "epochs", f"completed {epochs} epochs ({history.steps} steps)",
+            history.steps - 1, epoch, epochs, epochs)
+        return history
+
+    def epoch(self, epoch: int) -> StopReason | None:
+        """The steps of one epoch; the reason when one of them stops training."""
+        history = self.history
+        self.epoch_start = time.perf_counter()
+        self.epoch_rng_state = self.shuffle_rng.bit_generator.state if self.shuffle_rng else None
+        batches = iter(self.source.epoch(self.shuffle_rng))
+        for _ in range(self.skip):  # resuming mid-epoch: the same batches, minus those done
+            next(batches)
+        self.first_step = history.steps - self.skip
+        self.skip = 0
+        self.samples = 0
+        for closure, samples in batches:
+            reason = self.step(closure, epoch)
+            self.samples += samples
             if reason is not None:
-                break
-            reason = stop.check_epoch(history, steps_in_epoch)
-            for cb in callbacks:
-                stop_now = (cb.on_epoch_end(history, model) if isinstance(cb, Callback)
-                            else cb(history))
-                if stop_now and reason is None:
-                    name = getattr(cb, "__name__", type(cb).__name__)
-                    reason = StopReason("callback", f"stopped by {name} at epoch {epoch}",
-                                        history.steps - 1, epoch)
-            epoch_rng_state = shuffle_rng.bit_generator.state
-            if reason is None and ((epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs):
-                save(epoch + 1, 0)
-            elif reason is not None and reason.criterion != "diverged":
-                history.stop_reason = reason
-                save(epoch + 1, 0)
-            if reason is not None:
-                break
-    finally:
-        interrupted.restore()
-        if bar is not None:
-            bar.close()
-        history.seconds = elapsed_before + time.perf_counter() - started
-    if reason is None:
-        reason = StopReason("epochs", f"completed {epochs} epochs ({history.steps} steps)",
-                            history.steps - 1, epoch, epochs, epochs)
-    history.stop_reason = reason
-    return history
+                return reason
+        return None
+
+    def step(self, closure: Callable[[], Any], epoch: int) -> StopReason | None:
+        """One optimizer step, recorded; then divergence and the step-level criteria."""
+        history, optimizer = self.history, self.optimizer
+        same = self.source.same_batch and self.steps_this_run > 0
+        optimizer.step(closure, same_batch=same)
+        self.steps_this_run += 1
+        info = optimizer.last
+        assert info is not None
+        history.record_step(info.loss, info.lr, info.grad_norm, info.evaluations,
+                            info.step_norm)
+        reason = None
+        # the common case, a finite step below the divergence limit, costs two tests
+        if not info.finite or info.loss > self.limit or self.limit != self.limit:
+            reason = self.diverged(epoch)
+        if reason is None and self.stop.per_step:
+            reason = self.stop.check_step(history, self.clock(), epoch)
+        step = history.steps - 1
+        for cb in self.callbacks:
+            if isinstance(cb, Callback) and cb.on_step_end(history, optimizer) and not reason:
+                reason = StopReason("callback", f"stopped by {type(cb).__name__} at step "
+                                    f"{step}", step, epoch)
+        if self.bar is not None:
+            self.bar.update(1)
+        if reason is None and self.interrupted is not None and self.interrupted.raised:
+            reason = StopReason("interrupted", f"interrupted at step {step} (epoch {epoch})",
+                                step, epoch)
+        if reason is not None and reason.criterion != "diverged":  # resumable from here
+            history.stop_reason = reason
+            self.save(epoch, history.steps - self.first_step)
+        return reason
+
+    def diverged(self, epoch: int) -> StopReason | None:
+        """The divergence criterion; when it fires, the last good parameters come back."""
+        reason = self.divergence.check(self.history, epoch)
+        self.limit = self.divergence.limit(self.history)
+        if reason is None:
+            return None
+        return Divergence.restored(reason, self.history, self.optimizer.undo())
+
+    def end_epoch(self, epoch: int, reason: StopReason | None) -> StopReason | None:
+        """Record the epoch (validation, best) and read the epoch-level criteria."""
+        history = self.history
+        steps_in_epoch = history.steps - self.first_step
+        if steps_in_epoch == 0:
+            raise DataError("the data yielded no batches")
+        record = _epoch_record(history, epoch, self.first_step,
+                               time.perf_counter() - self.epoch_start)
+        if self.validation is not None and ((epoch + 1) % self.validate_every == 0 or reason):
+            if reason is None or reason.criterion != "diverged":
+                metrics = evaluate(self.model, self.loss_fn, *self.validation)
+                record.val_loss = metrics["loss"]
+                record.val_accuracy = metrics.get("accuracy")
+        history.epochs.append(record)
+        _track_best(history, record, self.model, self.keep_best)
+        if self.bar is not None:
+            _describe(self.bar, record, self.samples / max(record.seconds, 1e-9))
+        if reason is not None:
+            return reason
+        reason = self.stop.check_epoch(history, steps_in_epoch)
+        for cb in self.callbacks:
+            stop_now = (cb.on_epoch_end(history, self.model) if isinstance(cb, Callback)
+                        else cb(history))
+            if stop_now and reason is None:
+                name = getattr(cb, "__name__", type(cb).__name__)
+                reason = StopReason("callback", f"stopped by {name} at epoch {epoch}",
+                                    history.steps - 1, epoch)
+        self.epoch_rng_state = self.shuffle_rng.bit_generator.state if self.shuffle_rng else None
+        return reason
+
+    def save(self, epoch: int, steps_done: int) -> None:
+        """A checkpoint, when one was asked for: resumable at (epoch, steps done in it)."""
+        if self.saver is not None:
+            self.saver.save(self.history, epoch, steps_done, self.epoch_rng_state)
+
+
+class _Saver:
+    """Writes the run's checkpoints (see ``checkpoint.py``)."""
+
+    def __init__(self, path: Path, model: Any, optimizer: Optimizer,
+                 config: dict[str, Any] | None, seed: int):
+        self.path, self.model, self.optimizer = path, model, optimizer
+        self.config, self.seed = config, seed
+
+    def save(self, history: History, epoch: int, steps_done: int, epoch_rng_state: Any) -> None:
+        _save(self.path, self.model, self.optimizer, history, epoch, steps_done,
+              epoch_rng_state, self.config, self.seed)
 
 
 def _check_checkpoint_path(path: Path) -> None:
@@ -468,58 +595,6 @@ def _track_best(history: History, record: EpochRecord, model: Any, keep: bool) -
         if keep and hasattr(model, "state_dict"):
             state = {k: np.array(v, copy=True) for k, v in model.state_dict().items()}
         history.best = Best(record.epoch, record.step, value, state)
-
-
-def _explosion_limit(history: History) -> float:
-    """The loss above which a step counts as diverging: DIVERGENCE_FACTOR times the first
-    loss (infinite when the first loss is not positive; NaN before the first step)."""
-    if not history.loss:
-        return math.nan
-    first = history.loss[0]
-    return DIVERGENCE_FACTOR * first if math.isfinite(first) and first > 0 else math.inf
-
-
-def _divergence(history: History, optimizer: Optimizer, epoch: int) -> StopReason | None:
-    info = optimizer.last
-    assert info is not None
-    first = history.loss[0]
-    exploded = (
-        info.finite
-        and math.isfinite(first)
-        and first > 0
-        and info.loss > DIVERGENCE_FACTOR * first
-    )
-    if info.finite and not exploded:
-        return None
-    step = history.steps - 1
-    if not info.finite:
-        # No update was made: the parameters are those that gave a non-finite value; the
-        # previous step's starting point is the last one with a finite loss.
-        if math.isfinite(info.loss):
-            detail = f"gradient norm {info.grad_norm:.4g} at loss {info.loss:.4g}"
-        else:
-            detail = f"loss {info.loss}"
-        back, back_loss = step - 1, history.loss[-2] if history.steps >= 2 else math.nan
-        culprit = history.lr[-2] if history.steps >= 2 else math.nan
-    else:
-        detail = f"loss {info.loss:.4g} > {DIVERGENCE_FACTOR:g} x the first loss {first:.4g}"
-        back, back_loss = step, info.loss
-        culprit = history.lr[-2] if history.steps >= 2 else info.lr
-    restored = optimizer.undo()
-    message = f"diverged at step {step}: {detail}"
-    if math.isfinite(culprit):
-        message += f", after a step of size {culprit:.4g}"
-    if restored:
-        message += f"; parameters restored to those at the start of step {back}"
-        if math.isfinite(back_loss):
-            message += f" (loss {back_loss:.4g})"
-    else:
-        message += "; the parameters are those this step started from"
-    rule = optimizer.rule
-    if isinstance(rule, Constant):
-        message += (f". Hint: the constant step {rule.value:g} is too large for this problem; "
-                    "try a line search (lr=ds.optim.Armijo(), or --lr armijo) or a smaller lr")
-    return StopReason("diverged", message, step, epoch, info.loss, DIVERGENCE_FACTOR * first)
 
 
 def _progress_bar(progress: bool, epochs: int, start: int, steps_per_epoch: int | None):

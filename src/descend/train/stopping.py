@@ -1,5 +1,10 @@
 """Convergence criteria. Each reads the History and returns a StopReason or None; none of
-them touches parameters or step sizes (STYLE.md 12)."""
+them touches parameters or step sizes (STYLE.md 12). Divergence is one of them; the
+training loop alone acts on it (it puts back the last parameters with a finite loss).
+
+Every stop reason training can report, library, command line, ``descend compare``, CSV and
+checkpoints alike, is one of :data:`STOP_REASONS`.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,86 @@ from dataclasses import dataclass
 
 from ..errors import ConfigError
 from .history import History, StopReason
+
+#: every criterion name a StopReason can carry
+STOP_REASONS = ("epochs", "max_epochs", "max_steps", "time_limit", "loss_below",
+                "grad_norm_below", "rel_loss_change_below", "param_change_below", "patience",
+                "stalled", "stationary", "diverged", "callback", "interrupted")
+
+#: the default divergence factor of training: a loss that rose by more than this many
+#: times max(|first loss|, 1) above the first loss
+DIVERGENCE_FACTOR = 1e6
+
+
+class Divergence:
+    """The divergence criterion: a step whose loss or gradient is not finite, or whose loss
+    rose above the first loss f_0 by more than ``factor`` times a scale: f_0 - f* when the
+    optimal value f* is known (and below f_0), else max(|f_0|, 1).
+
+    Gradient descent with a step below 2/L never raises f, so on smooth problems this fires
+    only for steps that overshoot; the subgradient method, which may raise f on purpose,
+    wants a larger factor.
+    """
+
+    def __init__(self, factor: float = DIVERGENCE_FACTOR, f_star: float | None = None):
+        _check("factor", factor)
+        if f_star is not None and not math.isfinite(f_star):
+            raise ConfigError(f"Divergence: f_star must be finite or None, got {f_star!r}")
+        self.factor = float(factor)
+        self.f_star = f_star
+
+    def limit(self, history: History) -> float:
+        """The loss above which a step diverges (NaN before the first step, so that the
+        first step is always checked; inf when the first loss is not finite)."""
+        if not history.loss:
+            return math.nan
+        first = history.loss[0]
+        if not math.isfinite(first):
+            return math.inf
+        if self.f_star is not None and first - self.f_star > 0:
+            scale = first - self.f_star
+        else:
+            scale = max(abs(first), 1.0)
+        return first + self.factor * scale
+
+    def check(self, history: History, epoch: int) -> StopReason | None:
+        """Whether the last step diverged, with the loss, the gradient and the step size."""
+        step = history.steps - 1
+        loss, norm = history.loss[-1], history.grad_norm[-1]
+        culprit = history.lr[-2] if history.steps >= 2 else math.nan
+        after = f", after a step of size {culprit:.4g}" if math.isfinite(culprit) else ""
+        if not math.isfinite(loss):
+            detail = f"loss {loss}"
+        elif not math.isfinite(norm):
+            detail = f"gradient norm {norm} at loss {loss:.4g}"
+        elif loss > self.limit(history):
+            detail = f"overshooting: the loss rose from {history.loss[0]:.4g} to {loss:.4g}"
+        else:
+            return None
+        message = f"diverged at step {step}: {detail}{after}"
+        taken = history.lr[:-1]
+        if taken and min(taken) == max(taken) > 0:  # every step had the same size
+            message += (f". Hint: the constant step {taken[0]:g} is too large for this problem; "
+                        "try a line search (lr=ds.optim.Armijo()) or a smaller step")
+        return StopReason("diverged", message, step, epoch, loss, self.limit(history))
+
+    @staticmethod
+    def restored(reason: StopReason, history: History, undone: bool) -> StopReason:
+        """The reason, saying which parameters the loop put back after it."""
+        step = reason.step
+        message, hint = reason.message.partition(". Hint: ")[::2]
+        if not undone:
+            message += "; the parameters are those this step started from"
+        # A step with a non-finite value made no update: undoing takes back the previous
+        # step's update. A step that overshot did update: undoing takes back its own.
+        else:
+            finite = math.isfinite(history.loss[-1]) and math.isfinite(history.grad_norm[-1])
+            back = step if finite else step - 1
+            message += f"; parameters restored to those at the start of step {back}"
+            if back >= 0 and math.isfinite(history.loss[back]):
+                message += f" (loss {history.loss[back]:.4g})"
+        reason.message = message + (f". Hint: {hint}" if hint else "")
+        return reason
 
 
 def _check(name: str, value: float | int | None, *, integer: bool = False) -> None:
@@ -32,7 +117,10 @@ class StopWhen:
     ``rel_loss_change_below`` (|L_e - L_{e-1}| / max(|L_{e-1}|, 1e-12));
     ``param_change_below`` (the distance the parameters moved during the epoch,
     sum of ||x_{k+1} - x_k||); ``patience`` (epochs without a lower validation loss, or
-    training loss without validation data). Criteria compose with ``|``.
+    training loss without validation data). Step-level, for full-batch runs:
+    ``stalled`` (that many steps in a row of size 0 at a non-zero gradient: the line search
+    finds no decrease) and ``stationary`` (the gradient is exactly zero). Criteria compose
+    with ``|``.
     """
 
     max_epochs: int | None = None
@@ -43,9 +131,13 @@ class StopWhen:
     param_change_below: float | None = None
     patience: int | None = None
     time_limit: float | None = None
+    stalled: int | None = None
+    stationary: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("max_epochs", "max_steps", "patience"):
+        if not isinstance(self.stationary, bool):
+            raise ConfigError(f"StopWhen: stationary must be a bool, got {self.stationary!r}")
+        for name in ("max_epochs", "max_steps", "patience", "stalled"):
             _check(name, getattr(self, name), integer=True)
         for name in ("loss_below", "grad_norm_below", "rel_loss_change_below",
                      "param_change_below", "time_limit"):
@@ -55,7 +147,9 @@ class StopWhen:
         merged = {}
         for name in self.__dataclass_fields__:
             a, b = getattr(self, name), getattr(other, name)
-            if a is None or b is None:
+            if name == "stationary":
+                merged[name] = a or b
+            elif a is None or b is None:
                 merged[name] = a if b is None else b
             elif name in ("loss_below", "grad_norm_below", "rel_loss_change_below",
                           "param_change_below"):
@@ -64,9 +158,24 @@ class StopWhen:
                 merged[name] = min(a, b)
         return StopWhen(**merged)
 
+    @property
+    def per_step(self) -> bool:
+        """Whether any criterion is read after every step."""
+        return (self.max_steps is not None or self.time_limit is not None
+                or self.stalled is not None or self.stationary)
+
     def check_step(self, history: History, elapsed: float, epoch: int) -> StopReason | None:
         """Criteria read after every step."""
         step = history.steps - 1
+        if self.stationary and history.grad_norm[-1] == 0:
+            return StopReason("stationary", f"the gradient is exactly 0 at step {step}",
+                              step, epoch, 0.0, 0.0)
+        if self.stalled is not None and history.steps >= self.stalled:
+            recent = range(history.steps - self.stalled, history.steps)
+            if all(history.lr[i] == 0 and history.grad_norm[i] > 0 for i in recent):
+                return StopReason("stalled", f"no step decreased the loss {self.stalled} times "
+                                  f"in a row (step size 0) at step {step}", step, epoch,
+                                  self.stalled, self.stalled)
         if self.max_steps is not None and history.steps >= self.max_steps:
             return StopReason("max_steps", f"reached max_steps = {self.max_steps} at step {step}",
                               step, epoch, history.steps, self.max_steps)
