@@ -45,7 +45,7 @@ def check_record(r: C.RunResult) -> None:
 def test_run_rule_reaches_the_tolerance_and_leaves_the_problem_there(logreg):
     r = C.run_rule(logreg, "constant:1/L", tol=1e-8, max_steps=500)
     check_record(r)
-    assert r.stop_reason == "tol" and 0 <= r.gap <= 1e-8
+    assert r.stop_reason == "loss_below" and 0 <= r.gap <= 1e-8
     assert r.rule.startswith("constant:1/L (=") and r.optimizer == "gd"
     assert r.evaluations == r.gradient_evaluations == r.steps  # one pass per constant step
     np.testing.assert_allclose(r.lrs, 1 / logreg.lipschitz)
@@ -63,7 +63,7 @@ def test_run_rule_resets_the_problem_first(logreg):
 def test_line_search_counts_its_trial_points(logreg):
     r = C.run_rule(logreg, "exact", max_steps=100)
     check_record(r)
-    assert r.stop_reason == "tol"
+    assert r.stop_reason == "loss_below"
     assert r.evaluations > 3 * r.steps  # Brent evaluates many trial points per step
     assert r.gradient_evaluations == r.steps
     w = C.run_rule(logreg, "wolfe", max_steps=100)
@@ -114,7 +114,7 @@ def test_non_finite_loss_is_divergence():
 def test_non_smooth_problems_get_the_subgradient_method(maxaffine):
     r = C.run_rule(maxaffine, "invsqrt:0.1", max_steps=400)
     check_record(r)
-    assert r.optimizer == "subgradient" and r.stop_reason == "max steps"
+    assert r.optimizer == "subgradient" and r.stop_reason == "max_steps"
     assert r.bounds is not None and len(r.bounds) == len(r.losses)
     assert np.all(r.best_gaps[1:] <= r.bounds[1:])  # the classical guarantee holds throughout
     assert r.bound == r.bounds[-1]
@@ -138,7 +138,7 @@ def test_forced_optimizer_and_momentum_checks(maxaffine, logreg):
     r = C.run_rule(maxaffine, "invsqrt:0.1", optimizer="gd", max_steps=20)
     assert r.optimizer == "gd"
     m = C.run_rule(logreg, "constant:0.5/L", momentum=0.5, max_steps=300, tol=1e-8)
-    assert m.optimizer == "gd+momentum(0.5)" and m.stop_reason == "tol"
+    assert m.optimizer == "gd+momentum(0.5)" and m.stop_reason == "loss_below"
     with pytest.raises(ConfigError):
         C.run_rule(logreg, "armijo", optimizer="newton")
     with pytest.raises(ConfigError):
@@ -151,12 +151,13 @@ def test_other_stop_reasons():
     mlp = P.mlp_digits(hidden=4, samples=60)
     r = C.run_rule(mlp, "armijo", max_steps=5)
     check_record(r)
-    assert r.stop_reason == "max steps" and r.gap is None and r.gaps is None
+    assert r.stop_reason == "max_steps" and r.gap is None and r.gaps is None
     r = C.run_rule(P.saddle(start=(0.0, 0.0)), "armijo")
-    assert r.stop_reason == "stationary" and r.steps == 0
+    assert r.stop_reason == "stationary" and r.steps == 1  # the first step, of length 0
+    assert r.losses[0] == r.losses[1] and r.lrs[0] * r.cum_evaluations[-1] >= 0
     r = C.run_rule(P.rosenbrock(), "constant:1e-4", max_steps=10**6, time_limit=0.05)
     check_record(r)
-    assert r.stop_reason == "time limit" and 0 < r.steps < 10**6
+    assert r.stop_reason == "time_limit" and 0 < r.steps < 10**6
 
 
 def test_compare_runs_each_rule_and_accepts_objects(logreg):
@@ -164,7 +165,7 @@ def test_compare_runs_each_rule_and_accepts_objects(logreg):
 
     rule = Armijo()
     results = C.compare(logreg, ["armijo", rule, "polyak"], max_steps=100)
-    assert [r.stop_reason for r in results] == ["tol"] * 3
+    assert [r.stop_reason for r in results] == ["loss_below"] * 3
     assert rule.previous is None  # the rule object was copied, not used
     assert len(C.compare(logreg, "armijo, wolfe", max_steps=50)) == 2
     with pytest.raises(ConfigError):
@@ -178,7 +179,7 @@ def test_format_table_lists_every_run(logreg, maxaffine):
     assert len(lines) == 2 + len(results)
     for word in ("rule", "f final", "f - f*", "steps", "f-evals", "g-evals", "time", "stop"):
         assert word in lines[0]
-    assert "diverged" in lines[-1] and "tol" in lines[2]
+    assert "diverged" in lines[-1] and "loss_below" in lines[2]
     sub = C.format_table(C.compare(maxaffine, ["invsqrt:0.1"], max_steps=50))
     assert "bound" in sub.splitlines()[0]
     mlp = P.mlp_digits(hidden=4, samples=60)
@@ -222,7 +223,7 @@ def test_cli_reports_divergence_without_crashing(capsys):
     code = main(["compare", "--problem", "logreg", "--steps", "constant:100,armijo", "--quiet"])
     out, err = capsys.readouterr()
     assert code == 0 and err == ""
-    assert "constant:100 diverged: overshooting" in out
+    assert "constant:100: diverged at step" in out and "overshooting" in out
     assert "2/L" in out
 
 

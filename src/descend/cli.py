@@ -24,7 +24,16 @@ from ._argtypes import (
     positive_int,
     unit_interval,
 )
-from .errors import DescendError
+from .backend import manual_seed
+from .compare import default_specs, format_table, plot, resolve_rule, run_rule, split_specs
+from .data import Standardizer, load_csv, load_digits, spirals, teacher, train_val_split
+from .errors import ConfigError, DescendError
+from .nn import CrossEntropyLoss, mlp
+from .optim import GD, Adam, Subgradient, parse_step_rule
+from .optim.steps import Needs
+from .problems import PROBLEMS, make_problem
+from .train import StopWhen, evaluate, fit
+from .train.checkpoint import load_checkpoint
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -133,9 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "--epochs may extend it)")
     t.set_defaults(func=cmd_train)
 
-    from .compare import add_compare_parser
-
-    add_compare_parser(sub, positive_int)
+    _add_compare_parser(sub)
     return parser
 
 
@@ -160,15 +167,13 @@ def _check_output(path: Path | None, flag: str) -> None:
 
 
 def _load_data(args: argparse.Namespace) -> Any:
-    from . import data
-
     name = args.data
     if name == "digits":
-        return data.load_digits()
+        return load_digits()
     if name == "spirals":
-        return data.spirals(args.samples, seed=args.seed)
+        return spirals(args.samples, seed=args.seed)
     if name == "teacher":
-        return data.teacher(args.samples, seed=args.seed)
+        return teacher(args.samples, seed=args.seed)
     path = Path(name)
     if path.suffix.lower() != ".csv" and not path.exists():
         raise UsageError(
@@ -179,16 +184,10 @@ def _load_data(args: argparse.Namespace) -> Any:
         label = int(args.label)
     except ValueError:
         pass
-    return data.load_csv(path, label=label)
+    return load_csv(path, label=label)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    import descend as ds
-
-    from .data import Standardizer, train_val_split
-    from .optim import parse_step_rule
-    from .train import StopWhen, evaluate, fit
-
     _check_output(args.plot, "--plot")
     _check_output(args.history, "--history")
     _check_output(args.checkpoint, "--checkpoint")
@@ -209,9 +208,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UsageError(f"--batch-size {args.batch_size} is larger than the "
                          f"{len(X_train)} training samples")
 
-    ds.manual_seed(args.seed)
+    manual_seed(args.seed)
     sizes = [X_train.shape[1], *args.hidden, dataset.n_classes]
-    model = ds.nn.mlp(sizes, activation=args.activation, dropout=args.dropout, rng=args.seed)
+    model = mlp(sizes, activation=args.activation, dropout=args.dropout, rng=args.seed)
     if args.lr is not None and not args.lr.strip():
         raise UsageError(f"descend train: --lr got {args.lr!r}; give a number or a rule name")
     lr_spec = args.lr if args.lr is not None else ("sls" if args.optimizer == "gd" else
@@ -219,18 +218,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     rule = parse_step_rule(lr_spec)
     params = list(model.parameters())
     if args.optimizer == "gd":
-        opt = ds.optim.GD(params, lr=rule, momentum=args.momentum, nesterov=args.nesterov,
+        opt = GD(params, lr=rule, momentum=args.momentum, nesterov=args.nesterov,
                           weight_decay=args.weight_decay)
     elif args.optimizer == "adam":
-        opt = ds.optim.Adam(params, lr=rule, weight_decay=args.weight_decay)
+        opt = Adam(params, lr=rule, weight_decay=args.weight_decay)
     else:
-        opt = ds.optim.Subgradient(params, lr=rule, weight_decay=args.weight_decay)
+        opt = Subgradient(params, lr=rule, weight_decay=args.weight_decay)
     stop = StopWhen(max_steps=args.max_steps, loss_below=args.loss_below,
                     grad_norm_below=args.grad_norm_below,
                     rel_loss_change_below=args.rel_change_below,
                     param_change_below=args.param_change_below, patience=args.patience,
                     time_limit=args.time_limit)
-    loss_fn = ds.nn.CrossEntropyLoss()
+    loss_fn = CrossEntropyLoss()
     batch = "full batch" if args.batch_size is None else f"batch {args.batch_size}"
     print(f"data: {dataset.name} ({len(train)} train / {len(val)} validation, "
           f"{X_train.shape[1]} features, {dataset.n_classes} classes)")
@@ -288,8 +287,6 @@ def _saved_args(args: argparse.Namespace) -> dict[str, Any]:
 
 def _resumed_args(args: argparse.Namespace) -> argparse.Namespace:
     """The run's settings from the checkpoint; --epochs and the output flags may change."""
-    from .train.checkpoint import load_checkpoint
-
     saved = load_checkpoint(args.resume).get("config", {}).get("train_args")
     if not isinstance(saved, dict):
         raise UsageError(f"--resume {args.resume}: the checkpoint was not written by "
@@ -301,6 +298,85 @@ def _resumed_args(args: argparse.Namespace) -> argparse.Namespace:
     if merged.epochs is None:
         merged.epochs = saved.get("epochs")
     return merged
+
+
+# ------------------------------------------------------------------------------ descend compare
+def _add_compare_parser(sub: Any) -> argparse.ArgumentParser:
+    """Register ``descend compare`` on the CLI's subparsers."""
+    p = sub.add_parser(
+        "compare",
+        help="run several step-size rules on one test problem: a table and a plot",
+        description="Run step-size rules on a test problem with a known optimum and report "
+        "the final loss, the gap to f*, the steps and evaluations used, and why each run "
+        "stopped (a step that is too large shows up as 'diverged').",
+    )
+    p.add_argument("--problem", required=True, metavar="NAME",
+                   help=f"one of: {', '.join(PROBLEMS)}")
+    p.add_argument("--steps", metavar="RULES",
+                   help="comma-separated step rules, e.g. constant:0.1,invsqrt:0.5,armijo,"
+                   "wolfe,exact,polyak; 'k/L' means k over the problem's gradient Lipschitz "
+                   "constant (constant:1/L); a bare 'polyak' uses the problem's f*. Default: "
+                   "a set suited to the problem")
+    p.add_argument("--optimizer", choices=("auto", "gd", "subgradient"), default="auto",
+                   help="auto (default): the subgradient method on convex non-smooth "
+                   "problems for non-search rules, gradient descent otherwise")
+    p.add_argument("--momentum", type=unit_interval, default=0.0,
+                   help="heavy-ball momentum for gradient descent (default: 0)")
+    p.add_argument("--max-steps", type=positive_int, default=500)
+    p.add_argument("--tol", type=nonneg_float, default=1e-6,
+                   help="stop when f - f* <= tol (default: 1e-6)")
+    p.add_argument("--time-limit", type=positive_float, help="seconds per rule")
+    p.add_argument("--plot", type=Path, help="save f - f*, cost and step sizes (PNG/SVG/PDF)")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="the problem's data (default: 0)")
+    p.add_argument("--quiet", action="store_true", help="only the table and warnings")
+    p.set_defaults(func=cmd_compare)
+    return p
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """``descend compare``: print the table and one line per diverged rule."""
+    _check_output(args.plot, "--plot")
+    if args.problem.strip().lower() not in PROBLEMS:
+        raise UsageError(f"descend compare: unknown problem {args.problem!r}; "
+                         f"known: {', '.join(PROBLEMS)}")
+    if args.optimizer == "subgradient" and args.momentum:
+        raise UsageError("descend compare: --momentum needs --optimizer gd or auto")
+    if args.steps is not None and not split_specs(args.steps):
+        raise UsageError("descend compare: --steps is empty")
+    problem = make_problem(args.problem, seed=args.seed)
+    specs = split_specs(args.steps) if args.steps is not None else default_specs(problem)
+    rules = []
+    for spec in specs:
+        try:
+            rule, _ = resolve_rule(problem, spec)
+        except ConfigError as exc:
+            raise UsageError(f"descend compare: --steps: {exc}") from None
+        if args.optimizer == "subgradient" and rule.needs != Needs.NOTHING:
+            raise UsageError(f"descend compare: {spec!r} is a line search; the subgradient "
+                             "method takes constant, invtime, invsqrt, length or polyak steps")
+        rules.append(spec)
+
+    f_star = "unknown" if problem.f_star is None else f"{problem.f_star:.10g}"
+    L = "" if problem.lipschitz is None else f", L = {problem.lipschitz:.4g}"
+    print(f"problem: {problem.name}: {problem.description}; f* = {f_star}{L}", flush=True)
+    results = []
+    for spec in rules:
+        r = run_rule(problem, spec, optimizer=args.optimizer, momentum=args.momentum,
+                     max_steps=args.max_steps, tol=args.tol, time_limit=args.time_limit)
+        results.append(r)
+        if not args.quiet:
+            print(f"  {r.rule}: {r.stop_reason} ({r.detail}), {r.seconds:.2f} s", flush=True)
+    print(format_table(results))
+    for r in results:
+        if r.diverged:
+            hint = ""
+            if problem.lipschitz is not None:
+                hint = f"; steps above 2/L = {2 / problem.lipschitz:.4g} overshoot"
+            print(f"{r.rule}: {r.detail}{hint}")
+    if args.plot:
+        plot(results, args.plot, problem)
+        print(f"plot: {args.plot}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,44 +19,48 @@ Conventions
   conveniences that need the problem: a number written ``k/L`` (``constant:1/L``) is k
   divided by the problem's gradient Lipschitz constant, and a bare ``polyak`` uses the
   problem's known f* (the estimated-target Polyak step when f* is unknown).
+* Every run is :func:`descend.train.minimize`, the training loop of ``fit``: the same
+  stopping criteria, the same divergence rule and the same stop reasons
+  (:data:`~descend.train.stopping.STOP_REASONS`).
 * Step k of a run starts at x_k; ``losses[k] = f(x_k)``; ``cum_evaluations[k]`` counts the
   forward passes made to *reach* x_k (so 0 for x_0), excluding the bookkeeping evaluation of
-  the last point. A run stops at the first of: f_best - f* <= ``tol`` (then the last move is
-  undone, so the variables hold the point that met the tolerance), divergence,
-  ``max_steps`` moves, a stall (the line search found no acceptable step five times in a
-  row), a zero gradient, or the time limit.
+  the point returned. A run stops at the first of: f(x_k) - f* < ``tol`` (``loss_below``),
+  divergence, ``max_steps`` moves, a stall (``stalled``: the line search found no acceptable
+  step five times in a row), a zero gradient (``stationary``), or the time limit.
 * Divergence ("overshooting"): f(x_k) is not finite, or f(x_k) - f(x_0) exceeds
   ``DIVERGENCE_FACTOR`` times the initial gap f(x_0) - f* (times max(|f(x_0)|, 1) when f*
   is unknown; ``DIVERGENCE_FACTOR_SUBGRADIENT`` for the subgradient method, which is not a
-  descent method). Gradient descent with a step below 2/L never raises f, so this fires only
-  for steps that overshoot. The run then stops with reason ``"diverged"`` and the reported
-  numbers are those of the last finite iterate.
+  descent method): :class:`~descend.train.stopping.Divergence` with these factors. Gradient
+  descent with a step below 2/L never raises f, so this fires only for steps that
+  overshoot. The run then stops with reason ``"diverged"``, the loop puts back the last
+  parameters, and the reported numbers are those of the last finite iterate.
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ._argtypes import nonneg_float, nonneg_int, positive_float, unit_interval
 from .errors import ConfigError
-from .problems import PROBLEMS, Problem, make_problem
+from .optim import GD, Polyak, Subgradient, parse_step_rule
+from .optim.steps import Needs, as_step_rule
+from .problems import Problem
+from .train.history import History
+from .train.loop import Callback, minimize
+from .train.stopping import STOP_REASONS, Divergence, StopWhen
 
 __all__ = [
     "DIVERGENCE_FACTOR",
     "DIVERGENCE_FACTOR_SUBGRADIENT",
     "STOP_REASONS",
     "RunResult",
-    "add_compare_parser",
-    "cmd_compare",
     "compare",
     "default_specs",
     "format_table",
@@ -71,8 +75,6 @@ DIVERGENCE_FACTOR = 10.0
 DIVERGENCE_FACTOR_SUBGRADIENT = 1e3
 #: consecutive zero steps from a line search that count as a stall.
 STALL_STEPS = 5
-#: every stop reason a run can report
-STOP_REASONS = ("tol", "diverged", "max steps", "stalled", "stationary", "time limit")
 
 
 @dataclass
@@ -176,9 +178,6 @@ def resolve_rule(problem: Problem, spec: Any) -> tuple[Any, str]:
     ``polyak`` resolved against ``problem`` (see the module docstring). A rule object is
     deep-copied, so its state (a warm-started line search, Polyak's f_best) starts fresh.
     """
-    from .optim import Polyak, parse_step_rule
-    from .optim.steps import as_step_rule
-
     if not isinstance(spec, str):
         rule = copy.deepcopy(as_step_rule(spec))
         return rule, repr(rule)
@@ -221,7 +220,8 @@ def _choose_optimizer(problem: Problem, rule: Any, optimizer: str, momentum: flo
         raise ConfigError(f"optimizer must be 'auto', 'gd' or 'subgradient', got {optimizer!r}")
     if optimizer == "auto":
         wants_sub = not problem.smooth and problem.convex
-        optimizer = "subgradient" if wants_sub and rule.needs == "none" and not momentum else "gd"
+        plain = rule.needs == Needs.NOTHING and not momentum
+        optimizer = "subgradient" if wants_sub and plain else "gd"
     if optimizer == "subgradient" and momentum:
         raise ConfigError("the subgradient method takes no momentum; use optimizer='gd'")
     return optimizer
@@ -262,9 +262,6 @@ def run_rule(
     -------
     RunResult
     """
-    from .linesearch import LineSearchStatus
-    from .optim import GD, Subgradient
-
     if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
         raise ConfigError(f"max_steps must be an int >= 1, got {max_steps!r}")
     if not (isinstance(tol, int | float) and math.isfinite(tol) and tol >= 0):
@@ -282,76 +279,26 @@ def run_rule(
         method = f"gd+momentum({momentum:g})" if momentum else "gd"
 
     f_star = problem.f_star
+    stop = StopWhen(max_steps=max_steps, time_limit=time_limit, stalled=STALL_STEPS,
+                    stationary=True,
+                    loss_below=None if f_star is None else f_star + tol)
     factor = DIVERGENCE_FACTOR_SUBGRADIENT if kind == "subgradient" else DIVERGENCE_FACTOR
-    losses: list[float] = []
-    lrs: list[float] = []
-    cum_f: list[int] = []
-    cum_g: list[int] = []
-    spent_f = spent_g = 0
-    best = math.inf
-    zero_run = 0
-    reason = ""
-    detail = ""
+    passes = _GradientPasses()
     started = time.perf_counter()
     # overflow on the way to divergence is reported by name, not as NumPy warnings
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for k in range(max_steps + 1):
-            if k == max_steps or (time_limit is not None and
-                                  time.perf_counter() - started >= time_limit):
-                f_k = problem.value()  # bookkeeping: the last point's value, not counted
-                losses.append(f_k)
-                cum_f.append(spent_f)
-                cum_g.append(spent_g)
-                if math.isfinite(f_k):
-                    best = min(best, f_k)
-                if f_star is not None and best - f_star <= tol:
-                    reason, detail = "tol", f"f - f* <= {tol:g} after {k} steps"
-                elif k == max_steps:
-                    reason, detail = "max steps", f"reached max_steps = {max_steps}"
-                else:
-                    reason, detail = "time limit", f"time limit {time_limit:g} s after {k} steps"
-                break
-            opt.step(problem.loss, same_batch=k > 0)
-            info = opt.last
-            f_k = info.loss
-            losses.append(f_k)
-            cum_f.append(spent_f)
-            cum_g.append(spent_g)
-            if not info.finite or _diverging(f_k, losses[0], f_star, factor):
-                reason = "diverged"
-                shown = f"{f_k:.4g}" if math.isfinite(f_k) else str(f_k)
-                detail = (f"overshooting: f rose from {losses[0]:.4g} to {shown} by step {k}"
-                          + (f" with step size {lrs[-1]:.4g}" if lrs else ""))
-                if not info.finite and math.isfinite(f_k):
-                    detail += " (the gradient was not finite)"
-                break
-            best = min(best, f_k)
-            if f_star is not None and best - f_star <= tol:
-                opt.undo()  # back to x_k, the point that met the tolerance
-                reason, detail = "tol", f"f - f* <= {tol:g} after {k} steps"
-                break
-            if info.grad_norm == 0:
-                opt.undo()
-                reason, detail = "stationary", f"the gradient is exactly 0 at step {k}"
-                break
-            lrs.append(info.lr)
-            spent_f += info.evaluations
-            spent_g += info.gradient_evaluations
-            searching = info.status is not None and info.status is not LineSearchStatus.CONVERGED
-            zero_run = zero_run + 1 if info.lr == 0 and searching else 0
-            if zero_run >= STALL_STEPS:
-                status = info.status.value if info.status is not None else "?"
-                reason = "stalled"
-                detail = (f"the line search found no acceptable step {STALL_STEPS} times in a row "
-                          f"(status {status}) at step {k}")
-                losses.append(problem.value())
-                cum_f.append(spent_f)
-                cum_g.append(spent_g)
-                break
+        history = minimize(problem.loss, opt, stop=stop, divergence=Divergence(factor, f_star),
+                           callbacks=[passes])
+        reason = history.stop_reason
+        assert reason is not None
+        losses = list(history.loss)
+        if reason.criterion != "diverged":
+            losses.append(problem.value())  # bookkeeping: the point returned, not counted
     seconds = time.perf_counter() - started
+    moves = len(losses) - 1
 
-    if kind == "subgradient" and reason != "diverged":
-        final = problem.value()  # bookkeeping, not counted
+    if kind == "subgradient" and reason.criterion != "diverged":
+        final = losses[-1]
         if not final <= opt.best_loss and opt.restore_best():
             final = float(opt.best_loss)
     else:
@@ -359,7 +306,7 @@ def run_rule(
     loss_arr = np.asarray(losses, dtype=float)
     finite = np.where(np.isfinite(loss_arr), loss_arr, np.inf)
     best_arr = np.minimum.accumulate(finite)
-    steps = len(lrs)
+    lrs = np.asarray(history.lr[:moves], dtype=float)
     gaps = best_gaps = bounds = None
     if f_star is not None:
         gaps = loss_arr - f_star
@@ -367,12 +314,12 @@ def run_rule(
     if kind == "subgradient" and problem.subgradient_bound is not None and problem.x_star:
         R = problem.distance(problem.x0)
         G = problem.subgradient_bound
-        alpha = np.asarray(lrs, dtype=float)
-        s1 = np.r_[0.0, np.cumsum(alpha)]
-        s2 = np.r_[0.0, np.cumsum(alpha**2)]
+        s1 = np.r_[0.0, np.cumsum(lrs)]
+        s2 = np.r_[0.0, np.cumsum(lrs**2)]
         with np.errstate(divide="ignore", invalid="ignore"):
             bounds = np.where(s1 > 0, (R * R + G * G * s2) / (2 * s1), np.inf)
-        bounds = bounds[: len(losses)]
+    cum_f = np.r_[0, np.cumsum(history.evaluations[:moves])].astype(np.int64)
+    cum_g = np.r_[0, np.cumsum(passes.counts[:moves])].astype(np.int64)
     return RunResult(
         rule=label,
         problem=problem.name,
@@ -380,30 +327,30 @@ def run_rule(
         final_loss=final,
         best_loss=float(best_arr[-1]) if len(best_arr) else math.nan,
         gap=None if f_star is None else final - f_star,
-        steps=steps,
-        evaluations=spent_f,
-        gradient_evaluations=spent_g,
+        steps=moves,
+        evaluations=int(cum_f[-1]),
+        gradient_evaluations=int(cum_g[-1]),
         seconds=seconds,
-        stop_reason=reason,
-        detail=detail,
+        stop_reason=reason.criterion,
+        detail=reason.message,
         losses=loss_arr,
         gaps=gaps,
         best_gaps=best_gaps,
-        lrs=np.asarray(lrs, dtype=float),
-        cum_evaluations=np.asarray(cum_f, dtype=np.int64),
-        cum_gradient_evaluations=np.asarray(cum_g, dtype=np.int64),
+        lrs=lrs,
+        cum_evaluations=cum_f,
+        cum_gradient_evaluations=cum_g,
         bounds=bounds,
     )
 
 
-def _diverging(f: float, f0: float, f_star: float | None, factor: float) -> bool:
-    if not math.isfinite(f):
-        return True
-    if f_star is not None and f0 - f_star > 0:
-        scale = f0 - f_star
-    else:
-        scale = max(abs(f0), 1.0)
-    return f - f0 > factor * scale
+class _GradientPasses(Callback):
+    """Collects each step's backward passes (History records the forward passes)."""
+
+    def __init__(self) -> None:
+        self.counts: list[int] = []
+
+    def on_step_end(self, history: History, optimizer: Any) -> None:
+        self.counts.append(optimizer.last.gradient_evaluations)
 
 
 def _last_finite(values: list[float]) -> float:
@@ -416,13 +363,14 @@ def _last_finite(values: list[float]) -> float:
 def compare(problem: Problem, specs: Sequence[Any] | str, **kwargs: Any) -> list[RunResult]:
     """:func:`run_rule` for each rule (a list, or one comma-separated string); the keyword
     arguments are passed on."""
-    items = _split_specs(specs) if isinstance(specs, str) else list(specs)
+    items = split_specs(specs) if isinstance(specs, str) else list(specs)
     if not items:
         raise ConfigError("no step rules to compare")
     return [run_rule(problem, spec, **kwargs) for spec in items]
 
 
-def _split_specs(text: str) -> list[str]:
+def split_specs(text: str) -> list[str]:
+    """``"armijo, wolfe"`` -> ``["armijo", "wolfe"]``."""
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
@@ -538,84 +486,3 @@ def plot(results: Sequence[RunResult], path: str | Path, problem: Problem | None
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)
     return path
-
-
-# ------------------------------------------------------------------------------ command line
-def add_compare_parser(sub: Any, positive_int: Callable[[str], int]) -> argparse.ArgumentParser:
-    """Register ``descend compare`` on the CLI's subparsers."""
-    p = sub.add_parser(
-        "compare",
-        help="run several step-size rules on one test problem: a table and a plot",
-        description="Run step-size rules on a test problem with a known optimum and report "
-        "the final loss, the gap to f*, the steps and evaluations used, and why each run "
-        "stopped (a step that is too large shows up as 'diverged').",
-    )
-    p.add_argument("--problem", required=True, metavar="NAME",
-                   help=f"one of: {', '.join(PROBLEMS)}")
-    p.add_argument("--steps", metavar="RULES",
-                   help="comma-separated step rules, e.g. constant:0.1,invsqrt:0.5,armijo,"
-                   "wolfe,exact,polyak; 'k/L' means k over the problem's gradient Lipschitz "
-                   "constant (constant:1/L); a bare 'polyak' uses the problem's f*. Default: "
-                   "a set suited to the problem")
-    p.add_argument("--optimizer", choices=("auto", "gd", "subgradient"), default="auto",
-                   help="auto (default): the subgradient method on convex non-smooth "
-                   "problems for non-search rules, gradient descent otherwise")
-    p.add_argument("--momentum", type=unit_interval, default=0.0,
-                   help="heavy-ball momentum for gradient descent (default: 0)")
-    p.add_argument("--max-steps", type=positive_int, default=500)
-    p.add_argument("--tol", type=nonneg_float, default=1e-6,
-                   help="stop when f - f* <= tol (default: 1e-6)")
-    p.add_argument("--time-limit", type=positive_float, help="seconds per rule")
-    p.add_argument("--plot", type=Path, help="save f - f*, cost and step sizes (PNG/SVG/PDF)")
-    p.add_argument("--seed", type=nonneg_int, default=0, help="the problem's data (default: 0)")
-    p.add_argument("--quiet", action="store_true", help="only the table and warnings")
-    p.set_defaults(func=cmd_compare)
-    return p
-
-
-def cmd_compare(args: argparse.Namespace) -> int:
-    """``descend compare``: print the table and one line per diverged rule."""
-    from .cli import UsageError, _check_output
-
-    _check_output(args.plot, "--plot")
-    if args.problem.strip().lower() not in PROBLEMS:
-        raise UsageError(f"descend compare: unknown problem {args.problem!r}; "
-                         f"known: {', '.join(PROBLEMS)}")
-    if args.optimizer == "subgradient" and args.momentum:
-        raise UsageError("descend compare: --momentum needs --optimizer gd or auto")
-    if args.steps is not None and not _split_specs(args.steps):
-        raise UsageError("descend compare: --steps is empty")
-    problem = make_problem(args.problem, seed=args.seed)
-    specs = _split_specs(args.steps) if args.steps is not None else default_specs(problem)
-    rules = []
-    for spec in specs:
-        try:
-            rule, _ = resolve_rule(problem, spec)
-        except ConfigError as exc:
-            raise UsageError(f"descend compare: --steps: {exc}") from None
-        if args.optimizer == "subgradient" and rule.needs != "none":
-            raise UsageError(f"descend compare: {spec!r} is a line search; the subgradient "
-                             "method takes constant, invtime, invsqrt, length or polyak steps")
-        rules.append(spec)
-
-    f_star = "unknown" if problem.f_star is None else f"{problem.f_star:.10g}"
-    L = "" if problem.lipschitz is None else f", L = {problem.lipschitz:.4g}"
-    print(f"problem: {problem.name}: {problem.description}; f* = {f_star}{L}", flush=True)
-    results = []
-    for spec in rules:
-        r = run_rule(problem, spec, optimizer=args.optimizer, momentum=args.momentum,
-                     max_steps=args.max_steps, tol=args.tol, time_limit=args.time_limit)
-        results.append(r)
-        if not args.quiet:
-            print(f"  {r.rule}: {r.stop_reason} ({r.detail}), {r.seconds:.2f} s", flush=True)
-    print(format_table(results))
-    for r in results:
-        if r.diverged:
-            hint = ""
-            if problem.lipschitz is not None:
-                hint = f"; steps above 2/L = {2 / problem.lipschitz:.4g} overshoot"
-            print(f"{r.rule} diverged: {r.detail}{hint}")
-    if args.plot:
-        plot(results, args.plot, problem)
-        print(f"plot: {args.plot}")
-    return 0

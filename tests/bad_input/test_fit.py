@@ -209,7 +209,7 @@ STOP_WHEN = [
     ({"max_steps": INF}, "inf"),
     ({"patience": 0}, "patience"),
     ({"patience": 2.5}, "2.5"),
-    ({"loss_below": -1}, "-1"),
+    ({"loss_below": math.inf}, "inf"),  # a negative loss is a loss; an infinite bound is not
     ({"loss_below": NAN}, "nan"),
     ({"grad_norm_below": 0}, "grad_norm_below must be > 0, got 0"),
     ({"grad_norm_below": -1e-3}, "-0.001"),

@@ -73,6 +73,7 @@ def _hinge_train(make_opt) -> list[np.ndarray]:
 
 
 def _problem_run(name: str, spec: str, steps: int = 60, momentum: float = 0.0):
+    # budgets end before f* is met within rounding: runs stop on max_steps or a stall
     problem = make_problem(name, seed=0)
     result = run_rule(problem, spec, max_steps=steps, tol=0.0, momentum=momentum)
     arrays = [p.data.copy() for p in problem.params]
@@ -120,10 +121,10 @@ CASES: dict[str, Callable[[], list[np.ndarray]]] = {
         lambda ps: optim.Subgradient(ps, lr=optim.InverseSqrt(0.5))),
     "subgradient_polyak": lambda: _hinge_train(
         lambda ps: optim.Subgradient(ps, lr=optim.Polyak(None))),
-    "compare_logreg_armijo": lambda: _problem_run("logreg", "armijo"),
-    "compare_logreg_wolfe": lambda: _problem_run("logreg", "wolfe"),
+    "compare_logreg_armijo": lambda: _problem_run("logreg", "armijo", steps=25),
+    "compare_logreg_wolfe": lambda: _problem_run("logreg", "wolfe", steps=20),
     "compare_logreg_exact": lambda: _problem_run("logreg", "exact", steps=20),
-    "compare_leastsq_constant": lambda: _problem_run("leastsq", "constant:1/L"),
+    "compare_leastsq_constant": lambda: _problem_run("leastsq", "constant:1/L", steps=50),
     "compare_leastsq_exactq": lambda: _problem_run("leastsq", "exact-quadratic", steps=20),
     "compare_rosenbrock_wolfe": lambda: _problem_run("rosenbrock", "wolfe", steps=80),
     "compare_svm_invsqrt": lambda: _problem_run("svm", "invsqrt:0.1", steps=80),

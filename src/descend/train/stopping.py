@@ -102,7 +102,10 @@ def _check(name: str, value: float | int | None, *, integer: bool = False) -> No
         raise ConfigError(f"StopWhen: {name} must be a number, got {value!r}")
     if integer and (not isinstance(value, int) or value < 1):
         raise ConfigError(f"StopWhen: {name} must be an int >= 1, got {value!r}")
-    if value < 0 or (value == 0 and name not in ("loss_below",)):
+    if name == "loss_below":  # a loss may be negative
+        if not math.isfinite(value):
+            raise ConfigError(f"StopWhen: loss_below must be finite, got {value!r}")
+    elif value <= 0:
         raise ConfigError(f"StopWhen: {name} must be > 0, got {value!r}")
 
 
