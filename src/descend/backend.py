@@ -10,6 +10,8 @@ import weakref
 
 import numpy as np
 
+from .errors import ConfigError, ShapeError
+
 xp = np
 
 #: dtype given to floating data that arrives without one (Python floats, lists).
@@ -26,8 +28,6 @@ def manual_seed(seed: int) -> None:
 
 def check_seed(seed: object, name: str = "seed") -> int:
     """``seed`` as a non-negative int, or a clear error naming it."""
-    from .errors import ConfigError
-
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise TypeError(f"{name} must be an int, got {seed!r} ({type(seed).__name__})")
     if seed < 0:
@@ -67,8 +67,6 @@ def as_array(data: object, dtype: object = None) -> np.ndarray:
         try:
             arr = np.asarray(data)
         except ValueError as exc:
-            from .errors import ShapeError
-
             raise ShapeError(
                 f"cannot make a tensor from ragged nested sequences {data!r:.80}: {exc}"
             ) from None

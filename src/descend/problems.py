@@ -38,6 +38,9 @@ from .autodiff.ops import (
     softplus,
 )
 from .autodiff.tensor import Tensor
+from .backend import check_seed
+from .checks import check_count, check_step_size
+from .data import Standardizer, load_digits
 from .errors import ConfigError
 
 __all__ = [
@@ -164,23 +167,6 @@ class Problem:
 
 
 # ------------------------------------------------------------------------------ helpers
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ConfigError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_positive(name: str, value: object, *, allow_zero: bool = False) -> float:
-    ok = isinstance(value, int | float | np.floating) and not isinstance(value, bool)
-    if ok:
-        v = float(value)  # type: ignore[arg-type]
-        ok = math.isfinite(v) and (v > 0 or (allow_zero and v == 0))
-    if not ok:
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ConfigError(f"{name} must be a finite number {bound}, got {value!r}")
-    return float(value)  # type: ignore[arg-type]
-
-
 def _variable(x: np.ndarray) -> Tensor:
     return Tensor(np.array(x, dtype=np.float64), requires_grad=True)
 
@@ -210,8 +196,8 @@ def least_squares(n: int = 200, d: int = 20, seed: int = 0) -> Problem:
     x* from ``numpy.linalg.lstsq``; L = lambda_max(A^T A)/n, mu = lambda_min(A^T A)/n
     (positive when n >= d). Start: x = 0.
     """
-    n = _check_int("n", n, 1)
-    d = _check_int("d", d, 1)
+    n = check_count("n", n, 1)
+    d = check_count("d", d, 1)
     A, b = _regression_data(n, d, seed)
     x_star = np.linalg.lstsq(A, b, rcond=None)[0]
 
@@ -242,9 +228,9 @@ def ridge(n: int = 200, d: int = 20, lam: float = 0.1, seed: int = 0) -> Problem
     Closed form x* = (A^T A/n + lam I)^{-1} A^T b/n; L = lambda_max(A^T A)/n + lam,
     mu = lambda_min(A^T A)/n + lam. Start: x = 0.
     """
-    n = _check_int("n", n, 1)
-    d = _check_int("d", d, 1)
-    lam = _check_positive("lam", lam, allow_zero=True)
+    n = check_count("n", n, 1)
+    d = check_count("d", d, 1)
+    lam = check_step_size("lam", lam, allow_zero=True)
     A, b = _regression_data(n, d, seed)
     H = A.T @ A / n
     x_star = np.linalg.solve(H + lam * np.eye(d), A.T @ b / n)
@@ -302,9 +288,9 @@ def logistic_regression(n: int = 500, d: int = 10, lam: float = 1e-2, seed: int 
     """
     from scipy.optimize import minimize
 
-    n = _check_int("n", n, 2)
-    d = _check_int("d", d, 1)
-    lam = _check_positive("lam", lam)
+    n = check_count("n", n, 2)
+    d = check_count("d", d, 1)
+    lam = check_step_size("lam", lam)
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, d))
     teacher = rng.standard_normal(d)
@@ -357,9 +343,9 @@ def lasso(n: int = 100, d: int = 20, lam: float = 0.1, seed: int = 0) -> Problem
     """
     from scipy.optimize import minimize
 
-    n = _check_int("n", n, 1)
-    d = _check_int("d", d, 1)
-    lam = _check_positive("lam", lam)
+    n = check_count("n", n, 1)
+    d = check_count("d", d, 1)
+    lam = check_step_size("lam", lam)
     A, b = _regression_data(n, d, seed, sparse=True)
 
     def reference(xs: Arrays) -> float:
@@ -431,9 +417,9 @@ def svm(n: int = 200, d: int = 5, lam: float = 0.1, seed: int = 0) -> Problem:
     SciPy's SLSQP and polished the same way. f* is the primal value at the optimum.
     G = 2 lam ||w*|| + max ||x_i|| + 1 bounds the subgradients near x*. Start: w = 0, b = 0.
     """
-    n = _check_int("n", n, 2)
-    d = _check_int("d", d, 1)
-    lam = _check_positive("lam", lam)
+    n = check_count("n", n, 2)
+    d = check_count("d", d, 1)
+    lam = check_step_size("lam", lam)
     rng = np.random.default_rng(seed)
     y = np.where(rng.random(n) < 0.5, 1.0, -1.0)
     centre = rng.standard_normal(d)
@@ -569,8 +555,8 @@ def max_affine(m: int = 50, d: int = 10, seed: int = 0) -> Problem:
     """
     from scipy.optimize import linprog
 
-    m = _check_int("m", m, 2)
-    d = _check_int("d", d, 1)
+    m = check_count("m", m, 2)
+    d = check_count("d", d, 1)
     rng = np.random.default_rng(seed)
     A = rng.standard_normal((m, d))
     A -= A.mean(axis=0)
@@ -606,7 +592,7 @@ def rosenbrock(a: float = 1.0, b: float = 100.0) -> Problem:
     start (-1.2, 1). Smooth but non-convex, with no global Lipschitz constant for the
     gradient (``lipschitz`` is None)."""
     a = float(a)
-    b = _check_positive("b", b)
+    b = check_step_size("b", b)
     if not math.isfinite(a):
         raise ConfigError(f"a must be finite, got {a!r}")
     z = _variable(np.array([-1.2, 1.0]))
@@ -657,13 +643,12 @@ def mlp_digits(hidden: int = 32, seed: int = 0, samples: int | None = None) -> P
     digits (standardised pixels, float64), full batch. f* is unknown (None): the loss can
     approach 0 on the training set. Weights: He-uniform from ``seed``; biases 0.
     ``samples`` keeps the first ``samples`` images (all 1,797 by default)."""
-    from .data import Standardizer, load_digits
 
-    hidden = _check_int("hidden", hidden, 1)
+    hidden = check_count("hidden", hidden, 1)
     data = load_digits(np.float64)
     X, y = data.X, data.y
     if samples is not None:
-        samples = _check_int("samples", samples, 2)
+        samples = check_count("samples", samples, 2)
         X, y = X[:samples], y[:samples]
     X = Standardizer().fit(X).transform(X).astype(np.float64)
     rng = np.random.default_rng(seed)
@@ -711,8 +696,6 @@ def make_problem(name: str, seed: int | None = None) -> Problem:
         raise ConfigError(f"unknown problem {name!r}; known: {', '.join(PROBLEMS)}")
     builder = PROBLEMS[key]
     if seed is not None:
-        from .backend import check_seed
-
         seed = check_seed(seed)
     if seed is not None and builder not in (rosenbrock, saddle):
         return builder(seed=seed)

@@ -21,7 +21,7 @@ import numpy as np
 from .. import backend
 from ..autodiff import ops
 from ..autodiff.functional import dropout as _dropout
-from ..autodiff.ops.conv import _pair
+from ..autodiff.ops.conv import as_pair
 from ..errors import ConfigError
 from .activations import ACTIVATIONS
 from .init import RNG, initial_weights
@@ -175,9 +175,9 @@ class Conv2d(Module):
         super().__init__()
         self.in_channels = _positive_int(in_channels, "in_channels", "Conv2d")
         self.out_channels = _positive_int(out_channels, "out_channels", "Conv2d")
-        self.kernel_size = _pair(kernel_size, "kernel_size", 1, "Conv2d")
-        self.stride = _pair(stride, "stride", 1, "Conv2d")
-        self.padding = _pair(padding, "padding", 0, "Conv2d")
+        self.kernel_size = as_pair(kernel_size, "kernel_size", 1, "Conv2d")
+        self.stride = as_pair(stride, "stride", 1, "Conv2d")
+        self.padding = as_pair(padding, "padding", 0, "Conv2d")
         scheme = "he" if init == "auto" else init
         w, b = initial_weights(
             scheme,
@@ -212,9 +212,9 @@ class MaxPool2d(Module):
         self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None
     ):
         super().__init__()
-        self.kernel_size = _pair(kernel_size, "kernel_size", 1, "MaxPool2d")
+        self.kernel_size = as_pair(kernel_size, "kernel_size", 1, "MaxPool2d")
         self.stride = (
-            self.kernel_size if stride is None else _pair(stride, "stride", 1, "MaxPool2d")
+            self.kernel_size if stride is None else as_pair(stride, "stride", 1, "MaxPool2d")
         )
 
     def forward(self, x: Any) -> Any:

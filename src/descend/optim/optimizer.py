@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..autodiff.tensor import Tensor
 from ..checks import check_number
@@ -78,8 +78,7 @@ class StepInfo:
     step_norm: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
-class _Start:
+class _Start(NamedTuple):
     """The first phase of a step: the objective and its gradient at x."""
 
     loss_tensor: Any  # what step() returns
@@ -90,13 +89,8 @@ class _Start:
     evaluations: int  # forward passes made (0 when a trial point's gradient was reused)
     replay: Replay | None
 
-    @property
-    def finite(self) -> bool:
-        return math.isfinite(self.loss) and math.isfinite(self.sq_norm)
 
-
-@dataclass(frozen=True, slots=True)
-class _Line:
+class _Line(NamedTuple):
     """The direction d = sign * v, its slope g . d and its norm."""
 
     v: Vector
@@ -145,6 +139,9 @@ class Optimizer:
                 "group must use that same step rule"
             )
         self._shared_rule = len(rules) == 1
+        #: what the (shared) rule needs: trial points or not
+        self._needs = Needs(self.rule.needs)
+        self._params = [p for g in self.param_groups for p in g["params"]]
         self._group_of = [i for i, g in enumerate(self.param_groups) for _ in g["params"]]
         self._decay = WeightDecay(self.engine, [(g["weight_decay"], len(g["params"]))
                                                 for g in self.param_groups])
@@ -196,7 +193,7 @@ class Optimizer:
     @property
     def params(self) -> list[Any]:
         """Every parameter, group after group."""
-        return [p for g in self.param_groups for p in g["params"]]
+        return list(self._params)
 
     @property
     def rule(self) -> Any:
@@ -205,7 +202,7 @@ class Optimizer:
 
     def zero_grad(self) -> None:
         """Set every parameter's ``.grad`` to None."""
-        self.engine.zero_grad(self.params)
+        self.engine.zero_grad(self._params)
 
     def step(self, closure: Closure | None = None, *, same_batch: bool = False) -> Any:
         """Take one step and return the loss at its start.
@@ -222,7 +219,8 @@ class Optimizer:
         of a new forward and backward pass.
         """
         start = self._evaluate(closure, same_batch)
-        if not start.finite and closure is not None:
+        if closure is not None and not (math.isfinite(start.loss)
+                                        and math.isfinite(start.sq_norm)):
             self._reject(start)  # no update
             return start.loss_tensor
         line = self._direction(start)
@@ -237,7 +235,7 @@ class Optimizer:
         Possible until the next step starts writing new parameters."""
         if self._undo is None:
             return False
-        params = self.params
+        params = self._params
         replaced = self.engine.values(params)
         self.engine.assign(params, self._undo)
         self._spare = replaced
@@ -288,8 +286,8 @@ class Optimizer:
     # ------------------------------------------------------------------ the phases of a step
     def _evaluate(self, closure: Closure | None, same_batch: bool) -> _Start:
         """Phase 1: the objective and its gradient at x (weight decay included)."""
-        engine, params = self.engine, self.params
-        searching = self.rule.needs != Needs.NOTHING
+        engine, params = self.engine, self._params
+        searching = self._needs is not Needs.NOTHING
         replay = None
         accepted, self._accepted = self._accepted, None
         if closure is None:
@@ -342,7 +340,7 @@ class Optimizer:
         else:
             slope = sign * self.engine.dot(start.grads, v)
             norm = math.sqrt(self.engine.dot(v, v))
-        if self.rule.needs != Needs.NOTHING and not slope < 0 and start.sq_norm > 0:
+        if self._needs is not Needs.NOTHING and not slope < 0 and start.sq_norm > 0:
             # not a descent direction: the line search runs along -g instead
             return _Line(start.grads, -1.0, -start.sq_norm, math.sqrt(start.sq_norm), True)
         return _Line(v, sign, slope, norm, False)
@@ -352,27 +350,30 @@ class Optimizer:
         """Phase 3: the step rule picks alpha (one per parameter when groups differ)."""
         rule = self.rule
         self._spare = self.engine.spare_like(self._spare, start.x0)
-        facts = (self.t, start.loss, math.sqrt(start.sq_norm), line.norm, line.slope)
-        if rule.needs != Needs.NOTHING:
+        t, loss, per_epoch = self.t, start.loss, self.steps_per_epoch
+        norm = math.sqrt(start.sq_norm)
+        if self._needs is not Needs.NOTHING:
             assert closure is not None
-            line_fn = Restriction(self.engine, self.params, closure, start.x0, line.v,
+            line_fn = Restriction(self.engine, self._params, closure, start.x0, line.v,
                                   line.sign, self._spare, start.replay, self._decay)
-            ctx = StepContext(*facts, line_fn.phi, line_fn.phi_and_slope, self.steps_per_epoch)
+            ctx = StepContext(t, loss, norm, line.norm, line.slope, line_fn.phi,
+                              line_fn.phi_and_slope, per_epoch)
             try:
                 choice = rule(ctx)
             finally:
                 line_fn.close()
-            if rule.needs == Needs.SLOPES:
+            if self._needs is Needs.SLOPES:
                 self._accepted = line_fn.accepted(float(choice.lr))
             alphas = [float(choice.lr)]
-        elif self._shared_rule:
-            choice = rule(StepContext(*facts, steps_per_epoch=self.steps_per_epoch))
-            alphas = [float(choice.lr)]
-        else:  # schedules differing between parameter groups: one step size per group
-            ctx = StepContext(*facts, steps_per_epoch=self.steps_per_epoch)
-            choices = [g["rule"](ctx) for g in self.param_groups]
-            choice = choices[0]
-            alphas = [float(c.lr) for c in choices]  # one per group
+        else:
+            ctx = StepContext(t, loss, norm, line.norm, line.slope, None, None, per_epoch)
+            if self._shared_rule:
+                choice = rule(ctx)
+                alphas = [float(choice.lr)]
+            else:  # schedules differing between parameter groups: one step size per group
+                choices = [g["rule"](ctx) for g in self.param_groups]
+                choice = choices[0]
+                alphas = [float(c.lr) for c in choices]  # one per group
         for a in alphas:
             if not math.isfinite(a) or a < 0:
                 raise ConfigError(f"step rule {rule!r} returned an invalid step size {a!r}")
@@ -391,7 +392,7 @@ class Optimizer:
             for i, (buf, x, v) in enumerate(zip(spare, x0, line.v)):
                 alpha = alphas[self._group_of[i]]
                 self.engine.axpy_into([buf], [x], line.sign * alpha, [v])
-        self.engine.assign(self.params, spare)
+        self.engine.assign(self._params, spare)
         self._spare = x0
         self._undo = x0
 
@@ -399,8 +400,12 @@ class Optimizer:
                 alphas: list[float]) -> None:
         """Phase 5: what the step did, in ``self.last`` and each group's ``"lr"``."""
         alpha = float(choice.lr)
-        for i, group in enumerate(self.param_groups):
-            group["lr"] = alphas[i] if len(alphas) > 1 else alpha
+        if len(alphas) > 1:
+            for group, a in zip(self.param_groups, alphas):
+                group["lr"] = a
+        else:
+            for group in self.param_groups:
+                group["lr"] = alpha
         self.last = StepInfo(
             step=self.t,
             loss=start.loss,

@@ -22,14 +22,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .vectors import Engine, Vector
 
 
-@dataclass(frozen=True, slots=True)
-class Replay:
+class Replay(NamedTuple):
     """Random states around a step's first forward pass: ``before`` is replayed at every
     trial point, ``after`` is where the stream continues once the step is over."""
 
@@ -37,8 +35,7 @@ class Replay:
     after: Any
 
 
-@dataclass(frozen=True, slots=True)
-class TrialPoint:
+class TrialPoint(NamedTuple):
     """A point x + alpha d where loss and gradient were computed on the step's batch.
 
     ``loss`` and ``grads`` are the batch loss and its gradients, weight decay excluded;

@@ -133,11 +133,12 @@ class NumpyEngine:
 
     @staticmethod
     def spare_like(spare: Vector | None, like: Vector) -> Vector:
-        if spare is not None and len(spare) == len(like) and all(
-            s is not x and s.shape == x.shape and s.dtype is x.dtype
-            for s, x in zip(spare, like)
-        ):
-            return spare
+        if spare is not None and len(spare) == len(like):
+            for s, x in zip(spare, like):
+                if s is x or s.shape != x.shape or s.dtype is not x.dtype:
+                    break
+            else:
+                return spare
         return [np.empty_like(x) for x in like]
 
     @staticmethod

@@ -52,7 +52,7 @@ Pair = tuple[int, int]
 
 
 # ---------------------------------------------------------------------------- helpers
-def _pair(value: Any, name: str, minimum: int, op: str) -> Pair:
+def as_pair(value: Any, name: str, minimum: int, op: str) -> Pair:
     """An int or a pair of ints, each >= ``minimum``, as a pair."""
     items = value if isinstance(value, tuple | list) else (value, value)
     if len(items) != 2 or not all(
@@ -212,8 +212,8 @@ def conv2d(
             f"conv2d: input of shape {x_shape} has {x_shape[1]} channels but weight of "
             f"shape {w_shape} expects {w_shape[1]}"
         )
-    stride_ = _pair(stride, "stride", 1, "conv2d")
-    padding_ = _pair(padding, "padding", 0, "conv2d")
+    stride_ = as_pair(stride, "stride", 1, "conv2d")
+    padding_ = as_pair(padding, "padding", 0, "conv2d")
     hp, wp = x_shape[2] + 2 * padding_[0], x_shape[3] + 2 * padding_[1]
     if w_shape[2] > hp or w_shape[3] > wp or min(w_shape[2:]) < 1:
         raise ShapeError(
@@ -349,8 +349,8 @@ def max_pool2d(x: Any, kernel_size: int | Pair, stride: int | Pair | None = None
         raise ShapeError(
             f"max_pool2d: input must have shape (batch, channels, height, width), got {sx}"
         )
-    kernel = _pair(kernel_size, "kernel_size", 1, "max_pool2d")
-    step = kernel if stride is None else _pair(stride, "stride", 1, "max_pool2d")
+    kernel = as_pair(kernel_size, "kernel_size", 1, "max_pool2d")
+    step = kernel if stride is None else as_pair(stride, "stride", 1, "max_pool2d")
     if kernel[0] > sx[2] or kernel[1] > sx[3]:
         raise ShapeError(
             f"max_pool2d: window of size {kernel} is larger than the input images of size "
