@@ -13,7 +13,7 @@ import pytest
 import descend as ds
 
 pytest.importorskip("tensorboardX")
-from descend.train.tensorboard import TensorBoardLogger  # noqa: E402
+from descend.train.tensorboard import TensorBoardLogger
 
 
 def _read_scalars(folder):
