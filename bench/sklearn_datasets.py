@@ -115,7 +115,6 @@ def main(argv: list[str] | None = None) -> int:
 
     # run_alternating calls the worker with (engine, case); the round is its seed, so the
     # case name carries it: one "case" per (data set, round) keeps the A B / B A order.
-    rounds: dict[str, list[dict[str, Any]]] = {}
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for dataset in args.datasets:
         per_engine: dict[str, list[dict[str, Any]]] = {e: [] for e in ENGINES}
@@ -135,7 +134,6 @@ def main(argv: list[str] | None = None) -> int:
                       f"{res['epochs']}  not converged {res['not_converged']}",
                       file=sys.stderr, flush=True)
         results[dataset] = per_engine
-    del rounds
 
     headers = ["data set", "metric", "descend", "scikit-learn", "difference",
                "descend time", "scikit-learn time", "time ratio"]
@@ -154,9 +152,9 @@ def main(argv: list[str] | None = None) -> int:
                      + (f" ({unconverged} unconverged)" if unconverged else ""),
                      f"{100 * (score['descend'] - score['sklearn']):+.2f} pt",
                      f"{secs['descend']:.2f} s", f"{secs['sklearn']:.2f} s",
-                     f"{statistics.median(ratios):.2f}x [{min(ratios):.2f}-{max(ratios):.2f}]"])
+                     f"{statistics.median(ratios):.3g}x [{min(ratios):.3g}-{max(ratios):.3g}]"])
     rows.append(["total", "", "", "", "", f"{total['descend']:.2f} s",
-                 f"{total['sklearn']:.2f} s", f"{total['descend'] / total['sklearn']:.2f}x"])
+                 f"{total['sklearn']:.2f} s", f"{total['descend'] / total['sklearn']:.3g}x"])
     info = machine_info()
     lines = machine_info_lines(info)
     versions = subprocess.run(
