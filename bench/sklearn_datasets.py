@@ -144,12 +144,17 @@ def main(argv: list[str] | None = None) -> int:
         secs = {e: statistics.median(r["median_s"] for r in per_engine[e]) for e in ENGINES}
         ratios = [d["median_s"] / s["median_s"]
                   for d, s in zip(per_engine["descend"], per_engine["sklearn"])]
-        unconverged = sum(r["not_converged"] for r in per_engine["sklearn"])
+        unconverged = {e: sum(r["not_converged"] for r in per_engine[e]) for e in ENGINES}
+        folds = 5 * len(per_engine["sklearn"])
+
+        def shown(e: str) -> str:
+            mark = f" ({unconverged[e]}/{folds} at max_iter)" if unconverged[e] else ""
+            return f"{score[e]:.4f}{mark}"
+
         for e in ENGINES:
             total[e] += secs[e]
         rows.append([dataset, "R^2" if dataset in REGRESSION else "accuracy",
-                     f"{score['descend']:.4f}", f"{score['sklearn']:.4f}"
-                     + (f" ({unconverged} unconverged)" if unconverged else ""),
+                     shown("descend"), shown("sklearn"),
                      f"{100 * (score['descend'] - score['sklearn']):+.2f} pt",
                      f"{secs['descend']:.2f} s", f"{secs['sklearn']:.2f} s",
                      f"{statistics.median(ratios):.3g}x [{min(ratios):.3g}-{max(ratios):.3g}]"])
