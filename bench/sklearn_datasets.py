@@ -147,14 +147,12 @@ def main(argv: list[str] | None = None) -> int:
         unconverged = {e: sum(r["not_converged"] for r in per_engine[e]) for e in ENGINES}
         folds = 5 * len(per_engine["sklearn"])
 
-        def shown(e: str) -> str:
-            mark = f" ({unconverged[e]}/{folds} at max_iter)" if unconverged[e] else ""
-            return f"{score[e]:.4f}{mark}"
-
+        shown = {e: f"{score[e]:.4f}" + (f" ({unconverged[e]}/{folds} at max_iter)"
+                                          if unconverged[e] else "") for e in ENGINES}
         for e in ENGINES:
             total[e] += secs[e]
         rows.append([dataset, "R^2" if dataset in REGRESSION else "accuracy",
-                     shown("descend"), shown("sklearn"),
+                     shown["descend"], shown["sklearn"],
                      f"{100 * (score['descend'] - score['sklearn']):+.2f} pt",
                      f"{secs['descend']:.2f} s", f"{secs['sklearn']:.2f} s",
                      f"{statistics.median(ratios):.3g}x [{min(ratios):.3g}-{max(ratios):.3g}]"])
