@@ -24,6 +24,7 @@ Run::
     .venv/bin/python bench/sklearn_datasets.py                 # 5 rounds, plain text
     .venv/bin/python bench/sklearn_datasets.py --markdown      # a table for BENCHMARKS.md
     .venv/bin/python bench/sklearn_datasets.py --rounds 1 --datasets iris wine
+    .venv/bin/python bench/sklearn_datasets.py --quick          # smoke test
 """
 
 from __future__ import annotations
@@ -105,9 +106,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--sklearn-max-iter", type=int, default=5000)
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke test: one round on iris and wine")
     parser.add_argument("--worker", nargs=3, metavar=("ENGINE", "DATASET", "SEED"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.datasets = 1, ["iris", "wine"]
     if args.worker:
         engine, dataset, seed = args.worker
         worker(engine, dataset, int(seed), args.threads, args.sklearn_max_iter)
