@@ -205,6 +205,7 @@ def test_tol_and_n_iter_no_change_stop_as_scikit_learn_does():
                            random_state=0).fit(X, y)
     curve = clf.loss_curve_
     assert clf.stop_reason_.criterion == "no_improvement" and clf.n_iter_ < 500
+    assert clf.history_.stop_reason is clf.stop_reason_
     # recompute scikit-learn's rule from the curve: count epochs without a loss below
     # best - tol; training stops when the count exceeds n_iter_no_change
     best, count, stop_at = np.inf, 0, None

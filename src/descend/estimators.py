@@ -298,6 +298,7 @@ class _MLPBase(BaseEstimator):
             warnings.warn(f"{type(self).__name__}: {reason.message}", ConvergenceWarning,
                           stacklevel=3)
         self.stop_reason_ = reason
+        self.history_.stop_reason = reason
         if validation is not None and self._best_state is not None:
             self.model_.load_state_dict(self._best_state)
         self.loss_ = self.loss_curve_[-1]
