@@ -16,6 +16,7 @@ BENCHMARKS = [
     ("training.py", ["--markdown"]),
     ("step_rules.py", ["--markdown"]),
     ("linesearch_counts.py", []),
+    ("sklearn_datasets.py", ["--markdown", "--rounds", "3", "--sklearn-max-iter", "50000"]),
 ]
 
 

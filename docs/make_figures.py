@@ -2,6 +2,7 @@
 
     .venv/bin/python docs/make_figures.py            # writes docs/img/*.png, updates the guide
     .venv/bin/python docs/make_figures.py --print    # only prints the tables
+    .venv/bin/python docs/make_figures.py --check    # exit 1 when a table in the guide is stale
 
 Every number in the guide comes from here, so the guide stays true to the code: each table
 sits between ``<!-- table:NAME -->`` and ``<!-- /table:NAME -->`` markers and is replaced on
@@ -79,10 +80,37 @@ def replace_block(text: str, name: str, block: str) -> tuple[str, bool]:
     return new, count == 1
 
 
+def current_block(text: str, name: str) -> str | None:
+    """The table block of ``name`` in the guide's text, or None without markers."""
+    match = re.search(rf"<!-- table:{name} -->\n(.*?)\n<!-- /table:{name} -->", text, re.S)
+    return None if match is None else match.group(1)
+
+
+def stale_tables() -> list[str]:
+    """The names of the guide's tables that differ from what the code gives now."""
+    guide = GUIDE.read_text()
+    stale = []
+    for fig in FIGURES:
+        block = table_block(fig.runs(fig.build()))
+        if current_block(guide, fig.name) != block:
+            stale.append(fig.name)
+    return stale
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--print", action="store_true", help="print the tables only")
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 when a table in the guide is stale")
     args = parser.parse_args(argv)
+    if args.check:
+        stale = stale_tables()
+        if stale:
+            print(f"{GUIDE.name}: stale tables: {', '.join(stale)}; regenerate them with "
+                  ".venv/bin/python docs/make_figures.py", file=sys.stderr)
+            return 1
+        print(f"{GUIDE.name}: every table matches the code")
+        return 0
     IMG.mkdir(exist_ok=True)
     guide = GUIDE.read_text() if GUIDE.exists() else ""
     missing = []

@@ -86,7 +86,6 @@ def _bad_csv(tmp_path: Path) -> str:
         (["train", "--lr", "-1"], "lr"),
         (["train", "--hidden", "12,x"], "--hidden"),
         (["train", "--batch-size", "0"], "--batch-size"),
-        (["train", "--batch-size", "100000"], "larger than"),
         (["train", "--optimizer", "sgdx"], "--optimizer"),
         (["train", "--data", "nowhere.csv"], "no such file"),
         (["train", "--data", "imagenet"], "--data"),
@@ -136,3 +135,62 @@ def test_diverging_constant_step_stops_with_hint():
     assert "diverged" in out.stdout
     assert "too large" in out.stdout
     assert out.returncode == 1
+
+
+def test_full_batch_with_a_criterion_is_not_cut_short_by_the_epoch_budget():
+    out = run("train", "--batch-size", "full", "--grad-norm-below", "1e-4", "--quiet")
+    assert out.returncode == 0, out.stderr
+    stopped = next(line for line in out.stdout.splitlines() if line.startswith("stopped:"))
+    assert "gradient norm" in stopped and "< 0.0001" in stopped
+    steps = int(stopped.rsplit("step", 1)[1])
+    assert steps >= 30  # the old default budget of 30 epochs would have ended it
+
+
+def test_max_steps_sets_the_epoch_budget():
+    out = run("train", "--batch-size", "full", "--max-steps", "40", "--hidden", "8", "--quiet")
+    assert out.returncode == 0, out.stderr
+    assert "reached max_steps = 40" in out.stdout
+
+
+def test_epoch_budget_says_the_criterion_was_not_reached(tmp_path):
+    csv_path = tmp_path / "h.csv"
+    out = run("train", "--batch-size", "full", "--grad-norm-below", "1e-9", "--epochs", "5",
+              "--hidden", "8", "--quiet", "--history", str(csv_path))
+    assert out.returncode == 0, out.stderr
+    stopped = next(line for line in out.stdout.splitlines() if line.startswith("stopped:"))
+    assert "completed 5 epochs" in stopped
+    assert "before the convergence criterion was reached" in stopped
+    assert "raise --epochs" in stopped
+    # the gradient norm it quotes is the last step's (one step per epoch), from the CSV
+    last = (csv_path.read_text().splitlines()[-1]).split(",")
+    quoted = float(stopped.split("gradient norm ")[1].split(" ")[0])
+    assert quoted == pytest.approx(float(last[3]), rel=1e-2)
+
+
+def test_batch_size_above_the_samples_means_full_batch(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20, 2))
+    y = (X[:, 0] > 0).astype(int)
+    path = tmp_path / "small.csv"
+    path.write_text("\n".join(["a,b,y"] + [f"{r[0]},{r[1]},{t}" for r, t in zip(X, y)]))
+    out = run("train", "--data", str(path), "--batch-size", "64", "--epochs", "3", "--quiet")
+    assert out.returncode == 0, out.stderr
+    assert "--batch-size 64 is not below the 16 training samples: using full batches" \
+        in out.stdout
+    assert "full batch" in out.stdout and "completed 3 epochs (3 steps)" in out.stdout
+
+
+def test_resume_with_conflicting_flags_says_so(tmp_path):
+    ckpt = tmp_path / "run.npz"
+    first = run("train", "--epochs", "1", "--hidden", "16", "--quiet", "--checkpoint", str(ckpt))
+    assert first.returncode == 0, first.stderr
+    out = run("train", "--resume", str(ckpt), "--hid", "32", "--lr=wolfe", "--epochs", "2")
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in out.stderr
+    assert "--hidden 32 (the checkpoint has 16)" in lines[0]
+    assert "--lr wolfe (the checkpoint has not set" in lines[0]
+    # the same values as the checkpoint are no conflict
+    same = run("train", "--resume", str(ckpt), "--hidden", "16", "--epochs", "2", "--quiet")
+    assert same.returncode == 0, same.stderr
+    assert "completed 2 epochs" in same.stdout

@@ -39,9 +39,20 @@ from .autodiff.ops import (
     tanh,
 )
 from .backend import manual_seed
-from .estimators import MLPClassifier, MLPRegressor
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # The estimators are scikit-learn estimators: scikit-learn is imported only when they
+    # are first asked for, so that `import descend` stays light and works without it.
+    if name in ("MLPClassifier", "MLPRegressor", "estimators"):
+        import importlib
+
+        estimators = importlib.import_module(".estimators", __name__)
+        return estimators if name == "estimators" else getattr(estimators, name)
+    raise AttributeError(f"module 'descend' has no attribute {name!r}")
+
 
 __all__ = [
     "F",
@@ -55,6 +66,7 @@ __all__ = [
     "data",
     "enable_grad",
     "errors",
+    "estimators",
     "exp",
     "functional",
     "grad_check",

@@ -8,6 +8,7 @@ stderr and exit code 2; Ctrl-C exits with 130.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -69,6 +70,12 @@ def _batch_size(text: str) -> int | None:
 
 
 DEFAULT_EPOCHS = 30
+#: The epoch budget of a full-batch run (one step per epoch) that was given a convergence
+#: criterion but no --epochs: the criterion, not the budget, should end it.
+DEFAULT_FULL_BATCH_EPOCHS = 10_000
+#: Flags that say when training has converged (the epoch budget must not hide them).
+_CONVERGENCE_FLAGS = ("loss_below", "grad_norm_below", "rel_change_below",
+                      "param_change_below")
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "gelu")
 
 
@@ -111,9 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--weight-decay", type=nonneg_float, default=0.0)
     g.add_argument("--batch-size", type=_batch_size, default=64,
                    help="mini-batch size, or 'full' for full-batch gradient descent "
-                   "(default: 64)")
+                   "(default: 64; a size above the training samples means full batch, "
+                   "as in descend.MLPClassifier)")
     g.add_argument("--epochs", type=positive_int, default=None,
-                   help=f"passes over the data (default: {DEFAULT_EPOCHS})")
+                   help=f"passes over the data (default: {DEFAULT_EPOCHS}; with --max-steps, "
+                   "enough epochs for those steps; full batch with a convergence criterion: "
+                   f"{DEFAULT_FULL_BATCH_EPOCHS:,})")
     g.add_argument("--seed", type=nonneg_int, default=0)
     g.add_argument("--threads", type=positive_int, default=1,
                    help="BLAS threads (default: 1; the small matrices of these models gain "
@@ -193,8 +203,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     _check_output(args.checkpoint, "--checkpoint")
     if args.resume is not None:
         args = _resumed_args(args)
-    if args.epochs is None:
-        args.epochs = DEFAULT_EPOCHS
     if args.nesterov and args.momentum == 0:
         raise UsageError("--nesterov needs --momentum > 0")
     dataset = _load_data(args)
@@ -204,9 +212,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     scaler = Standardizer().fit(train.X)
     X_train = scaler.transform(train.X).astype(np.float32)
     X_val = scaler.transform(val.X).astype(np.float32)
-    if args.batch_size is not None and args.batch_size > len(X_train):
-        raise UsageError(f"--batch-size {args.batch_size} is larger than the "
-                         f"{len(X_train)} training samples")
+    if args.batch_size is not None and args.batch_size >= len(X_train):
+        # as the estimators do (and scikit-learn's MLPs): one batch of all the samples
+        print(f"note: --batch-size {args.batch_size} is not below the {len(X_train)} "
+              "training samples: using full batches")
+        args.batch_size = None
+    if args.epochs is None:
+        args.epochs = _default_epochs(args, len(X_train))
 
     manual_seed(args.seed)
     sizes = [X_train.shape[1], *args.hidden, dataset.n_classes]
@@ -255,7 +267,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     train_m = evaluate(model, loss_fn, X_train, train.y)
     val_m = evaluate(model, loss_fn, X_val, val.y)
     evals = np.asarray(history.evaluations, dtype=float)
-    print(f"stopped: {history.stop_reason}")
+    print(f"stopped: {_stop_message(history, args)}")
     print(f"train: loss {train_m['loss']:.4f}, accuracy {100 * train_m['accuracy']:.2f}%")
     print(f"validation: loss {val_m['loss']:.4f}, accuracy {100 * val_m['accuracy']:.2f}%")
     print(f"time: {seconds:.1f} s for {history.steps} steps "
@@ -268,6 +280,44 @@ def cmd_train(args: argparse.Namespace) -> int:
                      f"{history.stop_reason}")
         print(f"plot: {args.plot}")
     return 1 if history.stop_reason and history.stop_reason.criterion == "diverged" else 0
+
+
+def _default_epochs(args: argparse.Namespace, n_train: int) -> int:
+    """The epoch budget when --epochs is not given: enough for --max-steps when that is
+    given; DEFAULT_FULL_BATCH_EPOCHS for a full-batch run with a convergence criterion (an
+    epoch is one step there, and 30 steps rarely converge); else DEFAULT_EPOCHS."""
+    steps_per_epoch = 1 if args.batch_size is None else math.ceil(n_train / args.batch_size)
+    if args.max_steps is not None:
+        return max(1, math.ceil(args.max_steps / steps_per_epoch))
+    if args.batch_size is None and any(getattr(args, f) is not None
+                                       for f in _CONVERGENCE_FLAGS):
+        return DEFAULT_FULL_BATCH_EPOCHS
+    return DEFAULT_EPOCHS
+
+
+def _stop_message(history: Any, args: argparse.Namespace) -> str:
+    """The stop reason; when the epoch budget ended a run that had a convergence criterion,
+    say that the criterion was not reached and how far it was."""
+    reason = history.stop_reason
+    given = [f for f in _CONVERGENCE_FLAGS if getattr(args, f) is not None]
+    if reason is None or reason.criterion != "epochs" or not given or not history.epochs:
+        return str(reason)
+    last = history.epochs[-1]
+    # the steps of the last epoch, which the epoch-level criteria read
+    steps = last.step - (history.epochs[-2].step if len(history.epochs) > 1 else -1)
+    values = {
+        "loss_below": ("loss", last.train_loss),
+        "grad_norm_below": ("gradient norm", sum(history.grad_norm[-steps:]) / steps),
+        "rel_change_below": ("relative loss change",
+                             abs(last.train_loss - history.epochs[-2].train_loss)
+                             / max(abs(history.epochs[-2].train_loss), 1e-12)
+                             if len(history.epochs) > 1 else math.nan),
+        "param_change_below": ("parameter change", sum(history.step_norm[-steps:])),
+    }
+    missed = ", ".join(f"{values[f][0]} {values[f][1]:.3g} (wanted < {getattr(args, f):g})"
+                       for f in given)
+    return (f"{reason}, before the convergence criterion was reached: {missed}; raise "
+            "--epochs to train longer")
 
 
 #: Flags a checkpoint keeps, so that ``--resume PATH`` rebuilds the same run.
@@ -291,6 +341,17 @@ def _resumed_args(args: argparse.Namespace) -> argparse.Namespace:
     if not isinstance(saved, dict):
         raise UsageError(f"--resume {args.resume}: the checkpoint was not written by "
                          "descend train (no saved settings)")
+    given = _given_flags(getattr(args, "argv", []))
+    conflicts = []
+    for name in _RUN_FLAGS:
+        if name in given and _plain(getattr(args, name)) != _plain(saved.get(name)):
+            conflicts.append(f"--{name.replace('_', '-')} {_shown(getattr(args, name))} "
+                             f"(the checkpoint has {_shown(saved.get(name))})")
+    if conflicts:
+        raise UsageError(f"--resume {args.resume}: {'; '.join(conflicts)}: a resumed run keeps "
+                         "the settings it was started with (only --epochs and the output "
+                         "flags may change); drop the conflicting flags, or start a new run "
+                         "without --resume")
     merged = argparse.Namespace(**vars(args))
     for name in _RUN_FLAGS:
         value = saved.get(name)
@@ -298,6 +359,39 @@ def _resumed_args(args: argparse.Namespace) -> argparse.Namespace:
     if merged.epochs is None:
         merged.epochs = saved.get("epochs")
     return merged
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple | list) else value
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "not set (the default)"
+    if isinstance(value, tuple | list):
+        return ",".join(map(str, value)) or "none"
+    return str(value)
+
+
+def _given_flags(argv: Sequence[str]) -> set[str]:
+    """The destinations of the ``descend train`` options written on the command line
+    (exact option strings, ``--flag=value``, and argparse's unique prefixes)."""
+    train = build_parser()._subparsers._group_actions[0].choices["train"]  # type: ignore[union-attr]
+    options = {o: a.dest for a in train._actions for o in a.option_strings}
+    given = set()
+    for token in argv:
+        if token == "--":
+            break
+        if not token.startswith("--"):
+            continue
+        name = token.split("=", 1)[0]
+        if name in options:
+            given.add(options[name])
+            continue
+        matches = {dest for option, dest in options.items() if option.startswith(name)}
+        if len(matches) == 1:
+            given |= matches
+    return given
 
 
 # ------------------------------------------------------------------------------ descend compare
@@ -383,10 +477,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
     try:
+        argv = list(sys.argv[1:] if argv is None else argv)
         args = parser.parse_args(argv)
         for name, value in vars(args).items():  # argparse turns "--flag=--" into []
             if isinstance(value, list):
                 raise UsageError(f"descend: --{name.replace('_', '-')} needs a value")
+        args.argv = argv  # --resume tells the flags given from the defaults
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=getattr(args, "threads", 1), user_api="blas"):

@@ -212,3 +212,25 @@ def test_best_state_with_descend_nn_module():
     want = sorted(saved[best], key=lambda a: a.size)
     for a, b in zip(kept, want):
         np.testing.assert_array_equal(a, b)
+
+
+# --------------------------------------------------------------------------- train accuracy
+def test_train_accuracy_in_the_csv_the_plot_and_checkpoints(tmp_path):
+    from descend.train.checkpoint import history_from_state, history_to_state
+
+    _, h = trained(epochs=3, validation=True)
+    for i, record in enumerate(h.epochs):
+        record.train_accuracy = 0.5 + 0.1 * i
+    with open(h.to_csv(tmp_path / "run.csv"), newline="") as fh:
+        rows = {int(r["step"]): r for r in csv.DictReader(fh)}
+    assert [float(rows[e.step]["train_accuracy"]) for e in h.epochs] == [0.5, 0.6, 0.7]
+    restored = history_from_state(history_to_state(h))
+    assert [e.train_accuracy for e in restored.epochs] == [0.5, 0.6, 0.7]
+    plt = pytest.importorskip("matplotlib.pyplot")
+    fig = h._figure(plt, None)
+    lines = {line.get_label(): line for line in fig.axes[1].get_lines()}
+    assert set(lines) == {"train accuracy", "validation accuracy"}
+    assert list(lines["train accuracy"].get_ydata()) == [0.5, 0.6, 0.7]
+    assert list(lines["train accuracy"].get_xdata()) == [e.step + 1 for e in h.epochs]
+    plt.close(fig)
+    assert h.plot(tmp_path / "run.png").stat().st_size > 0

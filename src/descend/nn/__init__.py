@@ -27,6 +27,7 @@ from .losses import (
     mse_loss,
 )
 from .module import LoadResult, Module, Parameter
+from .utils import clip_grad_norm_
 
 __all__ = [
     "GELU",
@@ -52,6 +53,7 @@ __all__ = [
     "Softplus",
     "Tanh",
     "binary_cross_entropy_with_logits",
+    "clip_grad_norm_",
     "cross_entropy",
     "hinge_loss",
     "huber_loss",

@@ -3,6 +3,7 @@
 from .history import Best, EpochRecord, History, StopReason
 from .loop import Callback, evaluate, fit
 from .stopping import StopWhen
+from .tensorboard import TensorBoardLogger  # imports tensorboardX only when one is made
 
 __all__ = [
     "Best",
@@ -11,6 +12,7 @@ __all__ = [
     "History",
     "StopReason",
     "StopWhen",
+    "TensorBoardLogger",
     "evaluate",
     "fit",
 ]

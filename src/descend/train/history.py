@@ -130,6 +130,14 @@ class History:
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError("History.plot needs matplotlib: pip install 'descend[plot]'") from exc
         path = Path(path)
+        fig = self._figure(plt, title)
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        return path
+
+    def _figure(self, plt: Any, title: str | None) -> Any:
+        """The figure :meth:`plot` saves: loss; accuracy (train and validation, those
+        measured) or the validation loss or the gradient norm; the step size."""
         fig, axes = plt.subplots(3, 1, figsize=(7, 8), sharex=True)
         steps = np.arange(1, self.steps + 1)
         ax = axes[0]
@@ -146,9 +154,16 @@ class History:
         ax.set_ylabel("loss")
         ax.legend(fontsize=8)
         ax = axes[1]
-        if self.epochs and self.epochs[0].val_accuracy is not None:
-            ax.plot([e.step + 1 for e in self.epochs], [e.val_accuracy for e in self.epochs],
-                    "s-", ms=3, label="validation accuracy")
+        at = [e.step + 1 for e in self.epochs]
+        train_acc = [e.train_accuracy for e in self.epochs]
+        val_acc = [e.val_accuracy for e in self.epochs]
+        if any(v is not None for v in train_acc + val_acc):
+            if any(v is not None for v in train_acc):
+                ax.plot(at, [np.nan if v is None else v for v in train_acc], "o-", ms=3,
+                        label="train accuracy")
+            if any(v is not None for v in val_acc):
+                ax.plot(at, [np.nan if v is None else v for v in val_acc], "s-", ms=3,
+                        label="validation accuracy")
             ax.set_ylabel("accuracy")
         elif self.epochs and self.epochs[0].val_loss is not None:
             ax.plot([e.step + 1 for e in self.epochs], [e.val_loss for e in self.epochs], "s-")
@@ -167,6 +182,4 @@ class History:
         fig.suptitle(title or (str(self.stop_reason) if self.stop_reason else "training"),
                      fontsize=9)
         fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        return path
+        return fig
