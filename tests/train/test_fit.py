@@ -473,3 +473,106 @@ def test_bad_inputs_raise_clear_errors(name, change, exc, texts):
         run()
     for text in texts:
         assert text in str(info.value), str(info.value)
+
+
+# --------------------------------------------------------------------------- train accuracy
+def _blobs(n: int = 60, seed: int = 4):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    X = rng.standard_normal((n, 4)) + 1.5 * np.eye(3, 4)[y]
+    return X, y
+
+
+def _accuracy(model, X, y) -> float:
+    out = model(ds.tensor(X)).data
+    return float(np.mean(out.argmax(axis=1) == y))
+
+
+@pytest.mark.parametrize("lr", [0.5, Armijo()], ids=["constant", "armijo"])
+def test_train_accuracy_is_counted_at_each_steps_start_not_at_trials(lr):
+    X, y = _blobs()
+    model = Softmax(4, 3)
+    starts = []
+
+    class Before(Callback):  # the parameters each step starts from are those the last ended at
+        def on_step_end(self, history, optimizer):
+            starts.append([p.data.copy() for p in model.parameters()])
+
+    probe = Softmax(4, 3)
+    expected = [_accuracy(probe, X, y)]  # epoch 0's only step starts at the initial weights
+    h = fit(model, ds.nn.CrossEntropyLoss(), GD(model.parameters(), lr=lr), (X, y), epochs=4,
+            progress=False, callbacks=[Before()])
+    for W, b in starts[:-1]:
+        probe.W.data, probe.b.data = W, b
+        expected.append(_accuracy(probe, X, y))
+    assert [e.train_accuracy for e in h.epochs] == expected
+    assert len(set(expected)) > 1  # training changed it: the comparison is not vacuous
+
+
+def test_train_accuracy_over_mini_batches_is_the_mean_over_samples():
+    X, y = _blobs(n=50)  # batches of 16, 16, 16 and 2 samples
+    model = Softmax(4, 3)
+    h = fit(model, ds.nn.CrossEntropyLoss(), GD(model.parameters(), lr=1e-12), (X, y),
+            epochs=1, batch_size=16, shuffle=False, progress=False)
+    # steps of 1e-12 leave the predictions as they were: the tally is the accuracy on all of
+    # X, weighted by samples (not the mean of the four batches' accuracies)
+    assert h.epochs[0].train_accuracy == _accuracy(Softmax(4, 3), X, y)
+
+
+def test_regression_targets_have_no_train_accuracy():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20, 3))
+    w = ds.tensor(np.zeros(3), requires_grad=True)
+    h = fit(lambda x: x @ w, ds.nn.MSELoss(), GD([w], lr=0.1), (X, X @ np.ones(3)),
+            epochs=2, progress=False)
+    assert [e.train_accuracy for e in h.epochs] == [None, None]
+
+
+# --------------------------------------------------------------------------- callbacks
+def test_on_train_end_runs_once_for_every_way_training_ends():
+    X, y = _blobs()
+    ends = []
+
+    class End(Callback):
+        def on_train_end(self, history, model):
+            ends.append(history.stop_reason.criterion)
+
+    for lr, stop in ((0.5, None), (0.5, StopWhen(max_steps=2)), (1e30, None)):
+        model = Softmax(4, 3)
+        fit(model, ds.nn.CrossEntropyLoss(), GD(model.parameters(), lr=lr), (X, y), epochs=3,
+            progress=False, callbacks=[End()], stop=stop)
+    assert ends == ["epochs", "max_steps", "diverged"]
+
+
+def test_on_train_end_runs_when_a_step_raises():
+    X, y = _blobs()
+    model = Softmax(4, 3)
+    ends = []
+
+    class End(Callback):
+        def on_step_end(self, history, optimizer):
+            raise RuntimeError("boom")
+
+        def on_train_end(self, history, model):
+            ends.append(history.steps)
+
+    with pytest.raises(RuntimeError, match="boom"):
+        fit(model, ds.nn.CrossEntropyLoss(), GD(model.parameters(), lr=0.5), (X, y),
+            epochs=3, progress=False, callbacks=[End()])
+    assert ends == [1]
+
+
+def test_a_callback_may_name_its_own_stop_reason():
+    X, y = _blobs()
+    model = Softmax(4, 3)
+
+    class Enough(Callback):
+        def on_epoch_end(self, history, model):
+            if len(history.epochs) == 2:
+                return ds.train.StopReason("patience", "my own reason", history.steps - 1, 1)
+            return None
+
+    h = fit(model, ds.nn.CrossEntropyLoss(), GD(model.parameters(), lr=0.5), (X, y),
+            epochs=5, progress=False, callbacks=[Enough()])
+    assert h.stop_reason.criterion == "patience" and str(h.stop_reason) == "my own reason"
+    assert len(h.epochs) == 2

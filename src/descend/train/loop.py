@@ -46,14 +46,46 @@ from .stopping import Divergence, StopWhen
 
 class Callback:
     """Hooks called by :func:`fit`; override what you need. A hook returning True stops
-    training with reason ``callback``. A plain callable ``f(history) -> bool | None`` is
-    called at the end of every epoch."""
+    training with reason ``callback``; returning a :class:`StopReason` stops it with that
+    reason. A plain callable ``f(history) -> bool | None`` is called at the end of every
+    epoch. ``on_train_end`` is called once when training ends, for any reason (an
+    exception included), e.g. to close a file."""
 
-    def on_step_end(self, history: History, optimizer: Optimizer) -> bool | None:
+    def on_step_end(self, history: History, optimizer: Optimizer) -> bool | StopReason | None:
         return None
 
-    def on_epoch_end(self, history: History, model: Any) -> bool | None:
+    def on_epoch_end(self, history: History, model: Any) -> bool | StopReason | None:
         return None
+
+    def on_train_end(self, history: History, model: Any) -> None:
+        return None
+
+
+class _Tally:
+    """Correct predictions on the training batches: counted from the outputs of the first
+    forward pass of each step (at the step's starting parameters), never at line-search
+    trial points. A step that reused a gradient from the previous step's search makes no
+    forward pass at its start and is not counted."""
+
+    __slots__ = ("armed", "correct", "seen")
+
+    def __init__(self) -> None:
+        self.armed = False
+        self.correct = 0
+        self.seen = 0
+
+    def count(self, out: Any, y: Any) -> None:
+        self.armed = False
+        data = getattr(out, "data", None)
+        if data is not None and data.ndim == 2 and data.shape[1] > 1:
+            self.correct += int((data.argmax(axis=1) == y).sum())
+            self.seen += len(y)
+
+    def take(self) -> float | None:
+        """The epoch's accuracy (None when nothing was counted); starts a new epoch."""
+        value = self.correct / self.seen if self.seen else None
+        self.correct = self.seen = 0
+        return value
 
 
 def _as_tensor(x: np.ndarray) -> Tensor:
@@ -237,31 +269,34 @@ class _Source:
     steps_per_epoch: int | None
     same_batch: bool = False
     arrays: tuple[np.ndarray, np.ndarray] | None = None
+    tally: _Tally | None = None  # training accuracy, counted by the closures
 
 
 def _source(model: Any, loss_fn: Callable[..., Tensor], data: Any, batch_size: int | None,
             shuffle: bool) -> _Source:
     """The closures of (X, y) arrays (full batch or shuffled mini-batches) or of an
-    iterable of batches."""
+    iterable of batches; with integer targets they count the training accuracy."""
+    tally = _Tally()
 
     def closures(batches: Iterable[tuple[Any, Any]]) -> Iterator[tuple[Callable[[], Any], int]]:
         for xb, yb in batches:
             xt = xb if isinstance(xb, Tensor) else _as_tensor(np.asarray(xb))
-            yield _make_closure(model, loss_fn, xt, yb), len(xb)
+            classes = getattr(yb, "dtype", None) is not None and yb.dtype.kind in "iu"
+            yield _make_closure(model, loss_fn, xt, yb, tally if classes else None), len(xb)
 
     arrays = isinstance(data, tuple | list) and len(data) == 2 and not isinstance(data[0], tuple)
     if not arrays:
         if batch_size is not None:
             raise ConfigError("batch_size applies to (X, y) arrays, not to an iterable of batches")
         steps = len(data) if hasattr(data, "__len__") else None
-        return _Source(lambda rng: closures(data), steps)
+        return _Source(lambda rng: closures(data), steps, tally=tally)
     X, y = check_arrays(data[0], data[1])
     if batch_size is None:  # one batch: one closure, the same objective every step
         full = list(closures([(X, y)]))
-        return _Source(lambda rng: full, 1, same_batch=True, arrays=(X, y))
+        return _Source(lambda rng: full, 1, same_batch=True, arrays=(X, y), tally=tally)
     return _Source(
         lambda rng: closures(iterate_batches(X, y, batch_size, shuffle=shuffle, rng=rng)),
-        num_batches(len(X), batch_size), arrays=(X, y))
+        num_batches(len(X), batch_size), arrays=(X, y), tally=tally)
 
 
 def _validation_arrays(validation: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -333,14 +368,17 @@ class _Run:
                 if checkpoint_every and ((epoch + 1) % checkpoint_every == 0
                                          or epoch + 1 == epochs):
                     self.save(epoch + 1, 0)
+            history.stop_reason = reason or StopReason(
+                "epochs", f"completed {epochs} epochs ({history.steps} steps)",
+                history.steps - 1, epoch, epochs, epochs)
         finally:
             self.interrupted.restore()
             if self.bar is not None:
                 self.bar.close()
             history.seconds = self.clock()
-        history.stop_reason = reason or StopReason(
-            "epochs", f"completed {epochs} epochs ({history.steps} steps)",
-            history.steps - 1, epoch, epochs, epochs)
+            for cb in self.callbacks:
+                if isinstance(cb, Callback):
+                    cb.on_train_end(history, self.model)
         return history
 
     def epoch(self, epoch: int) -> StopReason | None:
@@ -365,6 +403,8 @@ class _Run:
         """One optimizer step, recorded; then divergence and the step-level criteria."""
         history, optimizer = self.history, self.optimizer
         same = self.source.same_batch and self.steps_this_run > 0
+        if self.source.tally is not None:
+            self.source.tally.armed = True
         optimizer.step(closure, same_batch=same)
         self.steps_this_run += 1
         info = optimizer.last
@@ -379,9 +419,12 @@ class _Run:
             reason = self.stop.check_step(history, self.clock(), epoch)
         step = history.steps - 1
         for cb in self.callbacks:
-            if isinstance(cb, Callback) and cb.on_step_end(history, optimizer) and not reason:
-                reason = StopReason("callback", f"stopped by {type(cb).__name__} at step "
-                                    f"{step}", step, epoch)
+            if isinstance(cb, Callback):
+                said = cb.on_step_end(history, optimizer)
+                if said and not reason:
+                    reason = said if isinstance(said, StopReason) else StopReason(
+                        "callback", f"stopped by {type(cb).__name__} at step {step}", step,
+                        epoch)
         if self.bar is not None:
             self.bar.update(1)
         if reason is None and self.interrupted is not None and self.interrupted.raised:
@@ -408,6 +451,8 @@ class _Run:
             raise DataError("the data yielded no batches")
         record = _epoch_record(history, epoch, self.first_step,
                                time.perf_counter() - self.epoch_start)
+        if self.source.tally is not None:
+            record.train_accuracy = self.source.tally.take()
         if self.validation is not None and ((epoch + 1) % self.validate_every == 0 or reason):
             if reason is None or reason.criterion != "diverged":
                 metrics = evaluate(self.model, self.loss_fn, *self.validation)
@@ -425,8 +470,8 @@ class _Run:
                         else cb(history))
             if stop_now and reason is None:
                 name = getattr(cb, "__name__", type(cb).__name__)
-                reason = StopReason("callback", f"stopped by {name} at epoch {epoch}",
-                                    history.steps - 1, epoch)
+                reason = stop_now if isinstance(stop_now, StopReason) else StopReason(
+                    "callback", f"stopped by {name} at epoch {epoch}", history.steps - 1, epoch)
         self.epoch_rng_state = self.shuffle_rng.bit_generator.state if self.shuffle_rng else None
         return reason
 
@@ -571,9 +616,17 @@ def _resume(path, model, optimizer, shuffle_rng) -> tuple[History, int, int]:
     return history, int(state["epoch"]), int(state["steps_in_epoch"])
 
 
-def _make_closure(model: Any, loss_fn: Callable[..., Tensor], xt: Tensor, yb: Any):
-    def closure() -> Tensor:
-        return loss_fn(model(xt), yb)
+def _make_closure(model: Any, loss_fn: Callable[..., Tensor], xt: Tensor, yb: Any,
+                  tally: _Tally | None = None) -> Callable[[], Tensor]:
+    if tally is None:
+        def closure() -> Tensor:
+            return loss_fn(model(xt), yb)
+    else:
+        def closure() -> Tensor:
+            out = model(xt)
+            if tally.armed:
+                tally.count(out, yb)
+            return loss_fn(out, yb)
 
     return closure
 
