@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from ..autodiff.tensor import Tensor
-from ..checks import check_number
+from ..checks import check_number, check_step_size
 from ..errors import ConfigError, GradientError
 from ..linesearch import LineSearchStatus
 from .directions import AdamDirection, Direction, Gradient, Momentum
@@ -63,6 +63,9 @@ class StepInfo:
         False when the loss or the gradient was not finite: then no update was made.
     step_norm : float
         ||x_new - x|| = alpha ||d||, how far the parameters moved.
+    clipped : bool
+        True when the gradient was scaled down to ``max_grad_norm`` before it made the
+        direction (``grad_norm`` is the norm before clipping).
     """
 
     step: int
@@ -76,6 +79,7 @@ class StepInfo:
     new_loss: float | None = None
     finite: bool = True
     step_norm: float = 0.0
+    clipped: bool = False
 
 
 class _Start(NamedTuple):
@@ -84,6 +88,7 @@ class _Start(NamedTuple):
     loss_tensor: Any  # what step() returns
     loss: float  # the objective, weight decay included
     grads: Vector  # its gradient, weight decay included
+    moving: Vector  # the gradient the direction is made from (clipped, or ``grads``)
     sq_norm: float  # ||g||^2
     x0: Vector  # the parameters' values
     evaluations: int  # forward passes made (0 when a trial point's gradient was reused)
@@ -116,6 +121,12 @@ class Optimizer:
         L2 penalty coefficient lambda: the objective becomes f + (lambda/2) ||x||^2.
     direction : Direction
         What direction to move along.
+    max_grad_norm : float or None
+        Clip the gradient by its global norm before it makes the direction: g is scaled by
+        max_grad_norm / (||g|| + 1e-6) when ||g|| > max_grad_norm (PyTorch's
+        ``clip_grad_norm_``; weight decay is added after). Line searches still measure the
+        slope of the true objective along the direction, g . d, so their conditions hold
+        for f itself.
 
     Each group is a dict with ``"params"``, ``"rule"`` (the step rule), ``"lr"`` (the step
     size the group took last; NaN before the first step) and ``"weight_decay"``.
@@ -124,7 +135,10 @@ class Optimizer:
     #: the engine seam: array, parameter, closure and random-state operations
     engine: Engine = NUMPY
 
-    def __init__(self, params: Iterable[Any], lr: Any, weight_decay: float, direction: Direction):
+    def __init__(self, params: Iterable[Any], lr: Any, weight_decay: float, direction: Direction,
+                 *, max_grad_norm: float | None = None):
+        self.max_grad_norm = (None if max_grad_norm is None
+                              else check_step_size("max_grad_norm", max_grad_norm))
         self.param_groups: list[dict[str, Any]] = []
         for ps, group in self._split_groups(params):
             wd = check_number("weight_decay", group.get("weight_decay", weight_decay), 0, math.inf)
@@ -320,20 +334,36 @@ class Optimizer:
                 engine.backward(loss_tensor)
         x0 = engine.values(params)
         if closure is not None and not math.isfinite(loss):
-            return _Start(loss_tensor, loss, [], math.nan, x0, evaluations, replay)
-        grads = engine.grads(params)
+            return _Start(loss_tensor, loss, [], [], math.nan, x0, evaluations, replay)
+        grads = moving = engine.grads(params)
+        if self.max_grad_norm is not None:
+            moving = self._clip(grads)
         if self._decay.active:
             grads, term = self._decay.add(grads, x0)
+            if moving is not grads:
+                moving, _ = self._decay.add(moving, x0)
+            else:
+                moving = grads
             loss += term
-        start = _Start(loss_tensor, loss, grads, engine.dot(grads, grads), x0, evaluations,
-                       replay)
+        start = _Start(loss_tensor, loss, grads, moving, engine.dot(grads, grads), x0,
+                       evaluations, replay)
         if math.isfinite(start.sq_norm):
             self._on_start(loss, x0)
         return start
 
+    def _clip(self, grads: Vector) -> Vector:
+        """The gradients scaled to norm ``max_grad_norm`` when larger (else themselves)."""
+        norm = math.sqrt(self.engine.dot(grads, grads))
+        limit = self.max_grad_norm
+        assert limit is not None
+        if not norm > limit:  # NaN too: the finiteness check names it
+            return grads
+        scale = limit / (norm + 1e-6)
+        return [g * scale for g in grads]
+
     def _direction(self, start: _Start) -> _Line:
         """Phase 2: the direction d = sign * v, its slope and norm."""
-        v = self.direction.compute(start.grads)
+        v = self.direction.compute(start.moving)
         sign = self.direction.sign
         if v is start.grads and sign == -1.0:
             slope, norm = -start.sq_norm, math.sqrt(start.sq_norm)
@@ -417,6 +447,7 @@ class Optimizer:
             fallback=line.fallback,
             new_loss=choice.value,
             step_norm=alpha * line.norm,
+            clipped=start.moving is not start.grads,
         )
         self._on_end(alpha)
         self.t += 1
@@ -451,12 +482,14 @@ class GD(Optimizer):
         momentum: float = 0.0,
         nesterov: bool = False,
         weight_decay: float = 0.0,
+        *,
+        max_grad_norm: float | None = None,
     ):
         momentum = check_number("momentum", momentum, 0.0, 1.0)
         if nesterov and momentum == 0:
             raise ConfigError("nesterov=True needs momentum > 0")
         direction = Momentum(momentum, nesterov) if momentum else Gradient()
-        super().__init__(params, lr, weight_decay, direction)
+        super().__init__(params, lr, weight_decay, direction, max_grad_norm=max_grad_norm)
         self.momentum = momentum
         self.nesterov = nesterov
 
@@ -472,6 +505,8 @@ class Adam(Optimizer):
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 0.0,
+        *,
+        max_grad_norm: float | None = None,
     ):
         if not isinstance(betas, tuple | list) or len(betas) != 2:
             raise ConfigError(f"betas must be a pair (beta1, beta2), got {betas!r}")
@@ -480,4 +515,5 @@ class Adam(Optimizer):
         eps = check_number("eps", eps, 0.0, math.inf)
         if eps == 0:
             raise ConfigError("eps must be > 0, got 0")
-        super().__init__(params, lr, weight_decay, AdamDirection((b1, b2), eps))
+        super().__init__(params, lr, weight_decay, AdamDirection((b1, b2), eps),
+                         max_grad_norm=max_grad_norm)

@@ -36,8 +36,9 @@ class Subgradient(Optimizer):
         The step at which it was seen.
     """
 
-    def __init__(self, params: Iterable[Any], lr: Any = 0.01, weight_decay: float = 0.0):
-        super().__init__(params, lr, weight_decay, Gradient())
+    def __init__(self, params: Iterable[Any], lr: Any = 0.01, weight_decay: float = 0.0, *,
+                 max_grad_norm: float | None = None):
+        super().__init__(params, lr, weight_decay, Gradient(), max_grad_norm=max_grad_norm)
         if self.rule.needs != Needs.NOTHING:
             raise ConfigError(
                 f"{self.rule!r} is a line search; the subgradient method is not a descent "
