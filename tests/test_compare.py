@@ -273,3 +273,45 @@ def test_cli_bad_input_in_a_subprocess_has_no_traceback():
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert "unknown problem" in proc.stderr
+
+
+def test_without_f_star_the_plot_keeps_the_curves_apart_on_a_log_scale():
+    mlp = P.mlp_digits(hidden=4, samples=60)
+    results = C.compare(mlp, ["armijo", "constant:0.05"], max_steps=40)
+    curves, label = C.plotted_values(results)
+    assert "f_ref" in label
+    best = min(range(2), key=lambda i: results[i].losses[-1])
+    gap0 = max(r.losses[0] for r in results) - min(r.losses.min() for r in results)
+    # the best run ends a thousandth of the initial gap above the reference, not at zero
+    assert curves[best][-1] == pytest.approx(1e-3 * gap0, rel=1e-9)
+    assert all(np.all(c > 0) for c in curves)
+    # differences between the runs are kept exactly: the curves are f shifted by one number
+    np.testing.assert_allclose(curves[0] - curves[0][0], results[0].losses - results[0].losses[0],
+                               atol=1e-12)
+    curves, label = C.plotted_values(C.compare(P.logistic_regression(), ["armijo"], max_steps=5))
+    assert label == "f(x_k) - f*"
+
+
+def test_compare_shows_progress_only_for_runs_longer_than_a_second(monkeypatch):
+    import tqdm.auto
+
+    made = []
+
+    class Bar:
+        def __init__(self, **kwargs):
+            made.append(kwargs)
+            self.n = 0
+
+        def update(self, n):
+            self.n += n
+
+        def close(self):
+            made.append(self.n)
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Bar)
+    mlp = P.mlp_digits(hidden=4, samples=60)
+    C.run_rule(mlp, "armijo", max_steps=3, progress=True)
+    assert made[0]["delay"] == 1.0 and made[0]["desc"] == "armijo" and made[0]["total"] == 3
+    assert made[1] == 3  # one update per step
+    C.run_rule(mlp, "armijo", max_steps=3)
+    assert len(made) == 2  # no bar unless asked for

@@ -456,7 +456,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     results = []
     for spec in rules:
         r = run_rule(problem, spec, optimizer=args.optimizer, momentum=args.momentum,
-                     max_steps=args.max_steps, tol=args.tol, time_limit=args.time_limit)
+                     max_steps=args.max_steps, tol=args.tol, time_limit=args.time_limit,
+                     progress=not args.quiet)
         results.append(r)
         if not args.quiet:
             print(f"  {r.rule}: {r.stop_reason} ({r.detail}), {r.seconds:.2f} s", flush=True)

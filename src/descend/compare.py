@@ -65,6 +65,7 @@ __all__ = [
     "default_specs",
     "format_table",
     "plot",
+    "plotted_values",
     "resolve_rule",
     "run_rule",
 ]
@@ -237,6 +238,7 @@ def run_rule(
     max_steps: int = 500,
     tol: float = 1e-6,
     time_limit: float | None = None,
+    progress: bool = False,
 ) -> RunResult:
     """Run one step rule on ``problem`` from its starting point.
 
@@ -257,6 +259,8 @@ def run_rule(
         Stop when f_best - f* <= tol (problems with known f* only).
     time_limit : float or None
         Seconds.
+    progress : bool
+        A progress bar for runs that last longer than a second (on a terminal).
 
     Returns
     -------
@@ -288,7 +292,7 @@ def run_rule(
     # overflow on the way to divergence is reported by name, not as NumPy warnings
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         history = minimize(problem.loss, opt, stop=stop, divergence=Divergence(factor, f_star),
-                           callbacks=[passes])
+                           callbacks=[passes], progress=label if progress else False)
         reason = history.stop_reason
         assert reason is not None
         losses = list(history.loss)
@@ -417,12 +421,34 @@ def format_table(results: Sequence[RunResult], *, timing: bool = True) -> str:
     return "\n".join(out)
 
 
+def plotted_values(results: Sequence[RunResult]) -> tuple[list[np.ndarray], str]:
+    """What :func:`plot` draws per run against the steps, and the axis label.
+
+    With f* known: f(x_k) - f* (the best value so far for the subgradient method). Without
+    it: f(x_k) - f_ref, f_ref a thousandth of the largest initial gap below the lowest value
+    any run reached, so that on a log scale the curves stay apart (f itself on a linear
+    scale flattens them into one line) and the best run's curve ends readably instead of
+    plunging towards zero. Values are floored at 1e-16 for the log scale.
+    """
+    floor = 1e-16
+    if all(r.gaps is not None for r in results):
+        return [np.maximum(r.best_gaps if r.optimizer == "subgradient" else r.gaps, floor)
+                for r in results], "f(x_k) - f*"
+    finite = [r.losses[np.isfinite(r.losses)] for r in results]
+    f_low = min((float(v.min()) for v in finite if v.size), default=0.0)
+    f_top = max((float(v[0]) for v in finite if v.size), default=f_low)
+    f_ref = f_low - 1e-3 * max(f_top - f_low, 1e-12 * max(abs(f_low), 1.0))
+    return ([np.maximum(r.losses - f_ref, floor) for r in results],
+            f"f(x_k) - f_ref (f_ref = {f_ref:.6g})")
+
+
 def plot(results: Sequence[RunResult], path: str | Path, problem: Problem | None = None, *,
          title: str | None = None, dpi: int = 90) -> Path:
     """Save a figure: f - f* (log scale) against steps and against forward passes, and the
     step sizes used. Subgradient runs show the best value so far, with the classical bound
-    dashed where known; a diverged run ends with a cross. Where f* is unknown, f itself is
-    plotted. Needs matplotlib (imported here; pyplot's global state is left alone)."""
+    dashed where known; a diverged run ends with a cross. Where f* is unknown,
+    f - f_ref is plotted on a log scale, f_ref just below the lowest value reached. Needs
+    matplotlib (imported here; pyplot's global state is left alone)."""
     try:
         from matplotlib.figure import Figure
     except ImportError as exc:  # pragma: no cover - matplotlib is an optional dependency
@@ -430,22 +456,17 @@ def plot(results: Sequence[RunResult], path: str | Path, problem: Problem | None
 
     path = Path(path)
     has_star = all(r.gaps is not None for r in results)
+    curves, ylabel = plotted_values(results)
     show_method = len({r.optimizer for r in results}) > 1
     # a bare Figure (no pyplot): nothing global changes, the file is rendered with Agg
     fig = Figure(figsize=(12.5, 3.7))
     axes = fig.subplots(1, 3)
     ax_steps, ax_evals, ax_lr = axes
-    floor = 1e-16
     start = highest = 0.0
     for i, r in enumerate(results):
         color = f"C{i % 10}"
         sub = r.optimizer == "subgradient"
-        if has_star:
-            y = r.best_gaps if sub else r.gaps
-            assert y is not None
-            y = np.maximum(y, floor)
-        else:
-            y = r.losses.copy()
+        y = curves[i]
         ok = np.isfinite(y)
         ks = np.arange(len(y))
         evals = r.cum_evaluations[: len(y)]
@@ -470,12 +491,12 @@ def plot(results: Sequence[RunResult], path: str | Path, problem: Problem | None
             ax_lr.plot(np.arange(len(lr)), lr, color=color, lw=1, alpha=0.85)
     for ax, xlabel in ((ax_steps, "step k"), (ax_evals, "forward passes")):
         ax.set_xlabel(xlabel)
+        ax.set_yscale("log")
         if has_star:
-            ax.set_yscale("log")
             if start > 0:  # room for a divergence, without squashing the rest
                 ax.set_ylim(top=3 * min(max(highest, 10 * start), 1e4 * start))
         ax.grid(True, alpha=0.3)
-    ax_steps.set_ylabel("f(x_k) - f*" if has_star else "f(x_k)")
+    ax_steps.set_ylabel(ylabel)
     ax_lr.set_yscale("log")
     ax_lr.set_xlabel("step k")
     ax_lr.set_ylabel("step size alpha_k")

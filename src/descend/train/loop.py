@@ -226,7 +226,7 @@ def minimize(
     stop: StopWhen,
     divergence: Divergence | None = None,
     callbacks: Sequence[Callback | Callable[[History], Any]] = (),
-    progress: bool = False,
+    progress: bool | str = False,
 ) -> History:
     """Minimise a closure's value with ``optimizer``: full-batch training with no data.
 
@@ -234,7 +234,8 @@ def minimize(
     as in ``opt.step(closure)``); every epoch is one step, so ``stop`` may use any
     criterion, ``max_steps`` or ``max_epochs`` bounding the run. This is the loop of
     :func:`fit`, the same divergence rule and stop reasons included; ``descend compare``
-    runs on it.
+    runs on it. ``progress``: True for a bar, or a label: a bar shown only once the run has
+    lasted a second.
     """
     _check_settings(optimizer, stop, callbacks)
     if stop.max_steps is None and stop.max_epochs is None and stop.time_limit is None:
@@ -341,10 +342,16 @@ class _Run:
         self.epoch_rng_state: Any = None
         self.steps_this_run = 0
 
-    def train(self, epochs: int, progress: bool, checkpoint_every: int | None) -> History:
-        """Epochs until one of the criteria (or the epoch budget) stops training."""
+    def train(self, epochs: int, progress: bool | str, checkpoint_every: int | None) -> History:
+        """Epochs until one of the criteria (or the epoch budget) stops training.
+        ``progress``: a bar, or a string: a bar with that label, shown after one second."""
         history = self.history
-        self.bar = _progress_bar(progress, epochs, self.start_epoch, self.source.steps_per_epoch)
+        if isinstance(progress, str):
+            self.bar = _progress_bar(True, epochs, 0, None, delay=1.0, desc=progress,
+                                     total=self.stop.max_steps)
+        else:
+            self.bar = _progress_bar(progress, epochs, self.start_epoch,
+                                     self.source.steps_per_epoch)
         self.interrupted = _InterruptFlag()
         self.limit = self.divergence.limit(history)  # NaN until the first step
         started, before = time.perf_counter(), history.seconds
@@ -650,15 +657,18 @@ def _track_best(history: History, record: EpochRecord, model: Any, keep: bool) -
         history.best = Best(record.epoch, record.step, value, state)
 
 
-def _progress_bar(progress: bool, epochs: int, start: int, steps_per_epoch: int | None):
+def _progress_bar(progress: bool, epochs: int, start: int, steps_per_epoch: int | None,
+                  *, delay: float = 0.0, total: int | None = None, desc: str | None = None):
     if not progress:
         return None
     from tqdm.auto import tqdm
 
-    total = None if steps_per_epoch is None else (epochs - start) * steps_per_epoch
-    # disable=None: shown on a terminal, silent when output is a file or a pipe
-    return tqdm(total=total, unit="step", disable=None, dynamic_ncols=True, leave=True,
-                mininterval=0.2)
+    if total is None and steps_per_epoch is not None:
+        total = (epochs - start) * steps_per_epoch
+    # disable=None: shown on a terminal, silent when output is a file or a pipe; a delay
+    # shows it only for runs that last longer than that
+    return tqdm(total=total, unit="step", disable=None, dynamic_ncols=True, leave=delay == 0,
+                mininterval=0.2, delay=delay, desc=desc)
 
 
 def _describe(bar: Any, record: EpochRecord, throughput: float) -> None:
