@@ -308,6 +308,9 @@ def test_compare_shows_progress_only_for_runs_longer_than_a_second(monkeypatch):
         def close(self):
             made.append(self.n)
 
+        def set_postfix(self, *args, **kwargs):
+            pass
+
     monkeypatch.setattr(tqdm.auto, "tqdm", Bar)
     mlp = P.mlp_digits(hidden=4, samples=60)
     C.run_rule(mlp, "armijo", max_steps=3, progress=True)
