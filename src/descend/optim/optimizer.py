@@ -301,6 +301,33 @@ class Optimizer:
     def _evaluate(self, closure: Closure | None, same_batch: bool) -> _Start:
         """Phase 1: the objective and its gradient at x (weight decay included)."""
         engine, params = self.engine, self._params
+        loss_tensor, loss, evaluations, replay = self._loss_and_gradient(closure, same_batch)
+        x0 = engine.values(params)
+        if closure is not None and not math.isfinite(loss):
+            return _Start(loss_tensor, loss, [], [], math.nan, x0, evaluations, replay)
+        grads = moving = engine.grads(params)
+        if self.max_grad_norm is not None:
+            moving = self._clip(grads)
+        if self._decay.active:
+            grads, term = self._decay.add(grads, x0)
+            if moving is not grads:
+                moving, _ = self._decay.add(moving, x0)
+            else:
+                moving = grads
+            loss += term
+        start = _Start(loss_tensor, loss, grads, moving, engine.dot(grads, grads), x0,
+                       evaluations, replay)
+        if math.isfinite(start.sq_norm):
+            self._on_start(loss, x0)
+        return start
+
+    def _loss_and_gradient(self, closure: Closure | None,
+                           same_batch: bool) -> tuple[Any, float, int, Replay | None]:
+        """The loss (object and value) and the gradients in ``.grad``: from a forward and a
+        backward pass, from the previous search's accepted point, or, without a closure,
+        from the caller's own backward pass. Also the forward passes made and the random
+        states a line search replays."""
+        engine, params = self.engine, self._params
         searching = self._needs is not Needs.NOTHING
         replay = None
         accepted, self._accepted = self._accepted, None
@@ -332,24 +359,7 @@ class Optimizer:
             evaluations = 1
             if math.isfinite(loss):
                 engine.backward(loss_tensor)
-        x0 = engine.values(params)
-        if closure is not None and not math.isfinite(loss):
-            return _Start(loss_tensor, loss, [], [], math.nan, x0, evaluations, replay)
-        grads = moving = engine.grads(params)
-        if self.max_grad_norm is not None:
-            moving = self._clip(grads)
-        if self._decay.active:
-            grads, term = self._decay.add(grads, x0)
-            if moving is not grads:
-                moving, _ = self._decay.add(moving, x0)
-            else:
-                moving = grads
-            loss += term
-        start = _Start(loss_tensor, loss, grads, moving, engine.dot(grads, grads), x0,
-                       evaluations, replay)
-        if math.isfinite(start.sq_norm):
-            self._on_start(loss, x0)
-        return start
+        return loss_tensor, loss, evaluations, replay
 
     def _clip(self, grads: Vector) -> Vector:
         """The gradients scaled to norm ``max_grad_norm`` when larger (else themselves)."""
