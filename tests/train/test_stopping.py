@@ -270,3 +270,45 @@ def test_invalid_stop_arguments_are_named(name, value, text):
     with pytest.raises(ConfigError) as info:
         StopWhen(**{name: value})
     assert name in str(info.value) and text in str(info.value)
+
+
+# --------------------------------------------------------------------------- minimize, divergence
+def test_minimize_runs_the_loop_of_fit_on_a_closure():
+    import descend as ds
+
+    x = ds.tensor(np.array([3.0, -2.0]), requires_grad=True)
+    opt = ds.optim.GD([x], lr=ds.optim.Armijo())
+    h = ds.train.minimize(lambda: (x * x).sum(), opt, stop=StopWhen(max_steps=50,
+                                                                      loss_below=1e-12))
+    assert h.stop_reason.criterion == "loss_below"
+    assert h.loss[-1] < 1e-12 and h.steps == len(h.epochs)  # one step per epoch
+    assert h.loss == sorted(h.loss, reverse=True)  # Armijo decreases f at every step
+    with pytest.raises(ConfigError, match="budget"):
+        ds.train.minimize(lambda: (x * x).sum(), opt, stop=StopWhen(loss_below=0.0))
+
+
+def test_divergence_fires_on_overshoot_and_on_non_finite_values_only():
+    from descend.train import Divergence, History
+
+    h = History()
+    for loss in (10.0, 12.0, 10.0 + 1e6 * 10.0):
+        h.record_step(loss, 0.5, 1.0, 1, 0.1)
+    rule = Divergence()
+    assert rule.limit(h) == 10.0 + 1e6 * 10.0
+    assert rule.check(h, 0) is None  # equal to the limit is not above it
+    h.record_step(10.0 + 1e6 * 10.0 + 1e3, 0.5, 1.0, 1, 0.1)
+    reason = rule.check(h, 0)
+    assert reason.criterion == "diverged" and "overshooting" in reason.message
+    assert "Hint: the constant step 0.5" in reason.message  # every step had that size
+    h2 = History()
+    h2.record_step(0.01, 0.1, 1.0, 1, 0.1)
+    h2.record_step(0.02, 0.2, math.inf, 1, 0.1)
+    assert "gradient norm inf" in Divergence().check(h2, 0).message
+    # with f* known the scale is the initial gap: f rising 10 gaps above f_0 diverges
+    h3 = History()
+    for loss in (2.0, 2.0 + 10.0 * 1.0 + 1e-9):
+        h3.record_step(loss, 0.1, 1.0, 1, 0.1)
+    assert Divergence(10.0, f_star=1.0).check(h3, 0).criterion == "diverged"
+    assert Divergence(10.0).check(h3, 0) is None  # without f*: scale max(|f_0|, 1) = 2, limit 22
+    with pytest.raises(ConfigError):
+        Divergence(0.0)

@@ -1,13 +1,15 @@
 """Training: fit(), stopping criteria, and the History it returns."""
 
 from .history import Best, EpochRecord, History, StopReason
-from .loop import Callback, evaluate, fit
-from .stopping import StopWhen
+from .loop import Callback, evaluate, fit, minimize
+from .stopping import STOP_REASONS, Divergence, StopWhen
 from .tensorboard import TensorBoardLogger  # imports tensorboardX only when one is made
 
 __all__ = [
+    "STOP_REASONS",
     "Best",
     "Callback",
+    "Divergence",
     "EpochRecord",
     "History",
     "StopReason",
@@ -15,4 +17,5 @@ __all__ = [
     "TensorBoardLogger",
     "evaluate",
     "fit",
+    "minimize",
 ]
