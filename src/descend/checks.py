@@ -99,7 +99,8 @@ def check_step_size(name: str, value: object, *, allow_zero: bool = False,
     v = float(value)  # type: ignore[arg-type]
     if math.isnan(v) or (math.isinf(v) and not allow_inf) or v < 0 or (v == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
-        raise ConfigError(f"{name} must be finite and {bound}, got {value!r}")
+        kind = bound if allow_inf else f"finite and {bound}"
+        raise ConfigError(f"{name} must be {kind}, got {value!r}")
     return v
 
 

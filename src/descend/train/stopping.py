@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..checks import check_count, check_finite, check_step_size
 from ..errors import ConfigError
 from .history import History, StopReason
 
@@ -96,17 +97,16 @@ class Divergence:
 
 
 def _check(name: str, value: float | int | None, *, integer: bool = False) -> None:
+    """A criterion's threshold: a count >= 1, a finite loss, or a number > 0."""
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        raise ConfigError(f"StopWhen: {name} must be a number, got {value!r}")
-    if integer and (not isinstance(value, int) or value < 1):
-        raise ConfigError(f"StopWhen: {name} must be an int >= 1, got {value!r}")
-    if name == "loss_below":  # a loss may be negative
-        if not math.isfinite(value):
-            raise ConfigError(f"StopWhen: loss_below must be finite, got {value!r}")
-    elif value <= 0:
-        raise ConfigError(f"StopWhen: {name} must be > 0, got {value!r}")
+    where = f"StopWhen: {name}"
+    if integer:
+        check_count(where, value)
+    elif name == "loss_below":  # a loss may be negative
+        check_finite(where, value)
+    else:
+        check_step_size(where, value, allow_inf=True)
 
 
 @dataclass
