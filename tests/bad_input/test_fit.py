@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+import descend as ds
 from descend import nn, optim
 from descend.errors import CheckpointError, ConfigError, DataError, DTypeError, ShapeError
 from descend.train import History, StopWhen, fit
@@ -237,3 +238,22 @@ def test_history_to_csv_into_a_directory(tmp_path: Path) -> None:
     with pytest.raises((ValueError, OSError), match="out"):
         History().to_csv(target)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_an_optimizer_over_another_models_parameters_is_refused():
+    X = np.zeros((8, 3), dtype=np.float32)
+    y = np.zeros(8, dtype=np.int64)
+    model, other = ds.nn.mlp([3, 2], rng=0), ds.nn.mlp([3, 2], rng=1)
+    with pytest.raises(ConfigError, match="not the model's"):
+        fit(model, ds.nn.CrossEntropyLoss(), ds.optim.GD(other.parameters(), lr=0.1), (X, y),
+            epochs=1, progress=False)
+
+
+def test_an_empty_batch_is_named_not_reported_as_divergence():
+    X = np.ones((4, 3), dtype=np.float32)
+    y = np.zeros(4, dtype=np.int64)
+    model = ds.nn.mlp([3, 2], rng=0)
+    batches = [(X, y), (X[:0], y[:0])]
+    with pytest.raises(DataError, match="batch 1 of the data is empty"):
+        fit(model, ds.nn.CrossEntropyLoss(), ds.optim.GD(model.parameters(), lr=0.1), batches,
+            epochs=1, progress=False)

@@ -191,6 +191,7 @@ def fit(
     """
     _check_settings(optimizer, stop, callbacks, epochs=epochs, validate_every=validate_every,
                     checkpoint_every=checkpoint_every)
+    _check_model_parameters(model, optimizer)
     source = _source(model, loss_fn, data, batch_size, shuffle)
     held_out = None if validation is None else _validation_arrays(validation)
     if checkpoint is not None:
@@ -261,6 +262,20 @@ def _check_settings(optimizer: Any, stop: Any, callbacks: Sequence[Any], **count
             raise TypeError(f"callbacks must be Callback objects or callables, got {cb!r}")
 
 
+def _check_model_parameters(model: Any, optimizer: Optimizer) -> None:
+    """An optimizer built over parameters none of which are the model's would train
+    nothing: refuse it (parameters beyond the model's, e.g. a loss's own, are fine)."""
+    parameters = getattr(model, "parameters", None)
+    if not callable(parameters):
+        return
+    mine = {id(p) for p in parameters()}
+    if mine and not any(id(p) in mine for p in optimizer.params):
+        raise ConfigError(
+            f"the optimizer's {len(optimizer.params)} parameters are not the model's "
+            f"({len(mine)} parameters): build it over model.parameters() of this model"
+        )
+
+
 @dataclass
 class _Source:
     """Where the steps' closures come from: ``epoch(shuffle_rng)`` yields (closure, samples)
@@ -280,7 +295,10 @@ def _source(model: Any, loss_fn: Callable[..., Tensor], data: Any, batch_size: i
     tally = _Tally()
 
     def closures(batches: Iterable[tuple[Any, Any]]) -> Iterator[tuple[Callable[[], Any], int]]:
-        for xb, yb in batches:
+        for i, (xb, yb) in enumerate(batches):
+            if len(xb) == 0:
+                raise DataError(f"batch {i} of the data is empty (0 samples): every batch needs "
+                                "at least one sample")
             xt = xb if isinstance(xb, Tensor) else _as_tensor(np.asarray(xb))
             classes = getattr(yb, "dtype", None) is not None and yb.dtype.kind in "iu"
             yield _make_closure(model, loss_fn, xt, yb, tally if classes else None), len(xb)
