@@ -349,16 +349,13 @@ class Optimizer:
             if accepted.replay is not None:
                 replay = Replay(accepted.replay, engine.rng_snapshot())
         else:
-            engine.zero_grad(params)
             before = engine.rng_snapshot() if searching else None
-            loss_tensor, loss = engine.forward(closure)
-            if searching:
+            loss_tensor, loss = engine.evaluate(closure, params)
+            if searching:  # (backward draws nothing at random)
                 after = engine.rng_snapshot()
                 if not engine.rng_same(before, after):  # else nothing to replay
                     replay = Replay(before, after)
             evaluations = 1
-            if math.isfinite(loss):
-                engine.backward(loss_tensor)
         return loss_tensor, loss, evaluations, replay
 
     def _clip(self, grads: Vector) -> Vector:

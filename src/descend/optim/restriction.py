@@ -146,11 +146,9 @@ class Restriction:
         """(F(x0 + alpha d), grad F(x0 + alpha d) . d): forward and backward."""
         engine = self.engine
         self.place(alpha)
-        engine.zero_grad(self.params)
-        loss, value = engine.forward(self.closure)
+        _, value = engine.evaluate(self.closure, self.params)
         if not math.isfinite(value):
             return value, math.nan
-        engine.backward(loss)
         grads = engine.grads(self.params)
         self.trial = TrialPoint(alpha, value, grads,
                                 None if self.replay is None else self.replay.before)

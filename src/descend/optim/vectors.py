@@ -81,11 +81,10 @@ class Engine(Protocol):
     def zero_grad(self, params: Sequence[Any]) -> None: ...
 
     # ---------------------------------------------------------------- closures
-    def forward(self, closure: Callable[[], Any]) -> tuple[Any, float]:
-        """Run the closure recording a graph: (the loss object, its value)."""
+    def evaluate(self, closure: Callable[[], Any], params: Sequence[Any]) -> tuple[Any, float]:
+        """Zero the parameters' gradients, run the closure recording a graph and, when its
+        value is finite, backward: (the loss object, its value)."""
         ...
-
-    def backward(self, loss: Any) -> None: ...
 
     def value(self, closure: Callable[[], Any]) -> float:
         """Run the closure without recording a graph; the loss value."""
@@ -186,7 +185,9 @@ class NumpyEngine:
 
     # ---------------------------------------------------------------- closures
     @staticmethod
-    def forward(closure: Callable[[], Any]) -> tuple[Any, float]:
+    def evaluate(closure: Callable[[], Any], params: Sequence[Tensor]) -> tuple[Any, float]:
+        for p in params:
+            p.grad = None
         with enable_grad():
             loss = closure()
         if not isinstance(loss, Tensor):
@@ -198,11 +199,10 @@ class NumpyEngine:
                 "the closure's loss does not depend on the optimizer's parameters "
                 "(it does not require grad)"
             )
-        return loss, float(loss.data)
-
-    @staticmethod
-    def backward(loss: Tensor) -> None:
-        loss.backward()
+        value = float(loss.data)
+        if math.isfinite(value):
+            loss.backward()
+        return loss, value
 
     @staticmethod
     def value(closure: Callable[[], Any]) -> float:

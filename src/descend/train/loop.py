@@ -65,26 +65,30 @@ class _Tally:
     """Correct predictions on the training batches: counted from the outputs of the first
     forward pass of each step (at the step's starting parameters), never at line-search
     trial points. A step that reused a gradient from the previous step's search makes no
-    forward pass at its start and is not counted."""
+    forward pass at its start and is not counted. Each step only keeps its predicted
+    classes; they are compared with the targets once per epoch."""
 
-    __slots__ = ("armed", "correct", "seen")
+    __slots__ = ("armed", "predicted", "targets")
 
     def __init__(self) -> None:
         self.armed = False
-        self.correct = 0
-        self.seen = 0
+        self.predicted: list[np.ndarray] = []
+        self.targets: list[np.ndarray] = []
 
-    def count(self, out: Any, y: Any) -> None:
+    def count(self, out: Any, y: np.ndarray) -> None:
         self.armed = False
         data = getattr(out, "data", None)
-        if data is not None and data.ndim == 2 and data.shape[1] > 1:
-            self.correct += int((data.argmax(axis=1) == y).sum())
-            self.seen += len(y)
+        if isinstance(data, np.ndarray) and data.ndim == 2 and data.shape[1] > 1:
+            self.predicted.append(data.argmax(axis=1))
+            self.targets.append(y)
 
     def take(self) -> float | None:
         """The epoch's accuracy (None when nothing was counted); starts a new epoch."""
-        value = self.correct / self.seen if self.seen else None
-        self.correct = self.seen = 0
+        if not self.predicted:
+            return None
+        hits = np.count_nonzero(np.concatenate(self.predicted) == np.concatenate(self.targets))
+        value = hits / sum(len(p) for p in self.predicted)
+        self.predicted, self.targets = [], []
         return value
 
 
@@ -345,6 +349,8 @@ class _Run:
         self.divergence = divergence
         self.callbacks = list(callbacks)
         self.source = source
+        self.tally = source.tally
+        self.per_step = stop.per_step  # whether any criterion is read after every step
         self.shuffle_rng = shuffle_rng
         self.model = model
         self.loss_fn = loss_fn
@@ -428,8 +434,8 @@ class _Run:
         """One optimizer step, recorded; then divergence and the step-level criteria."""
         history, optimizer = self.history, self.optimizer
         same = self.source.same_batch and self.steps_this_run > 0
-        if self.source.tally is not None:
-            self.source.tally.armed = True
+        if self.tally is not None:
+            self.tally.armed = True
         optimizer.step(closure, same_batch=same)
         self.steps_this_run += 1
         info = optimizer.last
@@ -440,9 +446,9 @@ class _Run:
         # the common case, a finite step below the divergence limit, costs two tests
         if not info.finite or info.loss > self.limit or self.limit != self.limit:
             reason = self.diverged(epoch)
-        if reason is None and self.stop.per_step:
+        if reason is None and self.per_step:
             reason = self.stop.check_step(history, self.clock(), epoch)
-        step = history.steps - 1
+        step = len(history.loss) - 1
         for cb in self.callbacks:
             if isinstance(cb, Callback):
                 said = cb.on_step_end(history, optimizer)
@@ -476,8 +482,8 @@ class _Run:
             raise DataError("the data yielded no batches")
         record = _epoch_record(history, epoch, self.first_step,
                                time.perf_counter() - self.epoch_start)
-        if self.source.tally is not None:
-            record.train_accuracy = self.source.tally.take()
+        if self.tally is not None:
+            record.train_accuracy = self.tally.take()
         if self.validation is not None and ((epoch + 1) % self.validate_every == 0 or reason):
             if reason is None or reason.criterion != "diverged":
                 metrics = evaluate(self.model, self.loss_fn, *self.validation)
