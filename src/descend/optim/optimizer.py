@@ -424,12 +424,11 @@ class Optimizer:
             if alphas[0] == 0:
                 self._undo = None
                 return
-            self.engine.axpy_into(spare, x0, line.sign * alphas[0], line.v)
+            self.engine.place(self._params, spare, x0, line.sign * alphas[0], line.v)
         else:
-            for i, (buf, x, v) in enumerate(zip(spare, x0, line.v)):
+            for i, (p, buf, x, v) in enumerate(zip(self._params, spare, x0, line.v)):
                 alpha = alphas[self._group_of[i]]
-                self.engine.axpy_into([buf], [x], line.sign * alpha, [v])
-        self.engine.assign(self._params, spare)
+                self.engine.place([p], [buf], [x], line.sign * alpha, [v])
         self._spare = x0
         self._undo = x0
 

@@ -133,8 +133,7 @@ class Restriction:
         """Parameters at x0 + alpha d, random state as before the first forward pass."""
         if self.replay is not None:
             self.engine.rng_restore(self.replay.before)
-        self.engine.axpy_into(self.buffers, self.x0, self.sign * alpha, self.v)
-        self.engine.assign(self.params, self.buffers)
+        self.engine.place(self.params, self.buffers, self.x0, self.sign * alpha, self.v)
 
     def phi(self, alpha: float) -> float:
         """F(x0 + alpha d), forward only."""

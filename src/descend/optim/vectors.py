@@ -57,6 +57,11 @@ class Engine(Protocol):
 
     def copy_into(self, dst: Vector, src: Vector) -> None: ...
 
+    def place(self, params: Sequence[Any], out: Vector, x: Vector, alpha: float,
+              d: Vector) -> None:
+        """The parameters at x + alpha d: written into ``out``, which they then hold."""
+        ...
+
     def to_numpy(self, a: Vector) -> list[np.ndarray]:
         """Host copies, for ``state_dict``."""
         ...
@@ -145,6 +150,14 @@ class NumpyEngine:
         for buf, xi, di in zip(out, x, d):
             np.multiply(di, alpha, out=buf, casting="same_kind")
             buf += xi
+
+    @staticmethod
+    def place(params: Sequence[Tensor], out: Vector, x: Vector, alpha: float,
+              d: Vector) -> None:
+        for p, buf, xi, di in zip(params, out, x, d):
+            np.multiply(di, alpha, out=buf, casting="same_kind")
+            buf += xi
+            p.data = buf
 
     @staticmethod
     def copy_into(dst: Vector, src: Vector) -> None:
