@@ -233,10 +233,10 @@ class Optimizer:
         of a new forward and backward pass.
         """
         start = self._evaluate(closure, same_batch)
-        if closure is not None and not (math.isfinite(start.loss)
-                                        and math.isfinite(start.sq_norm)):
+        if not math.isfinite(start.sq_norm):  # NaN too when the loss is not finite
             self._reject(start)  # no update
             return start.loss_tensor
+        self._on_start(start.loss, start.x0)
         line = self._direction(start)
         choice, alphas = self._choose(start, line, closure)
         self._move(start.x0, line, alphas)
@@ -315,11 +315,8 @@ class Optimizer:
             else:
                 moving = grads
             loss += term
-        start = _Start(loss_tensor, loss, grads, moving, engine.dot(grads, grads), x0,
-                       evaluations, replay)
-        if math.isfinite(start.sq_norm):
-            self._on_start(loss, x0)
-        return start
+        return _Start(loss_tensor, loss, grads, moving, engine.dot(grads, grads), x0,
+                      evaluations, replay)
 
     def _loss_and_gradient(self, closure: Closure | None,
                            same_batch: bool) -> tuple[Any, float, int, Replay | None]:
