@@ -24,6 +24,7 @@ writer is gone.
 from __future__ import annotations
 
 import errno
+import io
 import os
 import re
 import secrets
@@ -187,22 +188,26 @@ def write_output(path: str | Path, write: Callable[[BinaryIO], None], *, what: s
     The path written (``"-"`` for standard output).
     """
     kind = target_kind(path, what=what, error=error)
-    if kind == "stdout":
-        sys.stdout.flush()
-        out = sys.stdout.buffer
-        write(out)
-        out.flush()
-        return "-"
-    path = Path(path)
-    if kind == "stream":
+    if kind in ("stdout", "stream"):
+        # Streams cannot seek (a zip archive's writer would misread /dev/null's position):
+        # the content is made in memory, then written in one go.
+        buffer = io.BytesIO()
+        write(buffer)
+        data = buffer.getvalue()
+        if kind == "stdout":
+            sys.stdout.flush()
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+            return "-"
         try:
             with open(path, "wb") as fh:
-                write(fh)
+                fh.write(data)
         except OSError as exc:
             if exc.errno == errno.EPIPE:
                 raise
             raise error(f"cannot write {what} {path}: {_reason(exc)}") from None
-        return path
+        return Path(path)
+    path = Path(path)
     _replace_atomically(path, write, what, error)
     return path
 

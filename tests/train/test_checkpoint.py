@@ -135,7 +135,7 @@ def test_failed_write_leaves_previous_checkpoint_intact(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(np, "savez", explode)
-    with pytest.raises(CheckpointError, match="disk full.*previous file.*unchanged"):
+    with pytest.raises(CheckpointError, match=r"disk full.*previous file.*unchanged"):
         save_checkpoint(ckpt, {"x": np.arange(7.0), "n": 2})
     assert ckpt.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["c.npz"]  # no temporary file left
