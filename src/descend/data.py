@@ -55,6 +55,10 @@ _TASKS = ("classification", "regression")
 # not be told apart from its neighbours, so it is rejected rather than silently rounded.
 _MAX_CLASS_LABEL = 2**53
 
+#: Most classes a CSV file's labels may imply. Labels are class indices, so a label L makes
+#: a model with L + 1 outputs: a stray 1e12 would ask for terabytes before training starts.
+MAX_CLASSES = 65_536
+
 # Long cells are cut in error messages so that a binary file does not flood the terminal.
 _MAX_CELL_REPR = 40
 
@@ -501,8 +505,9 @@ def load_csv(
         The one-character field separator.
     task : {"classification", "regression"}, default "classification"
         Classification labels must be whole numbers ``>= 0`` (``2`` or ``2.0``); they are
-        kept as given, not re-coded, and ``n_classes = max label + 1``. Regression labels are
-        any finite numbers.
+        kept as given, not re-coded, and ``n_classes = max label + 1`` (at most
+        ``MAX_CLASSES``, 65 536; a larger label is refused before anything is allocated).
+        Regression labels are any finite numbers.
     dtype : floating dtype, default float32
         dtype of ``X`` (and of ``y`` for regression).
 
@@ -639,10 +644,11 @@ def _check_label(value: float, text: str, task: str, line: int, path: Path) -> f
         raise DataError(
             f"{path}: row {line}: label {text.strip()} is negative; class labels must be >= 0"
         )
-    if value > _MAX_CLASS_LABEL:
+    if value >= MAX_CLASSES:
         raise DataError(
-            f"{path}: row {line}: label {text.strip()} is too large for a class index "
-            f"(the limit is 2**53)"
+            f"{path}: row {line}: label {text.strip()} is too large for a class index: labels "
+            f"are classes 0..n_classes-1, so it would make {value + 1:.0f} classes (at most "
+            f"{MAX_CLASSES}); re-code the labels as 0, 1, 2, ..."
         )
     return value
 

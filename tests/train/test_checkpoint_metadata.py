@@ -3,6 +3,7 @@ and range, and whatever the edit, resuming raises CheckpointError or works, noth
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import subprocess
@@ -172,8 +173,10 @@ def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:
 
 BAD_VALUES = st.one_of(
     st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=False),
-    st.text(max_size=8), st.just([]), st.just({}), st.lists(st.integers(-3, 3), max_size=3),
-    st.just({"__float__": "nan"}), st.just({"__float__": "x"}), st.just({"__array__": "a/nope"}),
+    st.text(max_size=8), st.builds(list), st.builds(dict),
+    st.lists(st.integers(-3, 3), max_size=3),
+    st.builds(lambda: {"__float__": "nan"}), st.builds(lambda: {"__float__": "x"}),
+    st.builds(lambda: {"__array__": "a/nope"}),
     st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
 )
 
@@ -193,7 +196,7 @@ def _fuzz(tmp_path: Path, checkpoints: dict[str, bytes], data: st.DataObject) ->
             try:
                 for key in path[:-1]:
                     node = node[key]
-                node[path[-1]] = value
+                node[path[-1]] = copy.deepcopy(value)  # never one object in two places
             except (KeyError, IndexError, TypeError):
                 pass  # an earlier edit removed this path
         return meta

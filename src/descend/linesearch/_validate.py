@@ -10,7 +10,9 @@ import math
 import numbers
 from collections.abc import Callable
 
-from descend.errors import ConfigError
+import numpy as np
+
+from descend.errors import ConfigError, ShapeError
 
 
 def as_float(name: str, value: object) -> float:
@@ -69,3 +71,29 @@ def check_callable(name: str, fn: object) -> Callable[..., object]:
     if not callable(fn):
         raise TypeError(f"{name} must be callable, got {type(fn).__name__}")
     return fn
+
+
+def phi_value(name: str, value: object, alpha: float) -> float:
+    """What ``name(alpha)`` returned, as a ``float``: a real number or a 0-d real array.
+
+    Anything else (an array of shape (1,), a bool, a string) raises ``ShapeError`` or
+    ``TypeError`` naming the function and alpha, before NumPy's conversion rules decide."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "fiu":
+        return float(value)
+    shape = getattr(value, "shape", None)
+    if shape is not None and tuple(shape) != ():
+        raise ShapeError(f"{name}({alpha!r}) must return a real number, got an array of shape "
+                         f"{tuple(shape)}; return a float (e.g. loss.item())")
+    raise TypeError(f"{name}({alpha!r}) must return a real number, got {value!r:.60} "
+                    f"({type(value).__name__})")
+
+
+def phi_pair(name: str, value: object, alpha: float) -> tuple[float, float]:
+    """What ``name(alpha)`` returned, as the pair ``(phi(alpha), phi'(alpha))`` of floats."""
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        raise TypeError(f"{name}({alpha!r}) must return a pair (phi, slope), got "
+                        f"{value!r:.60} ({type(value).__name__})")
+    return (phi_value(f"{name} value of", value[0], alpha),
+            phi_value(f"{name} slope of", value[1], alpha))
