@@ -527,13 +527,13 @@ def load_csv(
     """
     if isinstance(label, bool) or not isinstance(label, int | np.integer | str):
         raise ConfigError(f"label must be a column index (int) or name (str), got {label!r}")
-    if not (header == "infer" or isinstance(header, bool)):
+    if not (isinstance(header, bool) or (isinstance(header, str) and header == "infer")):
         raise ConfigError(f"header must be True, False or 'infer', got {header!r}")
     if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '"\r\n':
         raise ConfigError(
             f"delimiter must be one character other than a quote or newline, got {delimiter!r}"
         )
-    if task not in _TASKS:
+    if not isinstance(task, str) or task not in _TASKS:
         raise ConfigError(f"task must be 'classification' or 'regression', got {task!r}")
     dt = _float_dtype(dtype)
     try:
@@ -964,7 +964,7 @@ def check_arrays(
     ConfigError
         ``task`` is not one of the above.
     """
-    if task is not None and task not in _TASKS:
+    if task is not None and (not isinstance(task, str) or task not in _TASKS):
         raise ConfigError(f"task must be 'classification', 'regression' or None, got {task!r}")
     X_arr = _as_numeric("X", X)
     if X_arr.ndim < 1:

@@ -22,6 +22,7 @@ True
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -38,6 +39,7 @@ from .autodiff.ops import (
     softplus,
 )
 from .autodiff.tensor import Tensor
+from .backend import check_seed
 from .errors import ConfigError
 
 __all__ = [
@@ -164,9 +166,16 @@ class Problem:
 
 
 # ------------------------------------------------------------------------------ helpers
+#: Largest size a test problem takes: a dimension beyond it cannot be allocated usefully.
+_MAX_SIZE = 10**7
+
+
 def _check_int(name: str, value: object, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
         raise ConfigError(f"{name} must be an int >= {minimum}, got {value!r}")
+    if value > _MAX_SIZE:
+        raise ConfigError(f"{name} must be at most {_MAX_SIZE:,} (a test problem's size), got "
+                          f"{value!r}")
     return int(value)
 
 
@@ -194,7 +203,7 @@ def _lambda_min(M: np.ndarray) -> float:
 
 
 def _regression_data(n: int, d: int, seed: int, sparse: bool = False):
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     A = rng.standard_normal((n, d))
     x_true = rng.standard_normal(d)
     if sparse:  # only a quarter of the coefficients matter
@@ -305,7 +314,7 @@ def logistic_regression(n: int = 500, d: int = 10, lam: float = 1e-2, seed: int 
     n = _check_int("n", n, 2)
     d = _check_int("d", d, 1)
     lam = _check_positive("lam", lam)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     X = rng.standard_normal((n, d))
     teacher = rng.standard_normal(d)
     y = np.where(X @ teacher + 0.5 > 0, 1.0, -1.0)
@@ -434,7 +443,7 @@ def svm(n: int = 200, d: int = 5, lam: float = 0.1, seed: int = 0) -> Problem:
     n = _check_int("n", n, 2)
     d = _check_int("d", d, 1)
     lam = _check_positive("lam", lam)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     y = np.where(rng.random(n) < 0.5, 1.0, -1.0)
     centre = rng.standard_normal(d)
     centre *= 1.0 / np.linalg.norm(centre)
@@ -571,7 +580,7 @@ def max_affine(m: int = 50, d: int = 10, seed: int = 0) -> Problem:
 
     m = _check_int("m", m, 2)
     d = _check_int("d", d, 1)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     A = rng.standard_normal((m, d))
     A -= A.mean(axis=0)
     b = rng.standard_normal(m)
@@ -631,7 +640,9 @@ def saddle(start: tuple[float, float] = (1e-3, 1.0)) -> Problem:
     two minima (+-1, 0) with f* = -1/4. Started near the saddle, at (1e-3, 1) by default:
     gradient descent first slides towards the saddle along y, then escapes along x at a rate
     set by the negative curvature. ``x_star`` is the minimum on the starting side."""
-    if len(start) != 2 or not all(math.isfinite(float(s)) for s in start):
+    if (not isinstance(start, tuple | list | np.ndarray) or len(start) != 2
+            or not all(isinstance(s, numbers.Real) and not isinstance(s, bool)
+                       and math.isfinite(float(s)) for s in start)):
         raise ConfigError(f"start must be two finite numbers, got {start!r}")
     z = _variable(np.array([float(start[0]), float(start[1])]))
 
@@ -666,7 +677,7 @@ def mlp_digits(hidden: int = 32, seed: int = 0, samples: int | None = None) -> P
         samples = _check_int("samples", samples, 2)
         X, y = X[:samples], y[:samples]
     X = Standardizer().fit(X).transform(X).astype(np.float64)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     k = data.n_classes or 10
 
     def he(fan_out: int, fan_in: int) -> np.ndarray:
@@ -706,6 +717,9 @@ PROBLEMS: dict[str, Callable[..., Problem]] = {
 
 def make_problem(name: str, seed: int | None = None) -> Problem:
     """Build ``PROBLEMS[name]`` (with ``seed`` where the builder takes one)."""
+    if not isinstance(name, str):
+        raise TypeError(f"make_problem: name must be a str, one of {', '.join(PROBLEMS)}; "
+                        f"got {name!r}")
     key = name.strip().lower()
     if key not in PROBLEMS:
         raise ConfigError(f"unknown problem {name!r}; known: {', '.join(PROBLEMS)}")

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import backend
 from .graph import no_grad
 from .tensor import Tensor
 
@@ -37,11 +38,16 @@ def grad_check(
     AssertionError
         Naming the input, the element's index and both values, at the first disagreement.
     """
+    if not callable(fn):
+        raise TypeError(f"grad_check: fn must be callable, got {type(fn).__name__}")
     if isinstance(inputs, Tensor | np.ndarray):
         inputs = [inputs]
+    if isinstance(inputs, str) or not hasattr(inputs, "__iter__"):
+        raise TypeError(f"grad_check: inputs must be a tensor or a sequence of tensors, got "
+                        f"{type(inputs).__name__}")
     args: list[Any] = []
     for x in inputs:
-        arr = x.data if isinstance(x, Tensor) else np.asarray(x)
+        arr = x.data if isinstance(x, Tensor) else backend.as_array(x)
         if arr.dtype.kind == "f":
             args.append(Tensor(np.array(arr, dtype=np.float64), requires_grad=True))
         else:

@@ -35,6 +35,9 @@ class Tensor:
     __hash__ = object.__hash__
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None):
+        if not (isinstance(requires_grad, bool | np.bool_)
+                or (isinstance(requires_grad, int) and requires_grad in (0, 1))):
+            raise TypeError(f"requires_grad must be True or False, got {requires_grad!r:.40}")
         arr = backend.as_array(data.data if isinstance(data, Tensor) else data, dtype)
         if requires_grad and arr.dtype.kind != "f":
             raise DTypeError(

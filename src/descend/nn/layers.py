@@ -59,7 +59,7 @@ class Sequential(Module):
         """Add ``module`` at the end; returns self."""
         if not isinstance(module, Module):
             raise TypeError(
-                f"Sequential takes Modules, got {type(module).__name__} at position "
+                f"Sequential(*modules) takes Modules, got {type(module).__name__} at position "
                 f"{len(self._modules)}"
             )
         self.add_module(str(len(self._modules)), module)
@@ -230,6 +230,9 @@ class Flatten(Module):
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1):
         super().__init__()
+        for name, value in (("start_dim", start_dim), ("end_dim", end_dim)):
+            if isinstance(value, bool) or not isinstance(value, int | np.integer):
+                raise TypeError(f"Flatten: {name} must be an int, got {value!r}")
         self.start_dim = int(start_dim)
         self.end_dim = int(end_dim)
 
@@ -304,6 +307,8 @@ def mlp(
     -------
     Sequential
     """
+    if isinstance(sizes, str) or not hasattr(sizes, "__iter__"):
+        raise TypeError(f"mlp: sizes must be a sequence of layer sizes, got {sizes!r}")
     sizes = [_positive_int(s, "every size", "mlp") for s in sizes]
     if len(sizes) < 2:
         raise ConfigError(f"mlp needs at least [inputs, outputs] sizes, got {sizes}")
