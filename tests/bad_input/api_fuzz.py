@@ -111,6 +111,7 @@ PLAUSIBLE: list[tuple[str, Callable[[], Any]]] = [
     ("tensor (4, 3)", lambda: ds.tensor(np.ones((4, 3), dtype=np.float32), requires_grad=True)),
     ("parameters", _params),
     ("model", _model),
+    ("loss", lambda: ds.nn.MSELoss()),
 ]
 
 BAD_NAMES = [n for n, _ in BAD]
@@ -127,21 +128,23 @@ def arguments(fn: Callable[..., Any]) -> list[inspect.Parameter]:
 
 
 def draw_call(data: st.DataObject, fn: Callable[..., Any],
-              exclude: dict[str, set[str]] | None = None) -> dict[str, str]:
-    """Per argument, the name of the value to pass ("default" keeps the default); at least
-    one argument gets a bad value."""
+              only: dict[str, set[str]] | None = None) -> dict[str, str]:
+    """Per argument, the name of the value to pass ("default" keeps the default); one
+    argument (outside ``only``, which pins arguments to the named values) gets a bad value."""
     params = arguments(fn)
-    exclude = exclude or {}
+    only = only or {}
     if not params:
         return {}
-    bad_at = data.draw(st.sampled_from([p.name for p in params]), label="bad argument")
+    free = [p.name for p in params if p.name not in only] or [params[0].name]
+    bad_at = data.draw(st.sampled_from(free), label="bad argument")
     plan = {}
     for p in params:
-        banned = exclude.get(p.name, set())
-        if p.name == bad_at:
-            choices = [n for n in BAD_NAMES if n not in banned]
+        if p.name in only:
+            choices = sorted(only[p.name])
+        elif p.name == bad_at:
+            choices = list(BAD_NAMES)
         else:
-            choices = [n for n, _ in PLAUSIBLE] + [n for n in BAD_NAMES if n not in banned]
+            choices = [n for n, _ in PLAUSIBLE] + list(BAD_NAMES)
             if p.default is not inspect.Parameter.empty:
                 choices = ["default", *choices]
         plan[p.name] = data.draw(st.sampled_from(choices), label=p.name)
@@ -156,20 +159,23 @@ def _alarm(signum: int, frame: Any) -> None:
     raise Hang
 
 
-def call(fn: Callable[..., Any], plan: dict[str, str], seconds: int = 20) -> Any:
+def call(fn: Callable[..., Any], plan: dict[str, str], seconds: int = 30) -> Any:
     """Call ``fn`` by ``plan``; the result, or the exception raised (a Hang past
     ``seconds``)."""
     args: list[Any] = []
     kwargs: dict[str, Any] = {}
+    skipped = False  # after an argument left to its default, the rest go by keyword
     for p in arguments(fn):
-        choice = plan[p.name]
+        choice = plan.get(p.name, "default")
         if choice == "default":
+            skipped = True
             continue
         value = VALUE[choice]()
         if p.kind is inspect.Parameter.VAR_POSITIONAL:
-            args.append(value)
+            if not skipped:
+                args.append(value)
         elif p.kind is inspect.Parameter.POSITIONAL_ONLY or (
-                p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and not kwargs):
+                p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and not skipped):
             args.append(value)
         else:
             kwargs[p.name] = value

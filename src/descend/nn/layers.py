@@ -232,7 +232,7 @@ class Flatten(Module):
         super().__init__()
         for name, value in (("start_dim", start_dim), ("end_dim", end_dim)):
             if isinstance(value, bool) or not isinstance(value, int | np.integer):
-                raise TypeError(f"Flatten: {name} must be an int, got {value!r}")
+                raise ConfigError(f"Flatten: {name} must be an int, got {value!r}")
         self.start_dim = int(start_dim)
         self.end_dim = int(end_dim)
 
