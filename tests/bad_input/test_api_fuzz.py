@@ -28,7 +28,8 @@ ONLY: dict[str, dict[str, set[str]]] = {
     "descend.optim.AdamDirection": {"betas": {"default"}},
     "descend.optim.parse_step_rule": {"spec": {"str"}},
     "descend.optim.Exact": {"quadratic": {"default", "None"}},
-    "descend.train.evaluate": {"model": {"model"}, "loss_fn": {"loss"}, "X": {"array (4, 3)"}, "y": {"labels (4,)"},
+    "descend.train.evaluate": {"model": {"model"}, "loss_fn": {"loss"},
+                               "X": {"array (4, 3)"}, "y": {"labels (4,)"},
                                "batch_size": {"default", "2"}},
 }
 

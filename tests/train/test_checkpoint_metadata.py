@@ -83,26 +83,26 @@ def _resume(path: Path, opt_name: str = "momentum"):
 # The edits the attack on the released package found, each with the field named.
 P = ("payload",)
 EDITS = [
-    ("steps-in-epoch-huge", P + ("steps_in_epoch",), 10**6, "steps_in_epoch"),
-    ("global-rng-none", P + ("global_rng",), None, "global_rng"),
+    ("steps-in-epoch-huge", (*P, "steps_in_epoch"), 10**6, "steps_in_epoch"),
+    ("global-rng-none", (*P, "global_rng"), None, "global_rng"),
     ("payload-none", ("payload",), None, "payload"),
-    ("epoch-negative", P + ("epoch",), -1, "epoch"),
-    ("t-negative", P + ("optimizer", "t"), -1, "optimizer.t"),
-    ("epoch-string", P + ("epoch",), "2", "epoch"),
-    ("epoch-bool", P + ("epoch",), True, "epoch"),
-    ("seed-negative", P + ("seed",), -3, "seed"),
-    ("epoch-rng-garbage", P + ("epoch_rng", "state"), {"state": "x", "inc": 1}, "epoch_rng"),
-    ("epoch-rng-other-generator", P + ("epoch_rng", "bit_generator"), "MT19937", "epoch_rng"),
-    ("momentum-buffers-none", P + ("optimizer", "direction", "buffers"), [None],
+    ("epoch-negative", (*P, "epoch"), -1, "epoch"),
+    ("t-negative", (*P, "optimizer", "t"), -1, "optimizer.t"),
+    ("epoch-string", (*P, "epoch"), "2", "epoch"),
+    ("epoch-bool", (*P, "epoch"), True, "epoch"),
+    ("seed-negative", (*P, "seed"), -3, "seed"),
+    ("epoch-rng-garbage", (*P, "epoch_rng", "state"), {"state": "x", "inc": 1}, "epoch_rng"),
+    ("epoch-rng-other-generator", (*P, "epoch_rng", "bit_generator"), "MT19937", "epoch_rng"),
+    ("momentum-buffers-none", (*P, "optimizer", "direction", "buffers"), [None],
      "optimizer.direction.buffers"),
-    ("weight-decay-negative", P + ("optimizer", "weight_decay"), [-1.0],
+    ("weight-decay-negative", (*P, "optimizer", "weight_decay"), [-1.0],
      "optimizer.weight_decay"),
-    ("rules-not-dicts", P + ("optimizer", "rules"), [[1, 2]], "optimizer.rules[0]"),
-    ("history-columns-none", P + ("history", "columns"), None, "history.columns"),
-    ("history-seconds-negative", P + ("history", "seconds"), -5, "history.seconds"),
-    ("stop-reason-list", P + ("history", "stop_reason"), [], "history.stop_reason"),
-    ("model-missing", P + ("model",), None, "model"),
-    ("config-list", P + ("config",), [], "config"),
+    ("rules-not-dicts", (*P, "optimizer", "rules"), [[1, 2]], "optimizer.rules[0]"),
+    ("history-columns-none", (*P, "history", "columns"), None, "history.columns"),
+    ("history-seconds-negative", (*P, "history", "seconds"), -5, "history.seconds"),
+    ("stop-reason-list", (*P, "history", "stop_reason"), [], "history.stop_reason"),
+    ("model-missing", (*P, "model"), None, "model"),
+    ("config-list", (*P, "config"), [], "config"),
 ]
 
 
@@ -128,7 +128,7 @@ def test_armijo_previous_step_must_be_a_non_negative_number(tmp_path, checkpoint
     ckpt = tmp_path / "run.npz"
     for bad in ("x", -1.0, [1.0], {"a": 1}):
         ckpt.write_bytes(_edit(checkpoints["armijo"],
-                               _set(P + ("optimizer", "rules", 0, "previous"), bad)))
+                               _set((*P, "optimizer", "rules", 0, "previous"), bad)))
         with pytest.raises(CheckpointError, match=r"rules\[0\]\.previous"):
             load_checkpoint(ckpt)
 
@@ -136,8 +136,8 @@ def test_armijo_previous_step_must_be_a_non_negative_number(tmp_path, checkpoint
 def test_adam_moments_must_match(tmp_path, checkpoints):
     ckpt = tmp_path / "run.npz"
     ckpt.write_bytes(_edit(checkpoints["adam"],
-                           _set(P + ("optimizer", "direction", "v"), [])))
-    with pytest.raises(CheckpointError, match="direction.v"):
+                           _set((*P, "optimizer", "direction", "v"), [])))
+    with pytest.raises(CheckpointError, match=r"direction\.v"):
         _resume(ckpt, "adam")
 
 
