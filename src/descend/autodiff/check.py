@@ -55,7 +55,7 @@ def grad_check(
     out = fn(*args)
     if not isinstance(out, Tensor):
         raise TypeError(f"grad_check: fn must return a Tensor, got {type(out).__name__}")
-    weights = np.random.default_rng(seed).standard_normal(out.shape)
+    weights = np.random.default_rng(backend.check_seed(seed)).standard_normal(out.shape)
     if out.size == 1:
         weights = np.ones(out.shape)
     (out * weights).sum().backward()

@@ -32,6 +32,8 @@ def dropout(
         raise ConfigError(f"dropout probability p must be a number, got {p!r}")
     if not 0 <= p < 1:
         raise ConfigError(f"dropout probability p must lie in [0, 1), got {p}")
+    if not isinstance(training, bool | np.bool_):
+        raise TypeError(f"dropout: training must be True or False, got {training!r:.40}")
     if not training or p == 0:
         return x
     if not isinstance(x, Tensor):

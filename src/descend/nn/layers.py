@@ -30,9 +30,15 @@ from .module import Module, Parameter
 _HE_ACTIVATIONS = frozenset({"relu", "leaky_relu", "gelu", "softplus"})
 
 
+#: A size beyond any array NumPy makes in one dimension (2**31 - 1 elements).
+_MAX_FEATURES = 2**31 - 1
+
+
 def _positive_int(value: Any, name: str, layer: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
         raise ConfigError(f"{layer}: {name} must be a positive int, got {value!r}")
+    if value > _MAX_FEATURES:
+        raise ConfigError(f"{layer}: {name} must be at most {_MAX_FEATURES:,}, got {value!r}")
     return int(value)
 
 
