@@ -178,6 +178,18 @@ def _check_int(name: str, value: object, minimum: int) -> int:
     return int(value)
 
 
+#: Largest count a generated data set takes (samples, features, classes, hidden units): past
+#: it the arrays cannot be allocated, and NumPy would say so in its own words.
+_MAX_SIZE = 10**8
+
+
+def _check_size(name: str, value: object, minimum: int) -> int:
+    value = _check_int(name, value, minimum)
+    if value > _MAX_SIZE:
+        raise ConfigError(f"{name} must be at most {_MAX_SIZE:,}, got {value}")
+    return value
+
+
 def _check_float(name: str, value: object, low: float, high: float = math.inf) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
         raise ConfigError(f"{name} must be a number, got {value!r}")
@@ -289,8 +301,8 @@ def spirals(
         ``X`` of shape (n, 2) in roughly [-1, 1]^2, ``y`` of shape (n,) with labels
         ``0 .. classes - 1``; rows are in a seeded random order so that classes interleave.
     """
-    n = _check_int("n", n, 1)
-    classes = _check_int("classes", classes, 2)
+    n = _check_size("n", n, 1)
+    classes = _check_size("classes", classes, 2)
     if n < classes:
         raise ConfigError(
             f"spirals needs n >= classes to give each arm a point, got n={n} < classes={classes}"
@@ -371,10 +383,10 @@ def teacher(
     Dataset
         ``X`` of shape (n, features), ``y`` of shape (n,) with labels ``0 .. classes - 1``.
     """
-    n = _check_int("n", n, 1)
-    features = _check_int("features", features, 1)
-    classes = _check_int("classes", classes, 2)
-    hidden = _check_int("hidden", hidden, 1)
+    n = _check_size("n", n, 1)
+    features = _check_size("features", features, 1)
+    classes = _check_size("classes", classes, 2)
+    hidden = _check_size("hidden", hidden, 1)
     noise = _check_float("noise", noise, 0.0, 1.0)
     seed = _check_int("seed", seed, 0)
     dt = _float_dtype(dtype)
@@ -842,7 +854,7 @@ def _check_batch_size(batch_size: int | None, n: int) -> int:
 
 def num_batches(n: int, batch_size: int | None) -> int:
     """Number of batches per epoch: ``ceil(n / batch_size)``, 1 for a full batch (None)."""
-    n = _check_int("n", n, 1)
+    n = _check_size("n", n, 1)
     size = _check_batch_size(batch_size, n)
     return -(-n // size)
 

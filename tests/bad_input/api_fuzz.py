@@ -151,6 +151,10 @@ def draw_call(data: st.DataObject, fn: Callable[..., Any],
     return plan
 
 
+#: The callables passed to the last call: what they raise when descend calls them is theirs.
+LAST_CALLABLES: list[Any] = []
+
+
 class Hang(Exception):
     pass
 
@@ -179,6 +183,7 @@ def call(fn: Callable[..., Any], plan: dict[str, str], seconds: int = 30) -> Any
             args.append(value)
         else:
             kwargs[p.name] = value
+    LAST_CALLABLES[:] = [v for v in (*args, *kwargs.values()) if callable(v)]
     previous = signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(seconds)
     try:
@@ -198,11 +203,27 @@ def raised_by_descend(exc: BaseException) -> bool:
     return bool(frames) and frames[-1].filename.startswith(SRC)
 
 
+def raised_in_a_callable_passed_in(exc: BaseException) -> bool:
+    """Whether the error came from calling one of the callables the call was given (a phi,
+    a closure, a model called with the wrong arguments): the caller's error, passed on."""
+    passed = [id(c) for c in LAST_CALLABLES]
+    codes = {getattr(c, "__code__", None) for c in LAST_CALLABLES}
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code in codes or id(frame.f_locals.get("self")) in passed:
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def verdict(fn: Callable[..., Any], plan: dict[str, str], outcome: Any) -> str | None:
     """None when the outcome is acceptable, else a description of the failure."""
     if not isinstance(outcome, BaseException):
         return None
     if isinstance(outcome, DescendError):
+        return None
+    if not isinstance(outcome, Hang) and raised_in_a_callable_passed_in(outcome):
         return None
     names = [p.name for p in arguments(fn)]
     if (type(outcome) in (TypeError, ValueError) and raised_by_descend(outcome)

@@ -22,7 +22,7 @@ CALLABLES = F.public_callables()
 
 #: Arguments pinned to good values, where the callable's own checks are still missing.
 ONLY: dict[str, dict[str, set[str]]] = {
-    "descend.optim.GD": {"params": {"parameters"}},
+    "descend.optim.GD": {"params": {"parameters"}, "nesterov": {"default", "True"}},
     "descend.optim.Adam": {"params": {"parameters"}},
     "descend.optim.Subgradient": {"params": {"parameters"}},
     "descend.optim.AdamDirection": {"betas": {"default"}},
@@ -86,6 +86,10 @@ def test_the_verdict_rejects_raw_errors():
 KNOWN = [
     ("GD-params-None", lambda: ds.optim.GD(None, lr=0.1),
      "optim/optimizer.py:113 list(params): TypeError 'NoneType' object is not iterable"),
+    ("GD-nesterov-array", lambda: ds.optim.GD(
+        list(ds.nn.Linear(3, 2, rng=0).parameters()), lr=0.1, nesterov=np.array([])),
+     "optim/optimizer.py:503 `if nesterov and ...`: ValueError truth value of an empty array "
+     "is ambiguous"),
     ("GD-params-int", lambda: ds.optim.GD(2, lr=0.1),
      "optim/optimizer.py:113 list(params): TypeError 'int' object is not iterable"),
     ("Adam-params-None", lambda: ds.optim.Adam(None),

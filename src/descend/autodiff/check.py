@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from .. import backend
+from ..errors import ConfigError
 from .graph import no_grad
 from .tensor import Tensor
 
@@ -40,6 +42,11 @@ def grad_check(
     """
     if not callable(fn):
         raise TypeError(f"grad_check: fn must be callable, got {type(fn).__name__}")
+    for name, value in (("eps", eps), ("atol", atol), ("rtol", rtol)):
+        if (isinstance(value, bool) or not isinstance(value, int | float | np.floating)
+                or not math.isfinite(value) or value < 0 or (name == "eps" and value == 0)):
+            raise ConfigError(f"grad_check: {name} must be a finite number "
+                              f"{'> 0' if name == 'eps' else '>= 0'}, got {value!r:.40}")
     if isinstance(inputs, Tensor | np.ndarray):
         inputs = [inputs]
     if isinstance(inputs, str) or not hasattr(inputs, "__iter__"):

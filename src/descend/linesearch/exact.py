@@ -193,7 +193,7 @@ def _exact_quadratic(
     phi: Callable[[float], float], quadratic: tuple[float, float]
 ) -> LineSearchResult:
     """Closed-form minimiser of ``phi0 + slope0 a + curvature a^2 / 2`` over ``a >= 0``."""
-    if len(quadratic) != 2:
+    if not isinstance(quadratic, tuple | list) or len(quadratic) != 2:
         raise ConfigError(f"quadratic must be a pair (slope0, curvature), got {quadratic!r}")
     slope0 = check_finite("quadratic slope0", quadratic[0])
     curvature = check_finite("quadratic curvature", quadratic[1])

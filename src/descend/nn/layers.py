@@ -42,8 +42,24 @@ def _positive_int(value: Any, name: str, layer: str) -> int:
     return int(value)
 
 
+def _is_auto(init: Any) -> bool:
+    return isinstance(init, str) and init == "auto"
+
+
+def _flag(value: Any, name: str) -> bool:
+    """A yes/no argument: a bool (or 0/1), not an array whose truth is ambiguous."""
+    if isinstance(value, bool | np.bool_) or (isinstance(value, int) and value in (0, 1)):
+        return bool(value)
+    if value is None:
+        return False
+    raise TypeError(f"{name} must be True or False, got {value!r:.40}")
+
+
 def _float_dtype(dtype: Any, layer: str) -> np.dtype:
-    dt = np.dtype(dtype)
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise ConfigError(f"{layer}: dtype must be a floating dtype, got {dtype!r:.40}") from None
     if dt.kind != "f":
         raise ConfigError(f"{layer}: dtype must be a floating dtype, got {dt}")
     return dt
@@ -126,11 +142,11 @@ class Linear(Module):
         super().__init__()
         self.in_features = _positive_int(in_features, "in_features", "Linear")
         self.out_features = _positive_int(out_features, "out_features", "Linear")
-        scheme = "xavier" if init == "auto" else init
+        scheme = "xavier" if _is_auto(init) else init
         w, b = initial_weights(
             scheme,
             (self.out_features, self.in_features),
-            bool(bias),
+            _flag(bias, "bias"),
             rng,
             _float_dtype(dtype, "Linear"),
         )
@@ -184,11 +200,11 @@ class Conv2d(Module):
         self.kernel_size = _pair(kernel_size, "kernel_size", 1, "Conv2d")
         self.stride = _pair(stride, "stride", 1, "Conv2d")
         self.padding = _pair(padding, "padding", 0, "Conv2d")
-        scheme = "he" if init == "auto" else init
+        scheme = "he" if _is_auto(init) else init
         w, b = initial_weights(
             scheme,
             (self.out_channels, self.in_channels, *self.kernel_size),
-            bool(bias),
+            _flag(bias, "bias"),
             rng,
             _float_dtype(dtype, "Conv2d"),
         )

@@ -39,7 +39,12 @@ def _reduce(per: Any, reduction: str) -> Any:
 
 
 def _array(x: Any) -> np.ndarray:
-    return x.data if isinstance(x, Tensor) else np.asarray(x)
+    if isinstance(x, Tensor):
+        return x.data
+    try:
+        return np.asarray(x)
+    except ValueError:
+        raise ShapeError("targets must be an array, got ragged nested sequences") from None
 
 
 def _input(x: Any, where: str) -> Any:
