@@ -22,7 +22,7 @@ from .. import backend
 from ..autodiff import ops
 from ..autodiff.functional import dropout as _dropout
 from ..autodiff.ops.conv import _pair
-from ..errors import ConfigError
+from ..errors import ConfigError, DTypeError
 from .activations import ACTIVATIONS
 from .init import RNG, initial_weights
 from .module import Module, Parameter
@@ -59,7 +59,7 @@ def _float_dtype(dtype: Any, layer: str) -> np.dtype:
     try:
         dt = np.dtype(dtype)
     except TypeError:
-        raise ConfigError(f"{layer}: dtype must be a floating dtype, got {dtype!r:.40}") from None
+        raise DTypeError(f"{layer}: dtype {dtype!r:.40} is not a NumPy dtype") from None
     if dt.kind != "f":
         raise ConfigError(f"{layer}: dtype must be a floating dtype, got {dt}")
     return dt
