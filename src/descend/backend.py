@@ -56,9 +56,26 @@ def as_array(data: object, dtype: object = None) -> np.ndarray:
 
     Floating ndarrays keep their dtype (float64 stays float64); Python floats and lists of
     them become float32; integers and booleans keep their kind; ``dtype`` overrides all.
+
+    Raises
+    ------
+    DTypeError
+        The data or ``dtype`` is complex (gradients of complex functions are not defined by
+        this engine), an object array (``None`` would silently become NaN) or not numeric;
+        or ``dtype`` is not a NumPy dtype.
+    ShapeError
+        Ragged nested sequences.
     """
+    from .errors import DTypeError
+
     if dtype is not None:
-        return np.asarray(data, dtype=np.dtype(dtype))
+        try:
+            want = np.dtype(dtype)  # type: ignore[call-overload]
+        except TypeError:
+            raise DTypeError(f"dtype {dtype!r} is not a NumPy dtype") from None
+        if want.kind not in "fiub":
+            raise DTypeError(f"cannot make a tensor of dtype {want}: descend computes with "
+                             "real floating, integer and boolean data")
     if isinstance(data, np.ndarray):
         arr = data
     elif isinstance(data, np.generic):
@@ -70,11 +87,50 @@ def as_array(data: object, dtype: object = None) -> np.ndarray:
             raise ShapeError(
                 f"cannot make a tensor from ragged nested sequences {data!r:.80}: {exc}"
             ) from None
-        if arr.dtype == np.float64:
+        if dtype is None and arr.dtype == np.float64:
             arr = arr.astype(DEFAULT_FLOAT)
-    if arr.dtype.kind not in "fiubc":
-        raise TypeError(f"cannot make a tensor from data of dtype {arr.dtype}")
+    # The kind is checked before any cast: casting an object array holding None to float
+    # gives NaN without a word, and casting complex data drops the imaginary part.
+    if arr.dtype.kind == "c":
+        raise DTypeError(f"complex data (dtype {arr.dtype}) is not supported: descend "
+                         "differentiates real functions of real tensors; pass the real and "
+                         "imaginary parts as separate real tensors")
+    if arr.dtype.kind == "O" and dtype is not None:
+        arr = _numbers_only(arr)
+    if arr.dtype.kind not in "fiub":
+        what = "an object array" if arr.dtype.kind == "O" else f"data of dtype {arr.dtype}"
+        raise DTypeError(f"cannot make a tensor from {what}; expected real numbers "
+                         "(convert with np.asarray(x, dtype=float) after replacing None)")
+    if dtype is not None and arr.dtype != want:
+        arr = arr.astype(want)
     return arr
+
+
+def _numbers_only(arr: np.ndarray) -> np.ndarray:
+    """An object array cast to float64 when every element is a real number; an error naming
+    the first element that is not (``None`` would otherwise become NaN)."""
+    import numbers
+
+    from .errors import DTypeError
+
+    for index, v in np.ndenumerate(arr):
+        if isinstance(v, bool | np.bool_) or not isinstance(v, numbers.Real):
+            raise DTypeError(f"cannot make a tensor from an object array holding {v!r:.40} "
+                             f"at index {index}; expected real numbers only")
+    return arr.astype(np.float64)
+
+
+def check_allocation(shape: tuple[int, ...], dtype: object, what: str) -> None:
+    """Refuse, before NumPy tries, an array whose size overflows or that cannot fit in
+    memory at all (``ds.zeros(10**10, 10**10)``)."""
+
+    size = 1
+    for n in shape:
+        size *= n
+    nbytes = size * np.dtype(dtype).itemsize  # type: ignore[call-overload]
+    if nbytes > np.iinfo(np.intp).max:
+        raise ShapeError(f"{what}: shape {shape} would need {nbytes:.3g} bytes, more than "
+                         "any array can hold")
 
 
 # Generators that models draw from (dropout layers register theirs), so that an optimizer

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from descend.errors import ConfigError
+from descend.errors import ConfigError, ShapeError
 
 
 def is_real(value: object) -> bool:
@@ -112,8 +112,37 @@ def check_fraction(name: str, value: object) -> float:
     return v
 
 
-def check_count(name: str, value: object, minimum: int = 1) -> int:
-    """An ``int`` >= ``minimum`` (bools refused)."""
+def check_count(name: str, value: object, minimum: int = 1,
+                maximum: int | None = None) -> int:
+    """An ``int`` >= ``minimum`` (bools refused), and <= ``maximum`` when one is given."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
         raise ConfigError(f"{name} must be an int >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum:,}, got {value!r}")
     return int(value)
+
+
+def phi_value(name: str, value: object, alpha: float) -> float:
+    """What ``name(alpha)`` returned, as a ``float``: a real number or a 0-d real array.
+
+    Anything else (an array of shape (1,), a bool, a string) raises ``ShapeError`` or
+    ``TypeError`` naming the function and alpha, before NumPy's conversion rules decide."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "fiu":
+        return float(value)
+    shape = getattr(value, "shape", None)
+    if shape is not None and tuple(shape) != ():
+        raise ShapeError(f"{name}({alpha!r}) must return a real number, got an array of shape "
+                         f"{tuple(shape)}; return a float (e.g. loss.item())")
+    raise TypeError(f"{name}({alpha!r}) must return a real number, got {value!r:.60} "
+                    f"({type(value).__name__})")
+
+
+def phi_pair(name: str, value: object, alpha: float) -> tuple[float, float]:
+    """What ``name(alpha)`` returned, as the pair ``(phi(alpha), phi'(alpha))`` of floats."""
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        raise TypeError(f"{name}({alpha!r}) must return a pair (phi, slope), got "
+                        f"{value!r:.60} ({type(value).__name__})")
+    return (phi_value(f"{name} value of", value[0], alpha),
+            phi_value(f"{name} slope of", value[1], alpha))

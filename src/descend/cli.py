@@ -8,7 +8,9 @@ stderr and exit code 2; Ctrl-C exits with 130.
 from __future__ import annotations
 
 import argparse
+import errno
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -34,10 +36,28 @@ from .optim import GD, Adam, Subgradient, parse_step_rule
 from .optim.steps import Needs
 from .problems import PROBLEMS, make_problem
 from .train import StopWhen, evaluate, fit
-from .train.checkpoint import load_checkpoint
+from .train.checkpoint import check_checkpoint_target, load_checkpoint
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+#: 128 + SIGPIPE: what a shell reports for a command whose reader went away (``| head``).
+EXIT_BROKEN_PIPE = 141
+
+
+def _broken_pipe() -> int:
+    """The reader of standard output went away (``descend ... | head -1``): say so on one
+    line and stop, without the interpreter's traceback when it flushes at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the buffered rest goes nowhere
+        os.close(devnull)
+    except (OSError, ValueError):  # pragma: no cover - stdout without a descriptor
+        pass
+    try:
+        print("descend: standard output was closed (broken pipe); stopped", file=sys.stderr)
+    except OSError:  # pragma: no cover - stderr closed too
+        pass
+    return EXIT_BROKEN_PIPE
 
 
 class UsageError(Exception):
@@ -139,8 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="epochs without a lower validation loss")
     g.add_argument("--time-limit", type=positive_float, help="seconds")
     g = t.add_argument_group("output")
-    g.add_argument("--plot", type=Path, help="save loss, accuracy and step size (PNG/SVG/PDF)")
-    g.add_argument("--history", type=Path, help="save the per-step history as CSV")
+    g.add_argument("--plot", type=Path, help="save loss, accuracy and step size (PNG/SVG/PDF; "
+                   "'-' writes PNG to standard output)")
+    g.add_argument("--history", type=Path,
+                   help="save the per-step history as CSV ('-' for standard output)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g = t.add_argument_group("checkpoints")
     g.add_argument("--checkpoint", type=Path,
@@ -150,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--resume", type=Path,
                    help="continue the run saved in this checkpoint (its settings are reused; "
                    "--epochs may extend it)")
+    g.add_argument("--overwrite", action="store_true",
+                   help="let a new run replace an existing --checkpoint file (without it, a "
+                   "run that does not --resume that file refuses to start)")
     t.set_defaults(func=cmd_train)
 
     _add_compare_parser(sub)
@@ -162,18 +187,19 @@ PLOT_FORMATS = (".png", ".svg", ".svgz", ".pdf", ".eps", ".ps", ".jpg", ".jpeg",
 
 
 def _check_output(path: Path | None, flag: str) -> None:
+    """Refuse an output path before training: a directory or other non-regular target, a
+    missing folder, a name too long, an unknown image format."""
+    from ._output import target_kind
+
     if path is None:
         return
-    if path.exists() and path.is_dir():
-        raise UsageError(f"{flag} {path}: is a directory, expected a file name")
-    if flag == "--plot" and path.suffix.lower() not in PLOT_FORMATS:
+    try:
+        target_kind(path, what=flag, error=UsageError)
+    except UsageError as exc:
+        raise UsageError(f"descend train: {exc}") from None
+    if flag == "--plot" and str(path) != "-" and path.suffix.lower() not in PLOT_FORMATS:
         raise UsageError(f"{flag} {path}: unknown image format {path.suffix or '(none)'!r}; "
                          f"use one of {', '.join(PLOT_FORMATS[:6])}")
-    if path.exists() and path.is_dir():
-        raise UsageError(f"{flag} {path}: is a directory, expected a file name")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise UsageError(f"{flag} {path}: the folder {parent} does not exist")
 
 
 def _load_data(args: argparse.Namespace) -> Any:
@@ -200,7 +226,12 @@ def _load_data(args: argparse.Namespace) -> Any:
 def cmd_train(args: argparse.Namespace) -> int:
     _check_output(args.plot, "--plot")
     _check_output(args.history, "--history")
-    _check_output(args.checkpoint, "--checkpoint")
+    if args.checkpoint is not None:
+        try:
+            check_checkpoint_target(args.checkpoint, resume=args.resume,
+                                    overwrite=args.overwrite)
+        except DescendError as exc:
+            raise UsageError(f"descend train: --checkpoint: {exc}") from None
     if args.resume is not None:
         args = _resumed_args(args)
     if args.nesterov and args.momentum == 0:
@@ -254,7 +285,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                   batch_size=args.batch_size, seed=args.seed, validation=(X_val, val.y),
                   stop=stop, progress=not args.quiet, checkpoint=args.checkpoint,
                   checkpoint_every=args.checkpoint_every, resume=args.resume,
-                  config={"train_args": _saved_args(args)})
+                  config={"train_args": _saved_args(args)}, overwrite=args.overwrite)
     seconds = time.perf_counter() - started
     if history.stop_reason is not None and history.stop_reason.criterion == "interrupted":
         print(f"stopped: {history.stop_reason}", file=sys.stderr)
@@ -354,11 +385,66 @@ def _resumed_args(args: argparse.Namespace) -> argparse.Namespace:
                          "without --resume")
     merged = argparse.Namespace(**vars(args))
     for name in _RUN_FLAGS:
-        value = saved.get(name)
+        value = _saved_flag(args.resume, name, saved.get(name))
         setattr(merged, name, tuple(value) if name == "hidden" and value is not None else value)
     if merged.epochs is None:
-        merged.epochs = saved.get("epochs")
+        merged.epochs = _saved_flag(args.resume, "epochs", saved.get("epochs"))
     return merged
+
+
+#: What each saved flag may hold: (types, check of the value or None, may it be None).
+_SAVED_FLAGS: dict[str, tuple[tuple[type, ...], Any, bool]] = {
+    "data": ((str,), None, False),
+    "label": ((str,), None, False),
+    "samples": ((int,), positive_int, False),
+    "val_fraction": ((float, int), fraction, False),
+    "hidden": ((list,), None, False),
+    "activation": ((str,), ACTIVATIONS, False),
+    "dropout": ((float, int), unit_interval, False),
+    "optimizer": ((str,), ("gd", "adam", "subgradient"), False),
+    "lr": ((str,), None, True),
+    "momentum": ((float, int), unit_interval, False),
+    "nesterov": ((bool,), None, False),
+    "weight_decay": ((float, int), nonneg_float, False),
+    "batch_size": ((int,), positive_int, True),
+    "seed": ((int,), nonneg_int, False),
+    "max_steps": ((int,), positive_int, True),
+    "loss_below": ((float, int), nonneg_float, True),
+    "grad_norm_below": ((float, int), positive_float, True),
+    "rel_change_below": ((float, int), positive_float, True),
+    "param_change_below": ((float, int), positive_float, True),
+    "patience": ((int,), positive_int, True),
+    "time_limit": ((float, int), positive_float, True),
+    "epochs": ((int,), positive_int, True),
+}
+
+
+def _saved_flag(path: Path, name: str, value: Any) -> Any:
+    """A setting read back from a checkpoint, checked like the flag it came from."""
+    types, check, optional = _SAVED_FLAGS[name]
+
+    def bad(expected: str) -> NoReturn:
+        raise UsageError(f"--resume {path}: the saved setting {name}={value!r:.40} is not "
+                         f"{expected}; the checkpoint was damaged or edited")
+
+    if value is None:
+        if optional:
+            return None
+        bad("set")
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        bad(" or ".join(t.__name__ for t in types))
+    if isinstance(check, tuple):
+        if value not in check:
+            bad(f"one of {', '.join(check)}")
+    elif check is not None:
+        try:
+            check(str(value))
+        except argparse.ArgumentTypeError as exc:
+            bad(f"valid ({exc})")
+    if name == "hidden" and not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
+                                    for v in value):
+        bad("a list of layer sizes >= 1")
+    return value
 
 
 def _plain(value: Any) -> Any:
@@ -487,12 +573,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=getattr(args, "threads", 1), user_api="blas"):
-            return int(args.func(args))
+            code = int(args.func(args))
+        sys.stdout.flush()  # a closed pipe is reported here, not by the interpreter at exit
+        return code
+    except BrokenPipeError:
+        return _broken_pipe()
     except UsageError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_USAGE
-    except (DescendError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+    except DescendError as exc:
         print(f"descend: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # a file the OS refuses: name too long, permission, full disk
+        if exc.errno == errno.EPIPE:
+            return _broken_pipe()
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"descend: error:{where} {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("descend: interrupted", file=sys.stderr)

@@ -55,6 +55,10 @@ _TASKS = ("classification", "regression")
 # not be told apart from its neighbours, so it is rejected rather than silently rounded.
 _MAX_CLASS_LABEL = 2**53
 
+#: Most classes a CSV file's labels may imply. Labels are class indices, so a label L makes
+#: a model with L + 1 outputs: a stray 1e12 would ask for terabytes before training starts.
+MAX_CLASSES = 65_536
+
 # Long cells are cut in error messages so that a binary file does not flood the terminal.
 _MAX_CELL_REPR = 40
 
@@ -174,6 +178,18 @@ def _check_int(name: str, value: object, minimum: int) -> int:
     return int(value)
 
 
+#: Largest count a generated data set takes (samples, features, classes, hidden units): past
+#: it the arrays cannot be allocated, and NumPy would say so in its own words.
+_MAX_SIZE = 10**8
+
+
+def _check_size(name: str, value: object, minimum: int) -> int:
+    value = _check_int(name, value, minimum)
+    if value > _MAX_SIZE:
+        raise ConfigError(f"{name} must be at most {_MAX_SIZE:,}, got {value}")
+    return value
+
+
 def _check_float(name: str, value: object, low: float, high: float = math.inf) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
         raise ConfigError(f"{name} must be a number, got {value!r}")
@@ -285,8 +301,8 @@ def spirals(
         ``X`` of shape (n, 2) in roughly [-1, 1]^2, ``y`` of shape (n,) with labels
         ``0 .. classes - 1``; rows are in a seeded random order so that classes interleave.
     """
-    n = _check_int("n", n, 1)
-    classes = _check_int("classes", classes, 2)
+    n = _check_size("n", n, 1)
+    classes = _check_size("classes", classes, 2)
     if n < classes:
         raise ConfigError(
             f"spirals needs n >= classes to give each arm a point, got n={n} < classes={classes}"
@@ -367,10 +383,10 @@ def teacher(
     Dataset
         ``X`` of shape (n, features), ``y`` of shape (n,) with labels ``0 .. classes - 1``.
     """
-    n = _check_int("n", n, 1)
-    features = _check_int("features", features, 1)
-    classes = _check_int("classes", classes, 2)
-    hidden = _check_int("hidden", hidden, 1)
+    n = _check_size("n", n, 1)
+    features = _check_size("features", features, 1)
+    classes = _check_size("classes", classes, 2)
+    hidden = _check_size("hidden", hidden, 1)
     noise = _check_float("noise", noise, 0.0, 1.0)
     seed = _check_int("seed", seed, 0)
     dt = _float_dtype(dtype)
@@ -501,8 +517,9 @@ def load_csv(
         The one-character field separator.
     task : {"classification", "regression"}, default "classification"
         Classification labels must be whole numbers ``>= 0`` (``2`` or ``2.0``); they are
-        kept as given, not re-coded, and ``n_classes = max label + 1``. Regression labels are
-        any finite numbers.
+        kept as given, not re-coded, and ``n_classes = max label + 1`` (at most
+        ``MAX_CLASSES``, 65 536; a larger label is refused before anything is allocated).
+        Regression labels are any finite numbers.
     dtype : floating dtype, default float32
         dtype of ``X`` (and of ``y`` for regression).
 
@@ -522,13 +539,13 @@ def load_csv(
     """
     if isinstance(label, bool) or not isinstance(label, int | np.integer | str):
         raise ConfigError(f"label must be a column index (int) or name (str), got {label!r}")
-    if not (header == "infer" or isinstance(header, bool)):
+    if not (isinstance(header, bool) or (isinstance(header, str) and header == "infer")):
         raise ConfigError(f"header must be True, False or 'infer', got {header!r}")
     if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '"\r\n':
         raise ConfigError(
             f"delimiter must be one character other than a quote or newline, got {delimiter!r}"
         )
-    if task not in _TASKS:
+    if not isinstance(task, str) or task not in _TASKS:
         raise ConfigError(f"task must be 'classification' or 'regression', got {task!r}")
     dt = _float_dtype(dtype)
     try:
@@ -639,10 +656,11 @@ def _check_label(value: float, text: str, task: str, line: int, path: Path) -> f
         raise DataError(
             f"{path}: row {line}: label {text.strip()} is negative; class labels must be >= 0"
         )
-    if value > _MAX_CLASS_LABEL:
+    if value >= MAX_CLASSES:
         raise DataError(
-            f"{path}: row {line}: label {text.strip()} is too large for a class index "
-            f"(the limit is 2**53)"
+            f"{path}: row {line}: label {text.strip()} is too large for a class index: labels "
+            f"are classes 0..n_classes-1, so it would make {value + 1:.0f} classes (at most "
+            f"{MAX_CLASSES}); re-code the labels as 0, 1, 2, ..."
         )
     return value
 
@@ -836,7 +854,7 @@ def _check_batch_size(batch_size: int | None, n: int) -> int:
 
 def num_batches(n: int, batch_size: int | None) -> int:
     """Number of batches per epoch: ``ceil(n / batch_size)``, 1 for a full batch (None)."""
-    n = _check_int("n", n, 1)
+    n = _check_size("n", n, 1)
     size = _check_batch_size(batch_size, n)
     return -(-n // size)
 
@@ -958,7 +976,7 @@ def check_arrays(
     ConfigError
         ``task`` is not one of the above.
     """
-    if task is not None and task not in _TASKS:
+    if task is not None and (not isinstance(task, str) or task not in _TASKS):
         raise ConfigError(f"task must be 'classification', 'regression' or None, got {task!r}")
     X_arr = _as_numeric("X", X)
     if X_arr.ndim < 1:

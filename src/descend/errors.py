@@ -33,3 +33,8 @@ class DataError(DescendError, ValueError):
 
 class CheckpointError(DescendError, ValueError):
     """A checkpoint that is missing, truncated, corrupted or does not match the model."""
+
+
+class OutputError(DescendError, OSError):
+    """An output file (history CSV, plot) that cannot be written: a directory or other
+    non-regular target, a missing folder, no permission, a full disk, a name too long."""

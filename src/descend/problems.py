@@ -22,6 +22,7 @@ True
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -167,6 +168,14 @@ class Problem:
 
 
 # ------------------------------------------------------------------------------ helpers
+#: Largest size a test problem takes: a dimension beyond it cannot be allocated usefully.
+_MAX_SIZE = 10**7
+
+
+def _size(name: str, value: object, minimum: int) -> int:
+    return check_count(f"{name} (a test problem's size)", value, minimum, _MAX_SIZE)
+
+
 def _variable(x: np.ndarray) -> Tensor:
     return Tensor(np.array(x, dtype=np.float64), requires_grad=True)
 
@@ -180,7 +189,7 @@ def _lambda_min(M: np.ndarray) -> float:
 
 
 def _regression_data(n: int, d: int, seed: int, sparse: bool = False):
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     A = rng.standard_normal((n, d))
     x_true = rng.standard_normal(d)
     if sparse:  # only a quarter of the coefficients matter
@@ -196,8 +205,8 @@ def least_squares(n: int = 200, d: int = 20, seed: int = 0) -> Problem:
     x* from ``numpy.linalg.lstsq``; L = lambda_max(A^T A)/n, mu = lambda_min(A^T A)/n
     (positive when n >= d). Start: x = 0.
     """
-    n = check_count("n", n, 1)
-    d = check_count("d", d, 1)
+    n = _size("n", n, 1)
+    d = _size("d", d, 1)
     A, b = _regression_data(n, d, seed)
     x_star = np.linalg.lstsq(A, b, rcond=None)[0]
 
@@ -228,8 +237,8 @@ def ridge(n: int = 200, d: int = 20, lam: float = 0.1, seed: int = 0) -> Problem
     Closed form x* = (A^T A/n + lam I)^{-1} A^T b/n; L = lambda_max(A^T A)/n + lam,
     mu = lambda_min(A^T A)/n + lam. Start: x = 0.
     """
-    n = check_count("n", n, 1)
-    d = check_count("d", d, 1)
+    n = _size("n", n, 1)
+    d = _size("d", d, 1)
     lam = check_step_size("lam", lam, allow_zero=True)
     A, b = _regression_data(n, d, seed)
     H = A.T @ A / n
@@ -288,10 +297,10 @@ def logistic_regression(n: int = 500, d: int = 10, lam: float = 1e-2, seed: int 
     """
     from scipy.optimize import minimize
 
-    n = check_count("n", n, 2)
-    d = check_count("d", d, 1)
+    n = _size("n", n, 2)
+    d = _size("d", d, 1)
     lam = check_step_size("lam", lam)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     X = rng.standard_normal((n, d))
     teacher = rng.standard_normal(d)
     y = np.where(X @ teacher + 0.5 > 0, 1.0, -1.0)
@@ -343,8 +352,8 @@ def lasso(n: int = 100, d: int = 20, lam: float = 0.1, seed: int = 0) -> Problem
     """
     from scipy.optimize import minimize
 
-    n = check_count("n", n, 1)
-    d = check_count("d", d, 1)
+    n = _size("n", n, 1)
+    d = _size("d", d, 1)
     lam = check_step_size("lam", lam)
     A, b = _regression_data(n, d, seed, sparse=True)
 
@@ -417,10 +426,10 @@ def svm(n: int = 200, d: int = 5, lam: float = 0.1, seed: int = 0) -> Problem:
     SciPy's SLSQP and polished the same way. f* is the primal value at the optimum.
     G = 2 lam ||w*|| + max ||x_i|| + 1 bounds the subgradients near x*. Start: w = 0, b = 0.
     """
-    n = check_count("n", n, 2)
-    d = check_count("d", d, 1)
+    n = _size("n", n, 2)
+    d = _size("d", d, 1)
     lam = check_step_size("lam", lam)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     y = np.where(rng.random(n) < 0.5, 1.0, -1.0)
     centre = rng.standard_normal(d)
     centre *= 1.0 / np.linalg.norm(centre)
@@ -555,9 +564,9 @@ def max_affine(m: int = 50, d: int = 10, seed: int = 0) -> Problem:
     """
     from scipy.optimize import linprog
 
-    m = check_count("m", m, 2)
-    d = check_count("d", d, 1)
-    rng = np.random.default_rng(seed)
+    m = _size("m", m, 2)
+    d = _size("d", d, 1)
+    rng = np.random.default_rng(check_seed(seed))
     A = rng.standard_normal((m, d))
     A -= A.mean(axis=0)
     b = rng.standard_normal(m)
@@ -617,7 +626,9 @@ def saddle(start: tuple[float, float] = (1e-3, 1.0)) -> Problem:
     two minima (+-1, 0) with f* = -1/4. Started near the saddle, at (1e-3, 1) by default:
     gradient descent first slides towards the saddle along y, then escapes along x at a rate
     set by the negative curvature. ``x_star`` is the minimum on the starting side."""
-    if len(start) != 2 or not all(math.isfinite(float(s)) for s in start):
+    if (not isinstance(start, tuple | list | np.ndarray) or len(start) != 2
+            or not all(isinstance(s, numbers.Real) and not isinstance(s, bool)
+                       and math.isfinite(float(s)) for s in start)):
         raise ConfigError(f"start must be two finite numbers, got {start!r}")
     z = _variable(np.array([float(start[0]), float(start[1])]))
 
@@ -644,14 +655,14 @@ def mlp_digits(hidden: int = 32, seed: int = 0, samples: int | None = None) -> P
     approach 0 on the training set. Weights: He-uniform from ``seed``; biases 0.
     ``samples`` keeps the first ``samples`` images (all 1,797 by default)."""
 
-    hidden = check_count("hidden", hidden, 1)
+    hidden = _size("hidden", hidden, 1)
     data = load_digits(np.float64)
     X, y = data.X, data.y
     if samples is not None:
-        samples = check_count("samples", samples, 2)
+        samples = _size("samples", samples, 2)
         X, y = X[:samples], y[:samples]
     X = Standardizer().fit(X).transform(X).astype(np.float64)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     k = data.n_classes or 10
 
     def he(fan_out: int, fan_in: int) -> np.ndarray:
@@ -691,6 +702,9 @@ PROBLEMS: dict[str, Callable[..., Problem]] = {
 
 def make_problem(name: str, seed: int | None = None) -> Problem:
     """Build ``PROBLEMS[name]`` (with ``seed`` where the builder takes one)."""
+    if not isinstance(name, str):
+        raise TypeError(f"make_problem: name must be a str, one of {', '.join(PROBLEMS)}; "
+                        f"got {name!r}")
     key = name.strip().lower()
     if key not in PROBLEMS:
         raise ConfigError(f"unknown problem {name!r}; known: {', '.join(PROBLEMS)}")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from .. import backend
+from ..errors import ConfigError
 from .graph import no_grad
 from .tensor import Tensor
 
@@ -37,11 +40,21 @@ def grad_check(
     AssertionError
         Naming the input, the element's index and both values, at the first disagreement.
     """
+    if not callable(fn):
+        raise TypeError(f"grad_check: fn must be callable, got {type(fn).__name__}")
+    for name, value in (("eps", eps), ("atol", atol), ("rtol", rtol)):
+        if (isinstance(value, bool) or not isinstance(value, int | float | np.floating)
+                or not math.isfinite(value) or value < 0 or (name == "eps" and value == 0)):
+            raise ConfigError(f"grad_check: {name} must be a finite number "
+                              f"{'> 0' if name == 'eps' else '>= 0'}, got {value!r:.40}")
     if isinstance(inputs, Tensor | np.ndarray):
         inputs = [inputs]
+    if isinstance(inputs, str) or not hasattr(inputs, "__iter__"):
+        raise TypeError(f"grad_check: inputs must be a tensor or a sequence of tensors, got "
+                        f"{type(inputs).__name__}")
     args: list[Any] = []
     for x in inputs:
-        arr = x.data if isinstance(x, Tensor) else np.asarray(x)
+        arr = x.data if isinstance(x, Tensor) else backend.as_array(x)
         if arr.dtype.kind == "f":
             args.append(Tensor(np.array(arr, dtype=np.float64), requires_grad=True))
         else:
@@ -49,7 +62,7 @@ def grad_check(
     out = fn(*args)
     if not isinstance(out, Tensor):
         raise TypeError(f"grad_check: fn must return a Tensor, got {type(out).__name__}")
-    weights = np.random.default_rng(seed).standard_normal(out.shape)
+    weights = np.random.default_rng(backend.check_seed(seed)).standard_normal(out.shape)
     if out.size == 1:
         weights = np.ones(out.shape)
     (out * weights).sum().backward()

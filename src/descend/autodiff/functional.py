@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
-from ..errors import ConfigError
+from ..errors import ConfigError, DTypeError
 from .ops import (
     gelu,
     leaky_relu,
@@ -32,9 +32,15 @@ def dropout(
         raise ConfigError(f"dropout probability p must be a number, got {p!r}")
     if not 0 <= p < 1:
         raise ConfigError(f"dropout probability p must lie in [0, 1), got {p}")
+    if not isinstance(training, bool | np.bool_):
+        raise TypeError(f"dropout: training must be True or False, got {training!r:.40}")
     if not training or p == 0:
         return x
-    data = x.data if isinstance(x, Tensor) else np.asarray(x)
+    if not isinstance(x, Tensor):
+        x = Tensor(x)  # the dtype policy and its checks, as for any tensor
+    data = x.data
+    if data.dtype.kind != "f":
+        raise DTypeError(f"dropout needs a floating x, got dtype {data.dtype}")
     keep = backend.get_rng(rng).random(data.shape) >= p
     scale = np.asarray(1.0 / (1.0 - p), dtype=data.dtype)
     return x * (keep * scale).astype(data.dtype, copy=False)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from ..errors import GradientError, ShapeError
+from ..errors import DTypeError, GradientError, ShapeError
 
 if TYPE_CHECKING:
     from .tensor import Tensor
@@ -231,10 +231,28 @@ def backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None
 
 def _shape_error(prim: Primitive, arrays: tuple, exc: ValueError) -> Exception:
     text = str(exc)
-    if any(k in text for k in ("broadcast", "mismatch", "align", "dimension")):
+    try:
         shapes = " and ".join(str(np.shape(a)) for a in arrays)
-        return ShapeError(f"{prim.name}: shapes {shapes} cannot be combined ({text})")
-    return exc
+    except ValueError:  # ragged nested lists have no shape
+        shapes = "of ragged nested sequences"
+    return ShapeError(f"{prim.name}: operands {shapes} cannot be combined ({text})")
+
+
+def _constant(prim: Primitive, value: Any) -> Any:
+    """A non-tensor operand, refused when complex or not numeric: NumPy would otherwise make
+    a complex result (differentiated as if real) or fail with its own message."""
+    if isinstance(value, complex) or (isinstance(value, np.ndarray | np.generic)
+                                      and value.dtype.kind not in "fiub"):
+        kind = "complex" if np.iscomplexobj(value) else f"dtype {np.asarray(value).dtype}"
+        raise DTypeError(f"{prim.name}: an operand is {kind} ({value!r:.40}); descend computes "
+                         "with real numbers only")
+    return value
+
+
+def _type_error(prim: Primitive, arrays: tuple, exc: Exception) -> DTypeError:
+    kinds = ", ".join(type(a).__name__ if not hasattr(a, "dtype") else f"dtype {a.dtype}"
+                      for a in arrays)
+    return DTypeError(f"{prim.name}: operands of {kinds} cannot be combined ({exc})")
 
 
 def apply(prim: Primitive, args: tuple, params: dict[str, Any]) -> Tensor:
@@ -252,13 +270,16 @@ def apply(prim: Primitive, args: tuple, params: dict[str, Any]) -> Tensor:
             needs.append(need)
             parents.append(a)
         else:
-            arrays.append(a)
+            arrays.append(_constant(prim, a))
             needs.append(False)
             parents.append(None)
     try:
         out = prim.forward(*arrays, **params)
     except ValueError as exc:
         raise _shape_error(prim, tuple(arrays), exc) from None
+    except (TypeError, OverflowError, AttributeError) as exc:
+        # a constant operand that is not an array of real numbers (None, a str, 2**63)
+        raise _type_error(prim, tuple(arrays), exc) from None
     if any_need and _mode.enabled:
         node = make_node(prim, tuple(parents), tuple(arrays), params, tuple(needs))
         return _wrap(out, True, node)
@@ -269,12 +290,23 @@ def apply1(prim: Primitive, a: Any, params: dict[str, Any] = _EMPTY) -> Tensor:
     """``apply`` for one input (the hot path of unary operations)."""
     if isinstance(a, _tensor_type):
         x = a.data
-        out = prim.forward(x, **params)
+        try:
+            out = prim.forward(x, **params)
+        except ValueError as exc:
+            raise _shape_error(prim, (x,), exc) from None
+        except (TypeError, OverflowError) as exc:  # e.g. a parameter of the wrong type
+            raise _type_error(prim, (x,), exc) from None
         if a.requires_grad and _mode.enabled:
             node = _tuple_new(Node, (prim, (a,), (x,), params, _TRUE1, _next_seq()))
             return _wrap(out, True, node)
         return _wrap(out, False, None)
-    return _wrap(prim.forward(a, **params), False, None)
+    try:
+        out = prim.forward(_constant(prim, a), **params)
+    except ValueError as exc:
+        raise _shape_error(prim, (a,), exc) from None
+    except (TypeError, OverflowError, AttributeError) as exc:
+        raise _type_error(prim, (a,), exc) from None
+    return _wrap(out, False, None)
 
 
 def apply2(prim: Primitive, a: Any, b: Any) -> Tensor:
@@ -282,12 +314,14 @@ def apply2(prim: Primitive, a: Any, b: Any) -> Tensor:
     Tensor = _tensor_type
     ta = isinstance(a, Tensor)
     tb = isinstance(b, Tensor)
-    x = a.data if ta else a
-    y = b.data if tb else b
+    x = a.data if ta else _constant(prim, a)
+    y = b.data if tb else _constant(prim, b)
     try:
         out = prim.forward(x, y)
     except ValueError as exc:
         raise _shape_error(prim, (x, y), exc) from None
+    except (TypeError, OverflowError, AttributeError) as exc:
+        raise _type_error(prim, (x, y), exc) from None
     na = ta and a.requires_grad
     nb = tb and b.requires_grad
     if (na or nb) and _mode.enabled:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,8 +35,11 @@ class Tensor:
     __hash__ = object.__hash__
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None):
+        if not (isinstance(requires_grad, bool | np.bool_)
+                or (isinstance(requires_grad, int) and requires_grad in (0, 1))):
+            raise TypeError(f"requires_grad must be True or False, got {requires_grad!r:.40}")
         arr = backend.as_array(data.data if isinstance(data, Tensor) else data, dtype)
-        if requires_grad and arr.dtype.kind not in "fc":
+        if requires_grad and arr.dtype.kind != "f":
             raise DTypeError(
                 f"only floating tensors can require grad, got dtype {arr.dtype}; "
                 "convert with dtype=np.float32 or np.float64"
@@ -111,7 +115,7 @@ class Tensor:
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
         """Set ``requires_grad`` in place (leaves only) and return self."""
-        if flag and self.data.dtype.kind not in "fc":
+        if flag and self.data.dtype.kind != "f":
             raise DTypeError(f"only floating tensors can require grad, got dtype {self.dtype}")
         if self._node is not None and not flag:
             raise GradientError("requires_grad can only be turned off on leaves; use detach()")
@@ -328,14 +332,38 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
     return Tensor(arr, requires_grad=requires_grad)
 
 
+def _allocate(fill: Any, shape: tuple, dtype: Any, what: str) -> np.ndarray:
+    """``fill(shape, dtype)`` for a checked shape and dtype; a size that cannot be allocated
+    is our ShapeError, not NumPy's ValueError or MemoryError."""
+    dt = np.dtype(dtype or backend.DEFAULT_FLOAT) if _is_dtype(dtype) else None
+    if dt is None or dt.kind not in "fiub":
+        raise DTypeError(f"{what}: dtype must be a real numeric NumPy dtype, got {dtype!r}")
+    shape = _shape(shape)
+    backend.check_allocation(shape, dt, what)
+    try:
+        return fill(shape, dt)
+    except MemoryError:
+        nbytes = dt.itemsize * math.prod(shape)
+        raise ShapeError(f"{what}: shape {shape} needs {nbytes / 2**30:.3g} GiB, more memory "
+                         "than is available") from None
+
+
+def _is_dtype(dtype: Any) -> bool:
+    try:
+        np.dtype(dtype)
+    except TypeError:
+        return False
+    return True
+
+
 def zeros(*shape: int | Sequence[int], dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of zeros (float32 unless ``dtype`` says otherwise)."""
-    return Tensor(np.zeros(_shape(shape), dtype=dtype or backend.DEFAULT_FLOAT), requires_grad)
+    return Tensor(_allocate(np.zeros, shape, dtype, "zeros"), requires_grad)
 
 
 def ones(*shape: int | Sequence[int], dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of ones (float32 unless ``dtype`` says otherwise)."""
-    return Tensor(np.ones(_shape(shape), dtype=dtype or backend.DEFAULT_FLOAT), requires_grad)
+    return Tensor(_allocate(np.ones, shape, dtype, "ones"), requires_grad)
 
 
 def randn(
@@ -346,7 +374,10 @@ def randn(
 ) -> Tensor:
     """Standard normal samples from ``rng`` (descend's global generator when None)."""
     gen = backend.get_rng(rng)
-    data = gen.standard_normal(_shape(shape)).astype(dtype or backend.DEFAULT_FLOAT)
+    data = _allocate(lambda s, dt: gen.standard_normal(s).astype(dt, copy=False), shape,
+                     dtype, "randn")
+    if data.dtype.kind != "f":
+        raise DTypeError(f"randn: dtype must be floating, got {data.dtype}")
     return Tensor(data, requires_grad)
 
 

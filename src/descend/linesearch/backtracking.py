@@ -12,6 +12,7 @@ from descend.checks import (
     check_max_evals,
     check_open_unit,
     check_positive,
+    phi_value,
 )
 from descend.errors import ConfigError
 from descend.linesearch.result import LineSearchResult, LineSearchStatus
@@ -175,7 +176,7 @@ def backtracking(
     while True:
         if evals >= max_evals:
             return give_up(LineSearchStatus.MAX_EVALS)
-        value = float(phi(alpha))
+        value = phi_value("phi", phi(alpha), alpha)
         evals += 1
         bound = phi0 + c1 * alpha * slope0
 

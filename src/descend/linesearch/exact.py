@@ -11,6 +11,7 @@ from descend.checks import (
     check_finite,
     check_max_evals,
     check_positive,
+    phi_value,
 )
 from descend.errors import ConfigError
 from descend.linesearch.result import LineSearchResult, LineSearchStatus
@@ -54,7 +55,7 @@ class _CountedPhi:
             return self.known[alpha]
         if self.evaluations >= self.max_evals:
             raise _BudgetExhausted
-        value = float(self.phi(alpha))
+        value = phi_value("phi", self.phi(alpha), alpha)
         self.evaluations += 1
         if not math.isfinite(value):
             return math.inf
@@ -192,12 +193,12 @@ def _exact_quadratic(
     phi: Callable[[float], float], quadratic: tuple[float, float]
 ) -> LineSearchResult:
     """Closed-form minimiser of ``phi0 + slope0 a + curvature a^2 / 2`` over ``a >= 0``."""
-    if len(quadratic) != 2:
+    if not isinstance(quadratic, tuple | list) or len(quadratic) != 2:
         raise ConfigError(f"quadratic must be a pair (slope0, curvature), got {quadratic!r}")
     slope0 = check_finite("quadratic slope0", quadratic[0])
     curvature = check_finite("quadratic curvature", quadratic[1])
     if slope0 >= 0.0 and curvature >= 0.0:
-        value = float(phi(0.0))
+        value = phi_value("phi", phi(0.0), 0.0)
         return LineSearchResult(0.0, value, slope0, 1, LineSearchStatus.NOT_DESCENT)
     if curvature <= 0.0:
         raise ConfigError(
@@ -205,7 +206,7 @@ def _exact_quadratic(
             f"(the model is unbounded below), got {curvature!r}"
         )
     alpha = -slope0 / curvature
-    value = float(phi(alpha))
+    value = phi_value("phi", phi(alpha), alpha)
     status = LineSearchStatus.CONVERGED if math.isfinite(value) else LineSearchStatus.NON_FINITE
     return LineSearchResult(alpha, value, 0.0, 1, status)
 

@@ -12,6 +12,7 @@ from descend.checks import (
     check_finite,
     check_max_evals,
     check_positive,
+    phi_pair,
 )
 from descend.linesearch.result import LineSearchResult, LineSearchStatus
 
@@ -207,8 +208,7 @@ def strong_wolfe(
     while True:
         if evals >= max_evals:
             return give_up(LineSearchStatus.MAX_EVALS)
-        value, slope = phi_and_slope(alpha)
-        value, slope = float(value), float(slope)
+        value, slope = phi_pair("phi_and_slope", phi_and_slope(alpha), alpha)
         evals += 1
         trial = _Point(alpha, value, slope)
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any
 
 from ..autodiff import ops
+from ..errors import ConfigError
 from .module import Module
 
 
@@ -20,6 +23,10 @@ class LeakyReLU(Module):
 
     def __init__(self, negative_slope: float = 0.01):
         super().__init__()
+        if (isinstance(negative_slope, bool) or not isinstance(negative_slope, numbers.Real)
+                or not math.isfinite(negative_slope)):
+            raise ConfigError(f"LeakyReLU: negative_slope must be a finite number, got "
+                              f"{negative_slope!r}")
         self.negative_slope = float(negative_slope)
 
     def forward(self, x: Any) -> Any:

@@ -22,7 +22,7 @@ from .. import backend
 from ..autodiff import ops
 from ..autodiff.functional import dropout as _dropout
 from ..autodiff.ops.conv import as_pair
-from ..errors import ConfigError
+from ..errors import ConfigError, DTypeError
 from .activations import ACTIVATIONS
 from .init import RNG, initial_weights
 from .module import Module, Parameter
@@ -30,14 +30,36 @@ from .module import Module, Parameter
 _HE_ACTIVATIONS = frozenset({"relu", "leaky_relu", "gelu", "softplus"})
 
 
+#: A size beyond any array NumPy makes in one dimension (2**31 - 1 elements).
+_MAX_FEATURES = 2**31 - 1
+
+
 def _positive_int(value: Any, name: str, layer: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
         raise ConfigError(f"{layer}: {name} must be a positive int, got {value!r}")
+    if value > _MAX_FEATURES:
+        raise ConfigError(f"{layer}: {name} must be at most {_MAX_FEATURES:,}, got {value!r}")
     return int(value)
 
 
+def _is_auto(init: Any) -> bool:
+    return isinstance(init, str) and init == "auto"
+
+
+def _flag(value: Any, name: str) -> bool:
+    """A yes/no argument: a bool (or 0/1), not an array whose truth is ambiguous."""
+    if isinstance(value, bool | np.bool_) or (isinstance(value, int) and value in (0, 1)):
+        return bool(value)
+    if value is None:
+        return False
+    raise TypeError(f"{name} must be True or False, got {value!r:.40}")
+
+
 def _float_dtype(dtype: Any, layer: str) -> np.dtype:
-    dt = np.dtype(dtype)
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise DTypeError(f"{layer}: dtype {dtype!r:.40} is not a NumPy dtype") from None
     if dt.kind != "f":
         raise ConfigError(f"{layer}: dtype must be a floating dtype, got {dt}")
     return dt
@@ -59,7 +81,7 @@ class Sequential(Module):
         """Add ``module`` at the end; returns self."""
         if not isinstance(module, Module):
             raise TypeError(
-                f"Sequential takes Modules, got {type(module).__name__} at position "
+                f"Sequential(*modules) takes Modules, got {type(module).__name__} at position "
                 f"{len(self._modules)}"
             )
         self.add_module(str(len(self._modules)), module)
@@ -120,11 +142,11 @@ class Linear(Module):
         super().__init__()
         self.in_features = _positive_int(in_features, "in_features", "Linear")
         self.out_features = _positive_int(out_features, "out_features", "Linear")
-        scheme = "xavier" if init == "auto" else init
+        scheme = "xavier" if _is_auto(init) else init
         w, b = initial_weights(
             scheme,
             (self.out_features, self.in_features),
-            bool(bias),
+            _flag(bias, "bias"),
             rng,
             _float_dtype(dtype, "Linear"),
         )
@@ -178,11 +200,11 @@ class Conv2d(Module):
         self.kernel_size = as_pair(kernel_size, "kernel_size", 1, "Conv2d")
         self.stride = as_pair(stride, "stride", 1, "Conv2d")
         self.padding = as_pair(padding, "padding", 0, "Conv2d")
-        scheme = "he" if init == "auto" else init
+        scheme = "he" if _is_auto(init) else init
         w, b = initial_weights(
             scheme,
             (self.out_channels, self.in_channels, *self.kernel_size),
-            bool(bias),
+            _flag(bias, "bias"),
             rng,
             _float_dtype(dtype, "Conv2d"),
         )
@@ -230,6 +252,9 @@ class Flatten(Module):
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1):
         super().__init__()
+        for name, value in (("start_dim", start_dim), ("end_dim", end_dim)):
+            if isinstance(value, bool) or not isinstance(value, int | np.integer):
+                raise ConfigError(f"Flatten: {name} must be an int, got {value!r}")
         self.start_dim = int(start_dim)
         self.end_dim = int(end_dim)
 
@@ -304,6 +329,8 @@ def mlp(
     -------
     Sequential
     """
+    if isinstance(sizes, str) or not hasattr(sizes, "__iter__"):
+        raise TypeError(f"mlp: sizes must be a sequence of layer sizes, got {sizes!r}")
     sizes = [_positive_int(s, "every size", "mlp") for s in sizes]
     if len(sizes) < 2:
         raise ConfigError(f"mlp needs at least [inputs, outputs] sizes, got {sizes}")

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import backend
 from ..autodiff import ops
 from ..autodiff.tensor import Tensor
 from ..errors import ConfigError, DataError, DTypeError, ShapeError
@@ -24,7 +25,7 @@ REDUCTIONS = ("mean", "sum", "none")
 
 # ---------------------------------------------------------------------------- helpers
 def _check_reduction(reduction: Any, where: str) -> str:
-    if reduction not in REDUCTIONS:
+    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
         raise ConfigError(f"{where}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     return reduction
 
@@ -38,13 +39,18 @@ def _reduce(per: Any, reduction: str) -> Any:
 
 
 def _array(x: Any) -> np.ndarray:
-    return x.data if isinstance(x, Tensor) else np.asarray(x)
+    if isinstance(x, Tensor):
+        return x.data
+    try:
+        return np.asarray(x)
+    except ValueError:
+        raise ShapeError("targets must be an array, got ragged nested sequences") from None
 
 
 def _input(x: Any, where: str) -> Any:
     """A floating Tensor or array for a loss's prediction argument."""
     if not isinstance(x, Tensor):
-        x = np.asarray(x)
+        x = backend.as_array(x)
     if x.dtype.kind != "f":
         raise DTypeError(f"{where}: the input must be floating, got dtype {x.dtype}")
     return x
@@ -217,11 +223,27 @@ def hinge_loss(scores: Any, targets: Any, reduction: str = "mean") -> Any:
 
 
 # ---------------------------------------------------------------------------- penalties
+def _tensors(params: Any, where: str) -> list[Any]:
+    """The tensors of ``params`` (an iterable of Tensors or arrays), or a TypeError."""
+    if isinstance(params, Tensor | np.ndarray):
+        return [params]
+    try:
+        items = list(params)
+    except TypeError:
+        raise TypeError(f"{where}: params must be an iterable of tensors (e.g. "
+                        f"model.parameters()), got {type(params).__name__}") from None
+    for i, p in enumerate(items):
+        if not isinstance(p, Tensor | np.ndarray):
+            raise TypeError(f"{where}: params must hold tensors, got "
+                            f"{type(p).__name__} at position {i}")
+    return items
+
+
 def l2_penalty(params: Iterable[Any]) -> Any:
     """``0.5 * sum_w ||w||^2`` over the given tensors (e.g. ``model.parameters()``);
     its gradient is ``w``. Returns a scalar Tensor (0 for no tensors)."""
     total: Any = None
-    for p in params:
+    for p in _tensors(params, "l2_penalty"):
         term = ops.sum(ops.mul(p, p))
         total = term if total is None else ops.add(total, term)
     if total is None:
@@ -233,7 +255,7 @@ def l1_penalty(params: Iterable[Any]) -> Any:
     """``sum_w sum_i |w_i|`` over the given tensors; its subgradient is ``sign(w)``, 0 at 0.
     Returns a scalar Tensor (0 for no tensors)."""
     total: Any = None
-    for p in params:
+    for p in _tensors(params, "l1_penalty"):
         term = ops.sum(ops.absolute(p))
         total = term if total is None else ops.add(total, term)
     if total is None:

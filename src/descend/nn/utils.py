@@ -51,10 +51,16 @@ def clip_grad_norm_(
     numpy.float64
         The norm before clipping (``float(total)`` and ``total.item()`` both work).
     """
-    params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
+    if isinstance(parameters, Tensor):
+        params = [parameters]
+    elif isinstance(parameters, Iterable) and not isinstance(parameters, str | bytes):
+        params = list(parameters)
+    else:
+        raise TypeError("clip_grad_norm_: parameters must be a Tensor or an iterable of "
+                        f"Tensors, got {type(parameters).__name__}")
     for p in params:
         if not isinstance(p, Tensor):
-            raise TypeError(f"clip_grad_norm_ takes Tensors, got {type(p).__name__}")
+            raise TypeError(f"clip_grad_norm_: parameters must hold Tensors, got {type(p).__name__}")
     if (isinstance(max_norm, bool) or not isinstance(max_norm, numbers.Real)
             or not max_norm > 0):
         raise ConfigError(f"clip_grad_norm_: max_norm must be a number > 0, got {max_norm!r}")

@@ -7,22 +7,26 @@ uint8 array under ``__meta__``. Every member of the archive carries a CRC, so a 
 corrupted file is detected when read.
 
 Writing goes to a temporary file in the same folder, which is flushed, fsynced and then
-renamed over the target: a crash during a write leaves the previous checkpoint intact.
+renamed over the target: a crash during a write leaves the previous checkpoint intact (see
+``descend._output``, the one place files are written). Reading checks every field of the
+metadata by type and range, so a hand-edited file fails with one CheckpointError.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import math
+import numbers
 import os
-import tempfile
 import zipfile
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._output import remove_stale_temporaries, target_kind, write_output
 from ..errors import CheckpointError
 from .history import Best, EpochRecord, History, StopReason
 
@@ -93,45 +97,98 @@ def history_from_state(state: dict[str, Any]) -> History:
 
 
 # --------------------------------------------------------------------------- files
-def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` (nested dicts/lists of JSON values and ndarrays) atomically."""
+def check_checkpoint_target(path: str | Path, *, resume: str | Path | None = None,
+                            overwrite: bool = False) -> Path:
+    """Refuse to start a run whose checkpoint would replace one that exists already.
+
+    A fresh run (``resume=None``) pointed at an existing checkpoint would overwrite it at
+    its first save, losing the run it holds. That is refused unless ``overwrite=True``; a
+    run resumed from ``path`` itself continues it and may write there. The target must also
+    be writable as a checkpoint: not a directory or other non-regular file, in an existing
+    folder, with a name the file system can hold.
+
+    Parameters
+    ----------
+    path : str or Path
+        Where the run will write its checkpoint.
+    resume : str or Path, optional
+        The checkpoint the run continues, if any.
+    overwrite : bool, default False
+        Allow replacing an existing checkpoint at ``path`` that the run does not continue.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    CheckpointError
+        ``path`` holds a checkpoint the run would destroy, or cannot be written.
+    """
+    if not isinstance(overwrite, bool):
+        raise TypeError(f"overwrite must be True or False, got {overwrite!r}")
     path = Path(path)
-    if path.exists() and path.is_dir():
-        raise CheckpointError(f"checkpoint path {path} is a directory")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise CheckpointError(f"cannot write checkpoint {path}: folder {folder} does not exist")
+    kind = target_kind(path, what="checkpoint", error=CheckpointError)
+    if kind != "regular" or overwrite:
+        return path
+    if resume is not None:
+        try:
+            if os.path.samefile(path, resume):
+                return path
+        except OSError:
+            pass  # the resumed checkpoint is checked when it is read
+    raise CheckpointError(
+        f"checkpoint {path} already exists; a new run would overwrite it. Continue that run "
+        f"with --resume {path} (resume={str(path)!r} in fit), or replace it on purpose with "
+        "--overwrite (overwrite=True in fit)"
+    )
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any], *,
+                    overwrite: bool = True) -> Path:
+    """Write ``payload`` (nested dicts/lists of JSON values and ndarrays) atomically.
+
+    A regular file is replaced by rename after the new content is on disk, so any failure
+    (a kill, a full disk, a file-size limit, a read-only folder) leaves the previous
+    checkpoint intact; a device or FIFO is written in place; a directory is refused. With
+    ``overwrite=False`` an existing checkpoint is refused (see
+    :func:`check_checkpoint_target`).
+
+    Raises
+    ------
+    CheckpointError
+        The target is not writable (one line naming the file and the cause).
+    """
+    path = Path(path)
+    if not overwrite:
+        check_checkpoint_target(path)
     arrays: dict[str, np.ndarray] = {}
     meta = {"format": FORMAT, "version": VERSION,
             "payload": flatten_state(payload, "a", arrays)}
     arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:  # pragma: no cover - some file systems refuse fsync on folders
-        pass
+    write_output(path, lambda fh: np.savez(fh, **arrays), what="checkpoint",
+                 error=CheckpointError)
     return path
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
+def load_checkpoint(path: str | Path, *, training: bool = True) -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint`; never unpickles anything.
 
-    Raises CheckpointError for a missing, truncated, corrupted, foreign or newer file."""
+    With ``training=True`` (the default) the payload must be the state of a training run
+    as ``fit`` writes it, and every field is checked by type and range
+    (:func:`validate_training_state`), so a hand-edited or damaged file is refused before any
+    of it reaches a model or an optimizer. ``training=False`` returns any payload.
+
+    Raises CheckpointError for a missing, truncated, corrupted, foreign, newer or invalid
+    file."""
     path = Path(path)
-    if not path.exists():
+    remove_stale_temporaries(path)  # left by a writer that was killed mid-write
+    try:
+        exists = path.exists()
+    except OSError as exc:
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc.strerror}") from None
+    if not exists:
         raise CheckpointError(f"no such checkpoint: {path}")
     if path.is_dir():
         raise CheckpointError(f"checkpoint {path} is a directory, expected a file")
@@ -152,7 +209,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path} is not a descend checkpoint (no metadata)")
     try:
         meta = json.loads(arrays.pop("__meta__").tobytes().decode())
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise CheckpointError(f"checkpoint {path} has corrupted metadata") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a descend checkpoint")
@@ -162,10 +219,19 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             f"checkpoint {path} has format version {version}, newer than this descend "
             f"reads (version {VERSION}); upgrade descend to open it"
         )
+    if "payload" not in meta:
+        raise CheckpointError(f"checkpoint {path} has no payload")
     try:
-        return unflatten_state(meta["payload"], arrays)
-    except KeyError as exc:
+        payload = unflatten_state(meta["payload"], arrays)
+    except (KeyError, TypeError) as exc:
         raise CheckpointError(f"checkpoint {path} is missing the array {exc}") from None
+    except RecursionError:
+        raise CheckpointError(f"checkpoint {path} has metadata nested too deeply") from None
+    except (ValueError, OverflowError) as exc:  # e.g. {"__float__": "x"}
+        raise CheckpointError(f"checkpoint {path} has corrupted metadata ({exc})") from None
+    if training:
+        validate_training_state(path, payload)
+    return payload
 
 
 def check_model_state(path: str | Path, saved: dict[str, np.ndarray], model: Any) -> None:
@@ -188,3 +254,260 @@ def check_model_state(path: str | Path, saved: dict[str, np.ndarray], model: Any
                 f"checkpoint {path} is from another model architecture: {k} has shape "
                 f"{np.shape(saved[k])} in the checkpoint, {np.shape(v)} in the model"
             )
+
+
+# --------------------------------------------------------------------------- validation
+#: The fields of a training checkpoint, as ``fit`` writes them.
+TRAINING_FIELDS = ("epoch", "steps_in_epoch", "seed", "epoch_rng", "global_rng", "module_rngs",
+                   "model", "optimizer", "optimizer_type", "history", "config")
+
+#: Bit generators a checkpoint may name (``default_rng`` makes PCG64).
+_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+
+
+class _Fields:
+    """Checks of one checkpoint's fields; each failure names the file, the field and the
+    value, as one CheckpointError."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = path
+
+    def fail(self, where: str, expected: str, value: Any) -> CheckpointError:
+        shown = repr(value)
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        return CheckpointError(
+            f"checkpoint {self.path}: {where} must be {expected}, got {shown}")
+
+    def dict(self, where: str, value: Any, keys: tuple[str, ...] | None = None) -> dict:
+        if not isinstance(value, dict):
+            raise self.fail(where, "a mapping", value)
+        if keys is not None:
+            missing = [k for k in keys if k not in value]
+            if missing:
+                raise CheckpointError(
+                    f"checkpoint {self.path}: {where} lacks {', '.join(missing)}")
+        return value
+
+    def list(self, where: str, value: Any) -> list:
+        if not isinstance(value, list):
+            raise self.fail(where, "a list", value)
+        return value
+
+    def int(self, where: str, value: Any, low: int = 0) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(where, f"an integer >= {low}", value)
+        if value < low:
+            raise self.fail(where, f"an integer >= {low}", value)
+        return value
+
+    def number(self, where: str, value: Any, *, low: float | None = None,
+               high: float | None = None, finite: bool = False,
+               optional: bool = False) -> float | None:
+        if value is None and optional:
+            return None
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise self.fail(where, "a number" + (" or null" if optional else ""), value)
+        v = float(value)
+        if finite and not math.isfinite(v):
+            raise self.fail(where, "a finite number", value)
+        if (low is not None and v < low) or (high is not None and v > high):
+            bounds = f"in [{low}, {high}]" if high is not None else f">= {low}"
+            raise self.fail(where, f"a number {bounds}", value)
+        return v
+
+    def str(self, where: str, value: Any) -> str:
+        if not isinstance(value, str) or not value:
+            raise self.fail(where, "a non-empty string", value)
+        return value
+
+    def array(self, where: str, value: Any, *, kinds: str = "fiub",
+              finite: bool = False) -> np.ndarray:
+        if not isinstance(value, np.ndarray) or value.dtype.kind not in kinds:
+            raise self.fail(where, "an array of numbers", value)
+        if finite and value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise self.fail(where, "an array of finite numbers", "NaN or inf")
+        return value
+
+    def rng(self, where: str, value: Any, *, kind: str | None = None) -> None:
+        state = self.dict(where, value, ("bit_generator", "state"))
+        name = state["bit_generator"]
+        allowed = (kind,) if kind else _BIT_GENERATORS
+        if name not in allowed:
+            raise self.fail(f"{where}.bit_generator", f"one of {', '.join(allowed)}", name)
+        try:  # the generator itself is the judge of its state's fields and ranges
+            getattr(np.random, name)().state = state
+        except Exception:
+            raise self.fail(where, f"a valid {name} state", value) from None
+
+    def leaves(self, where: str, value: Any, depth: int = 0) -> None:
+        """JSON values, numeric arrays and containers of them, nothing else."""
+        if depth > 20:
+            raise self.fail(where, "nested at most 20 levels", "deeper")
+        if isinstance(value, dict):
+            for k, v in value.items():
+                self.leaves(f"{where}.{k}", v, depth + 1)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                self.leaves(f"{where}[{i}]", v, depth + 1)
+        elif isinstance(value, np.ndarray):
+            self.array(where, value)
+        elif value is not None and not isinstance(value, bool | int | float | str):
+            raise self.fail(where, "a number, a string, null or an array", value)
+
+
+def validate_training_state(path: str | Path, state: Any) -> dict[str, Any]:
+    """Check every field of a training checkpoint's payload by type and range.
+
+    The fields and their rules: ``epoch`` and ``steps_in_epoch`` are integers >= 0 that
+    agree with the history (``epoch`` completed epochs recorded, and the recorded steps equal
+    the steps of those epochs plus ``steps_in_epoch``); ``seed`` an integer >= 0;
+    ``epoch_rng`` and ``global_rng`` PCG64 states and ``module_rngs`` a mapping of generator
+    states, each accepted by its NumPy bit generator; ``model`` a mapping of names to finite
+    numeric arrays; ``optimizer`` a step count ``t >= 0``, a direction state, one rule state
+    and one weight decay ``>= 0`` per parameter group (arrays numeric, known fields typed);
+    ``optimizer_type`` a name; ``history`` its step columns (equal lengths, whole
+    non-negative evaluation counts), epoch records, best epoch and stop reason, each typed;
+    ``config`` a mapping.
+
+    Returns the state unchanged.
+
+    Raises
+    ------
+    CheckpointError
+        The first field found wrong, with its name and value.
+    """
+    c = _Fields(path)
+    state = c.dict("the payload", state, TRAINING_FIELDS)
+    epoch = c.int("epoch", state["epoch"])
+    steps_in_epoch = c.int("steps_in_epoch", state["steps_in_epoch"])
+    c.int("seed", state["seed"])
+    c.rng("epoch_rng", state["epoch_rng"], kind="PCG64")
+    c.rng("global_rng", state["global_rng"], kind="PCG64")
+    for name, value in c.dict("module_rngs", state["module_rngs"]).items():
+        c.rng(f"module_rngs.{name}", value)
+    for name, value in c.dict("model", state["model"]).items():
+        c.array(f"model.{name}", value, finite=True)
+    _validate_optimizer(c, state["optimizer"])
+    c.str("optimizer_type", state["optimizer_type"])
+    c.dict("config", state["config"])
+    c.leaves("config", state["config"])
+    steps, epochs = _validate_history(c, state["history"])
+    if len(epochs) != epoch:
+        raise CheckpointError(
+            f"checkpoint {path}: epoch is {epoch} but the history records {len(epochs)} "
+            "completed epochs")
+    done = epochs[-1]["step"] + 1 if epochs else 0
+    if done + steps_in_epoch != steps:
+        raise CheckpointError(
+            f"checkpoint {path}: steps_in_epoch is {steps_in_epoch} but the history records "
+            f"{steps - done} steps after the last completed epoch")
+    return state
+
+
+def _validate_optimizer(c: _Fields, value: Any) -> None:
+    opt = c.dict("optimizer", value, ("t", "direction", "rules"))
+    c.int("optimizer.t", opt["t"])
+    direction = c.dict("optimizer.direction", opt["direction"])
+    c.leaves("optimizer.direction", direction)
+    for key in ("buffers", "m", "v"):  # momentum and Adam's moments: float arrays
+        if key in direction:
+            for i, a in enumerate(c.list(f"optimizer.direction.{key}", direction[key])):
+                c.array(f"optimizer.direction.{key}[{i}]", a, kinds="f", finite=True)
+    if "t" in direction:
+        c.int("optimizer.direction.t", direction["t"])
+    if "m" in direction and "v" in direction and len(direction["m"]) != len(direction["v"]):
+        raise c.fail("optimizer.direction.v", f"{len(direction['m'])} arrays, like m",
+                     len(direction["v"]))
+    rules = c.list("optimizer.rules", opt["rules"])
+    for i, rule in enumerate(rules):
+        where = f"optimizer.rules[{i}]"
+        c.dict(where, rule)
+        c.leaves(where, rule)
+        if "previous" in rule and rule["previous"] is not None:
+            prev = rule["previous"]
+            if isinstance(prev, list):  # (alpha, slope) of a strong-Wolfe search
+                if len(prev) != 2:
+                    raise c.fail(f"{where}.previous", "null, a step or a pair", prev)
+                for j, v in enumerate(prev):
+                    c.number(f"{where}.previous[{j}]", v, finite=True)
+                c.number(f"{where}.previous[0]", prev[0], low=0.0)
+            else:
+                c.number(f"{where}.previous", prev, low=0.0, finite=True)
+        if "first_accepted" in rule and not isinstance(rule["first_accepted"], bool):
+            raise c.fail(f"{where}.first_accepted", "true or false", rule["first_accepted"])
+        if "f_best" in rule:
+            c.number(f"{where}.f_best", rule["f_best"])
+    if "weight_decay" in opt:
+        decays = c.list("optimizer.weight_decay", opt["weight_decay"])
+        if len(decays) != len(rules):
+            raise c.fail("optimizer.weight_decay", f"{len(rules)} values, one per rule",
+                         decays)
+        for i, v in enumerate(decays):
+            c.number(f"optimizer.weight_decay[{i}]", v, low=0.0, finite=True)
+
+
+def _validate_history(c: _Fields, value: Any) -> tuple[int, list[dict[str, Any]]]:
+    """Returns (steps recorded, epoch records)."""
+    h = c.dict("history", value, ("columns", "epochs", "best", "seconds", "stop_reason"))
+    columns = c.dict("history.columns", h["columns"], History.STEP_COLUMNS)
+    lengths = set()
+    for name in History.STEP_COLUMNS:
+        col = c.array(f"history.columns.{name}", columns[name])
+        if col.ndim != 1:
+            raise c.fail(f"history.columns.{name}", "a 1-D array", f"shape {col.shape}")
+        lengths.add(len(col))
+    if len(lengths) != 1:
+        raise CheckpointError(
+            f"checkpoint {c.path}: the history's step columns differ in length "
+            f"({sorted(lengths)})")
+    steps = lengths.pop()
+    evals = np.asarray(columns["evaluations"], dtype=np.float64)
+    if not (np.isfinite(evals).all() and (evals >= 0).all() and (evals == np.round(evals)).all()):
+        raise c.fail("history.columns.evaluations", "whole numbers >= 0", columns["evaluations"])
+    names = {f.name for f in fields(EpochRecord)}
+    epochs = c.list("history.epochs", h["epochs"])
+    last_step = -1
+    for i, e in enumerate(epochs):
+        where = f"history.epochs[{i}]"
+        c.dict(where, e, ("epoch", "step", "train_loss"))
+        extra = set(e) - names
+        if extra:
+            raise c.fail(where, f"an epoch record (fields {', '.join(sorted(names))})",
+                         sorted(extra))
+        if c.int(f"{where}.epoch", e["epoch"]) != i:
+            raise c.fail(f"{where}.epoch", f"{i} (records are in order)", e["epoch"])
+        step = c.int(f"{where}.step", e["step"])
+        if not last_step < step < steps:
+            raise c.fail(f"{where}.step", f"an integer in ({last_step}, {steps})", step)
+        last_step = step
+        c.number(f"{where}.train_loss", e["train_loss"])
+        for key in ("train_accuracy", "val_accuracy"):
+            c.number(f"{where}.{key}", e.get(key), low=0.0, high=1.0, optional=True)
+        c.number(f"{where}.val_loss", e.get("val_loss"), optional=True)
+        c.number(f"{where}.lr", e.get("lr", math.nan))
+        c.number(f"{where}.seconds", e.get("seconds", 0.0), low=0.0, finite=True)
+    best = h["best"]
+    if best is not None:
+        c.dict("history.best", best, ("epoch", "step", "loss", "state"))
+        c.int("history.best.epoch", best["epoch"])
+        c.int("history.best.step", best["step"])
+        c.number("history.best.loss", best["loss"])
+        if best["state"] is not None:
+            for name, a in c.dict("history.best.state", best["state"]).items():
+                c.array(f"history.best.state.{name}", a)
+    c.number("history.seconds", h["seconds"], low=0.0, finite=True)
+    reason = h["stop_reason"]
+    if reason is not None:
+        c.dict("history.stop_reason", reason, ("criterion", "message", "step", "epoch"))
+        extra = set(reason) - {f.name for f in fields(StopReason)}
+        if extra:
+            raise c.fail("history.stop_reason", "a stop reason", sorted(extra))
+        c.str("history.stop_reason.criterion", reason["criterion"])
+        if not isinstance(reason["message"], str):
+            raise c.fail("history.stop_reason.message", "a string", reason["message"])
+        c.int("history.stop_reason.step", reason["step"], low=-1)
+        c.int("history.stop_reason.epoch", reason["epoch"])
+        for key in ("value", "threshold"):
+            c.number(f"history.stop_reason.{key}", reason.get(key), optional=True)
+    return steps, epochs

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, TextIO
 
 import numpy as np
+
+from .._output import target_kind, write_output
 
 
 @dataclass
@@ -92,36 +95,46 @@ class History:
             return [getattr(e, name) for e in self.epochs]
         raise KeyError(f"history has no column {name!r}")
 
-    def to_csv(self, path: str | Path) -> Path:
-        """Write one row per step (with that step's epoch metrics on the epoch's last step)."""
-        path = Path(path)
-        if path.is_dir():
-            raise IsADirectoryError(f"history CSV path {path} is a directory, expected a file")
+    def to_csv(self, path: str | Path) -> str | Path:
+        """Write one row per step (with that step's epoch metrics on the epoch's last step).
+
+        A regular file is replaced atomically (the previous one survives a failed write);
+        ``"-"``, a device or a FIFO is written in place; a directory is refused.
+
+        Raises
+        ------
+        OutputError
+            The target is a directory or another non-regular file, its folder is missing, or
+            the write fails (permission, full disk, file-size limit, name too long).
+        """
         by_step = {e.step: e for e in self.epochs}
         epoch_cols = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy"]
-        tmp = path.with_name(path.name + ".tmp")
-        try:
-            self._write_csv(tmp, by_step, epoch_cols)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        tmp.replace(path)
-        return path
 
-    def _write_csv(self, tmp: Path, by_step: dict[int, EpochRecord], epoch_cols: list[str]) -> None:
-        with open(tmp, "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["step", *self.STEP_COLUMNS, *epoch_cols])
-            for i in range(self.steps):
-                row: list[Any] = [i, *(getattr(self, c)[i] for c in self.STEP_COLUMNS)]
-                e = by_step.get(i)
-                row += ["" if e is None or getattr(e, c) is None else getattr(e, c)
-                        for c in epoch_cols]
-                w.writerow(row)
+        def write(fh: BinaryIO) -> None:
+            text = io.TextIOWrapper(fh, encoding="utf-8", newline="", write_through=True)
+            try:
+                self._write_csv(text, by_step, epoch_cols)
+                text.flush()
+            finally:
+                text.detach()  # the caller owns (and closes) the binary file
 
-    def plot(self, path: str | Path, title: str | None = None) -> Path:
+        return write_output(path, write, what="history CSV")
+
+    def _write_csv(self, fh: TextIO, by_step: dict[int, EpochRecord],
+                   epoch_cols: list[str]) -> None:
+        w = csv.writer(fh)
+        w.writerow(["step", *self.STEP_COLUMNS, *epoch_cols])
+        for i in range(self.steps):
+            row: list[Any] = [i, *(getattr(self, c)[i] for c in self.STEP_COLUMNS)]
+            e = by_step.get(i)
+            row += ["" if e is None or getattr(e, c) is None else getattr(e, c)
+                    for c in epoch_cols]
+            w.writerow(row)
+
+    def plot(self, path: str | Path, title: str | None = None) -> str | Path:
         """Draw the loss, the validation metric and the step size against steps (PNG, SVG or
-        PDF by extension). Needs matplotlib (``pip install descend[plot]``)."""
+        PDF by extension; PNG for ``"-"``, standard output). Needs matplotlib
+        (``pip install descend[plot]``). The file is written like :meth:`to_csv` writes."""
         try:
             import matplotlib
 
@@ -129,11 +142,14 @@ class History:
             import matplotlib.pyplot as plt
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError("History.plot needs matplotlib: pip install 'descend[plot]'") from exc
-        path = Path(path)
+        target_kind(path, what="plot")  # refuse a directory before drawing anything
+        fmt = Path(str(path)).suffix.lower().lstrip(".") or "png"
         fig = self._figure(plt, title)
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        return path
+        try:
+            return write_output(path, lambda fh: fig.savefig(fh, dpi=110, format=fmt),
+                                what="plot")
+        finally:
+            plt.close(fig)
 
     def _figure(self, plt: Any, title: str | None) -> Any:
         """The figure :meth:`plot` saves: loss; accuracy (train and validation, those

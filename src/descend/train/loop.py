@@ -34,6 +34,7 @@ from ..data import check_arrays, iterate_batches, num_batches
 from ..errors import CheckpointError, ConfigError, DataError, DTypeError, ShapeError
 from ..optim.optimizer import Optimizer
 from .checkpoint import (
+    check_checkpoint_target,
     check_model_state,
     history_from_state,
     history_to_state,
@@ -146,6 +147,7 @@ def fit(
     keep_best: bool = False,
     validate_every: int = 1,
     config: dict[str, Any] | None = None,
+    overwrite: bool = False,
 ) -> History:
     """Train ``model`` by minimising ``loss_fn(model(X), y)`` with ``optimizer``.
 
@@ -184,6 +186,10 @@ def fit(
         Keep a copy of the parameters of the best epoch in ``history.best.state``.
     config : dict, optional
         JSON-able settings stored in checkpoints (the command line keeps its flags there).
+    overwrite : bool
+        Allow a fresh run (no ``resume``, or another checkpoint resumed) to replace an
+        existing checkpoint at ``checkpoint``; refused by default, so a finished run is
+        never lost to a new one by mistake.
 
     Ctrl-C (SIGINT, in the main thread) finishes the current step, writes the checkpoint
     when one was asked for, and returns with stop reason ``interrupted``; a second Ctrl-C
@@ -199,7 +205,7 @@ def fit(
     source = _source(model, loss_fn, data, batch_size, shuffle)
     held_out = None if validation is None else _validation_arrays(validation)
     if checkpoint is not None:
-        _check_checkpoint_path(Path(checkpoint))
+        check_checkpoint_target(checkpoint, resume=resume, overwrite=overwrite)
     if source.arrays is not None:
         _probe(model, loss_fn, *source.arrays, "training data")
         if held_out is not None:
@@ -418,8 +424,14 @@ class _Run:
         self.epoch_start = time.perf_counter()
         self.epoch_rng_state = self.shuffle_rng.bit_generator.state if self.shuffle_rng else None
         batches = iter(self.source.epoch(self.shuffle_rng))
+        per_epoch = self.source.steps_per_epoch
+        if per_epoch is not None and self.skip > per_epoch:
+            raise CheckpointError(f"the checkpoint says {self.skip} steps of epoch {epoch} were "
+                                  f"done, but an epoch of this data has {per_epoch} steps")
         for _ in range(self.skip):  # resuming mid-epoch: the same batches, minus those done
-            next(batches)
+            if next(batches, None) is None:
+                raise CheckpointError(f"the checkpoint says {self.skip} steps of epoch {epoch} "
+                                      "were done, but the data has fewer batches")
         self.first_step = history.steps - self.skip
         self.skip = 0
         self.samples = 0
@@ -625,6 +637,8 @@ def _resume(path, model, optimizer, shuffle_rng) -> tuple[History, int, int]:
         rngs = _module_rngs(model)
         if set(rngs) != set(state["module_rngs"]):
             raise CheckpointError(f"checkpoint {path} does not match the model's random layers")
+        for name, gen in rngs.items():  # each saved state fits its generator's kind
+            type(gen.bit_generator)().state = state["module_rngs"][name]
         history = history_from_state(state["history"])
         previous = optimizer.state_dict()
         optimizer.load_state_dict(state["optimizer"])

@@ -36,11 +36,8 @@ class Divergence:
     """
 
     def __init__(self, factor: float = DIVERGENCE_FACTOR, f_star: float | None = None):
-        _check("factor", factor)
-        if f_star is not None and not math.isfinite(f_star):
-            raise ConfigError(f"Divergence: f_star must be finite or None, got {f_star!r}")
-        self.factor = float(factor)
-        self.f_star = f_star
+        self.factor = check_step_size("Divergence: factor", factor)
+        self.f_star = None if f_star is None else check_finite("Divergence: f_star", f_star)
 
     def limit(self, history: History) -> float:
         """The loss above which a step diverges (NaN before the first step, so that the

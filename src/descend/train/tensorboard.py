@@ -24,6 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from ..checks import is_real
 from ..errors import ConfigError
 from .history import History
 from .loop import Callback
@@ -53,9 +54,14 @@ class TensorBoardLogger(Callback):
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError("TensorBoardLogger needs tensorboardX: "
                               "pip install 'descend[tensorboard]'") from exc
+        if not isinstance(log_dir, str | Path) or not str(log_dir):
+            raise TypeError(f"TensorBoardLogger: log_dir must be a folder path, got {log_dir!r}")
         self.log_dir = Path(log_dir)
         if self.log_dir.exists() and not self.log_dir.is_dir():
             raise ConfigError(f"TensorBoardLogger: {self.log_dir} exists and is not a folder")
+        if not is_real(flush_secs) or not flush_secs > 0:
+            raise ConfigError(f"TensorBoardLogger: flush_secs must be a number > 0, got "
+                              f"{flush_secs!r}")
         self.every = every
         self.writer = SummaryWriter(logdir=str(self.log_dir), flush_secs=flush_secs)
 

@@ -197,8 +197,8 @@ def conv2d(
     transposed view, equal in every value to the NCHW array; ``np.ascontiguousarray``
     gives a C-ordered copy if one is needed.
     """
-    x_shape = tuple(np.shape(getattr(x, "data", x)))
-    w_shape = tuple(np.shape(getattr(weight, "data", weight)))
+    x_shape = _shape_of(x, "x")
+    w_shape = _shape_of(weight, "weight")
     if len(x_shape) != 4:
         raise ShapeError(
             f"conv2d: input must have shape (batch, channels, height, width), got {x_shape}"
@@ -221,7 +221,7 @@ def conv2d(
             f"padded input of size {(hp, wp)} (input {x_shape}, padding {padding_})"
         )
     if bias is not None:
-        sb = tuple(np.shape(getattr(bias, "data", bias)))
+        sb = _shape_of(bias, "bias")
         if sb != (w_shape[0],):
             raise ShapeError(
                 f"conv2d: bias of shape {sb} does not match weight {w_shape} "
@@ -316,6 +316,15 @@ def _tiled_pool_vjp(g, out, x, kernel):
 _MAX_POOL2D = primitive("max_pool2d", _max_pool_forward, _max_pool_vjp)
 
 
+def _shape_of(value: Any, name: str) -> tuple[int, ...]:
+    """The shape of a tensor or array argument; a ShapeError naming it for ragged lists."""
+    try:
+        return tuple(np.shape(getattr(value, "data", value)))
+    except ValueError:
+        raise ShapeError(f"{name} must be a tensor or an array, got ragged nested "
+                         f"sequences") from None
+
+
 def max_pool2d(x: Any, kernel_size: int | Pair, stride: int | Pair | None = None) -> Any:
     """Maximum over each ``kernel_size`` window of every image and channel (no padding).
 
@@ -344,7 +353,7 @@ def max_pool2d(x: Any, kernel_size: int | Pair, stride: int | Pair | None = None
     ConfigError
         A kernel size or stride below 1.
     """
-    sx = tuple(np.shape(getattr(x, "data", x)))
+    sx = _shape_of(x, "x")
     if len(sx) != 4:
         raise ShapeError(
             f"max_pool2d: input must have shape (batch, channels, height, width), got {sx}"

@@ -14,6 +14,7 @@ import numbers
 from typing import Any
 
 from ...backend import xp
+from ...errors import ConfigError
 from ._core import apply1, apply2, call, primitive
 
 
@@ -114,6 +115,11 @@ _CLIP = primitive("clip", _clip_forward, _clip_vjp)
 
 def clip(a: Any, lo: float | None = None, hi: float | None = None) -> Any:
     """Clip to [lo, hi] (either may be None); gradient 1 on the closed interval, else 0."""
+    for name, bound in (("lo", lo), ("hi", hi)):
+        if bound is not None and (isinstance(bound, bool)
+                                  or not isinstance(bound, numbers.Real)
+                                  or bound != bound):
+            raise ConfigError(f"clip: {name} must be a number or None, got {bound!r:.40}")
     if lo is None and hi is None:
         raise ValueError("clip needs at least one of lo and hi")
     if lo is not None and hi is not None and lo > hi:

@@ -153,7 +153,14 @@ def _reduced_shape(shape: tuple[int, ...], axis) -> tuple[int, ...]:
 
 
 def _array(x: Any) -> Any:
-    return getattr(x, "data", x)
+    """The array of a tensor; other input as an array (a ShapeError for ragged lists)."""
+    data = getattr(x, "data", x)
+    if isinstance(data, np.ndarray):
+        return data
+    try:
+        return np.asarray(data)
+    except ValueError:
+        raise ShapeError("x must be a tensor or an array, got ragged nested sequences") from None
 
 
 def _nonempty_axis(x: Any, axis: Axis, name: str) -> tuple[int, ...] | None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ... import backend
 from ...backend import xp
 from ...errors import ShapeError
 from ._core import apply1, call, primitive
@@ -120,9 +121,14 @@ def concatenate(tensors: Sequence[Any], axis: int = 0) -> Any:
     """Join tensors along an existing axis."""
     from ..tensor import Tensor
 
-    tensors = [t if isinstance(t, Tensor) else np.asarray(t) for t in tensors]
+    if isinstance(tensors, Tensor | np.ndarray | str) or not hasattr(tensors, "__iter__"):
+        raise TypeError(f"concatenate: tensors must be a sequence of tensors, got "
+                        f"{type(tensors).__name__}")
+    if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
+        raise TypeError(f"concatenate: axis must be an int, got {axis!r}")
+    tensors = [t if isinstance(t, Tensor) else backend.as_array(t) for t in tensors]
     if not tensors:
-        raise ValueError("concatenate needs at least one tensor")
+        raise ValueError("concatenate needs at least one tensor (tensors is empty)")
     shapes = [np.shape(getattr(t, "data", t)) for t in tensors]
     ndim = len(shapes[0])
     if any(len(s) != ndim for s in shapes) or not -ndim <= axis < ndim:
@@ -149,9 +155,14 @@ def stack(tensors: Sequence[Any], axis: int = 0) -> Any:
     """Join tensors of one shape along a new axis."""
     from ..tensor import Tensor
 
-    tensors = [t if isinstance(t, Tensor) else np.asarray(t) for t in tensors]
+    if isinstance(tensors, Tensor | np.ndarray | str) or not hasattr(tensors, "__iter__"):
+        raise TypeError(f"stack: tensors must be a sequence of tensors, got "
+                        f"{type(tensors).__name__}")
+    if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
+        raise TypeError(f"stack: axis must be an int, got {axis!r}")
+    tensors = [t if isinstance(t, Tensor) else backend.as_array(t) for t in tensors]
     if not tensors:
-        raise ValueError("stack needs at least one tensor")
+        raise ValueError("stack needs at least one tensor (tensors is empty)")
     shapes = [np.shape(getattr(t, "data", t)) for t in tensors]
     if any(s != shapes[0] for s in shapes):
         raise ShapeError(f"stack needs tensors of one shape, got {shapes}")

@@ -29,7 +29,11 @@ def _one_axis(x: Any, axis: int) -> int:
 
     if not isinstance(axis, int | np.integer) or isinstance(axis, bool):
         raise TypeError(f"axis must be an int, got {axis!r}")
-    return normalize_axis(axis, np.ndim(getattr(x, "data", x)))[0]  # type: ignore[index]
+    try:
+        ndim = np.ndim(getattr(x, "data", x))
+    except ValueError:
+        raise ShapeError("x must be a tensor or an array, got ragged nested sequences") from None
+    return normalize_axis(axis, ndim)[0]  # type: ignore[index]
 
 
 def log_softmax(x: Any, axis: int = -1) -> Any:
