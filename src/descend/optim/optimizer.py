@@ -25,7 +25,7 @@ from ..autodiff.tensor import Tensor
 from ..checks import check_number
 from ..errors import ConfigError, GradientError
 from ..linesearch import LineSearchStatus
-from .directions import AdamDirection, Direction, Gradient, Momentum
+from .directions import AdamDirection, Direction, DirectionStatus, Feedback, Gradient, Momentum
 from .restriction import Replay, Restriction, TrialPoint, WeightDecay
 from .steps import Needs, StepChoice, StepContext, as_step_rule
 from .vectors import NUMPY, Engine, Vector
@@ -63,6 +63,9 @@ class StepInfo:
         False when the loss or the gradient was not finite: then no update was made.
     step_norm : float
         ||x_new - x|| = alpha ||d||, how far the parameters moved.
+    direction : DirectionStatus or None
+        What a learning direction (L-BFGS, CG) did: stored or skipped a curvature pair,
+        reset its memory, restarted; None for the others.
     """
 
     step: int
@@ -76,6 +79,7 @@ class StepInfo:
     new_loss: float | None = None
     finite: bool = True
     step_norm: float = 0.0
+    direction: DirectionStatus | None = None
 
 
 class _Start(NamedTuple):
@@ -88,6 +92,14 @@ class _Start(NamedTuple):
     x0: Vector  # the parameters' values
     evaluations: int  # forward passes made (0 when a trial point's gradient was reused)
     replay: Replay | None
+
+
+class _Pending(NamedTuple):
+    """A learning direction's feedback, waiting for the next gradient: the step taken and
+    the gradient it started from (y = g_new - g is formed when g_new is known)."""
+
+    s: Vector
+    g: Vector
 
 
 class _Line(NamedTuple):
@@ -147,6 +159,9 @@ class Optimizer:
                                                 for g in self.param_groups])
         direction.ops = self.engine
         self.direction = direction
+        #: whether the direction learns from the steps (L-BFGS, CG); the others cost nothing
+        self._learns = bool(direction.learns)
+        self._pending: _Pending | None = None  # the learning direction's next feedback
         self.t = 0
         self.last: StepInfo | None = None
         #: mini-batches per epoch, when known (``fit`` sets it; the stochastic line search
@@ -241,16 +256,22 @@ class Optimizer:
         self._spare = replaced
         self._undo = None
         self._accepted = None
+        self._pending = None  # the undone step teaches the direction nothing
         return True
 
     def state_dict(self) -> dict[str, Any]:
         """The optimizer's full state: step count, direction state, each rule's state."""
-        return {
+        state = {
             "t": self.t,
             "direction": self.direction.state_dict(),
             "rules": [g["rule"].state_dict() for g in self.param_groups],
             "weight_decay": [g["weight_decay"] for g in self.param_groups],
         }
+        if self._learns:
+            pending = self._pending
+            state["feedback"] = None if pending is None else {
+                "s": self.engine.to_numpy(pending.s), "g": self.engine.to_numpy(pending.g)}
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned (same parameter layout)."""
@@ -268,6 +289,12 @@ class Optimizer:
             group["rule"].load_state_dict(rule_state)
         self._accepted = None
         self._undo = None
+        self._pending = None
+        feedback = state.get("feedback") if self._learns else None
+        if feedback is not None:
+            like = self.engine.values(self._params)
+            self._pending = _Pending(self.engine.from_numpy(feedback["s"], like),
+                                     self.engine.from_numpy(feedback["g"], like))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(lr={self.rule!r}, {len(self.params)} parameters)"
@@ -333,6 +360,11 @@ class Optimizer:
 
     def _direction(self, start: _Start) -> _Line:
         """Phase 2: the direction d = sign * v, its slope and norm."""
+        if self._learns and self._pending is not None:
+            # what the last step did: s and y = g_{k+1} - g_k, now that g_{k+1} is known
+            s, g = self._pending
+            self._pending = None
+            self.direction.learn(Feedback(s, [a - b for a, b in zip(start.grads, g)]))
         v = self.direction.compute(start.grads)
         sign = self.direction.sign
         if v is start.grads and sign == -1.0:
@@ -356,8 +388,9 @@ class Optimizer:
             assert closure is not None
             line_fn = Restriction(self.engine, self._params, closure, start.x0, line.v,
                                   line.sign, self._spare, start.replay, self._decay)
+            initial = self.direction.initial if self._learns and not line.fallback else None
             ctx = StepContext(t, loss, norm, line.norm, line.slope, line_fn.phi,
-                              line_fn.phi_and_slope, per_epoch)
+                              line_fn.phi_and_slope, per_epoch, initial)
             try:
                 choice = rule(ctx)
             finally:
@@ -406,6 +439,8 @@ class Optimizer:
         else:
             for group in self.param_groups:
                 group["lr"] = alpha
+        if self._learns:
+            self._remember(start, alphas)
         self.last = StepInfo(
             step=self.t,
             loss=start.loss,
@@ -417,9 +452,21 @@ class Optimizer:
             fallback=line.fallback,
             new_loss=choice.value,
             step_norm=alpha * line.norm,
+            direction=self.direction.status if self._learns else None,
         )
         self._on_end(alpha)
         self.t += 1
+
+    def _remember(self, start: _Start, alphas: list[float]) -> None:
+        """Keep s = x_{k+1} - x_k and g_k for a learning direction (y needs g_{k+1}); tell
+        it at once when no step was taken."""
+        if any(alphas):
+            new = self.engine.values(self._params)
+            self._pending = _Pending([a - b for a, b in zip(new, start.x0)],
+                                     self.engine.clone(start.grads))
+        else:
+            self._pending = None
+            self.direction.learn(Feedback(None, None))
 
     def _reject(self, start: _Start) -> None:
         """A loss or gradient that is not finite: no update, and ``last.finite`` False."""

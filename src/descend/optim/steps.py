@@ -66,6 +66,9 @@ class StepContext(NamedTuple):
         (given to rules that need ``Needs.SLOPES``).
     steps_per_epoch : int or None
         Mini-batches per epoch when known (set by ``fit``), else None.
+    initial : float or None
+        The first trial step the direction suggests to a line search (1 for L-BFGS once it
+        holds curvature pairs); None leaves the first trial to the rule's own warm start.
     """
 
     t: int
@@ -76,6 +79,7 @@ class StepContext(NamedTuple):
     phi: Callable[[float], float] | None = None
     phi_and_slope: Callable[[float], tuple[float, float]] | None = None
     steps_per_epoch: int | None = None
+    initial: float | None = None
 
 
 @dataclass(slots=True)
@@ -304,14 +308,15 @@ class Armijo:
     """Backtracking line search: the largest alpha in {a0, a0*shrink, a0*shrink^2, ...}
     with phi(alpha) <= phi(0) + c1 * alpha * phi'(0) (Armijo, 1966; Nocedal & Wright §3.1).
 
-    Warm-started: the first trial is the previous accepted step, multiplied by ``grow`` when
-    that step was accepted at its first trial (capped at ``max_lr``): after a backtrack the
-    search restarts from the step it found, so most steps need one trial and a larger step
-    is probed now and then. On mini-batches this is the stochastic line search of Vaswani
-    et al. (2019, "Painless Stochastic Gradient"): every trial uses the same batch and
-    replays the same dropout masks; with ``grow=None`` the step may grow by 2 per epoch
-    (2^(1/steps_per_epoch) per step, their "reset option 2"); on full batches ``grow=None``
-    means 2. Trials are evaluated forward only.
+    A direction that knows its scale (L-BFGS: ``ctx.initial = 1``) sets the first trial.
+    Otherwise warm-started: the first trial is the previous accepted step, multiplied by
+    ``grow`` when that step was accepted at its first trial (capped at ``max_lr``): after a
+    backtrack the search restarts from the step it found, so most steps need one trial and a
+    larger step is probed now and then. On mini-batches this is the stochastic line search
+    of Vaswani et al. (2019, "Painless Stochastic Gradient"): every trial uses the same
+    batch and replays the same dropout masks; with ``grow=None`` the step may grow by 2 per
+    epoch (2^(1/steps_per_epoch) per step, their "reset option 2"); on full batches
+    ``grow=None`` means 2. Trials are evaluated forward only.
 
     Convergence: for L-smooth f, every accepted step is >= min(a0, 2 shrink (1-c1)/L), so
     full-batch GD with Armijo converges at the rate of a constant step 1/L without knowing L;
@@ -351,7 +356,9 @@ class Armijo:
 
     def __call__(self, ctx: StepContext) -> StepChoice:
         assert ctx.phi is not None
-        if self.previous is None:
+        if ctx.initial is not None:  # the direction knows its scale (quasi-Newton)
+            start = ctx.initial
+        elif self.previous is None:
             start = self.alpha0
         elif self.first_accepted:
             start = self.previous * self._growth(ctx)
@@ -392,10 +399,12 @@ class StrongWolfe:
     """Strong-Wolfe line search (Nocedal & Wright, Algorithms 3.5-3.6): alpha with
     phi(alpha) <= phi(0) + c1 alpha phi'(0) and |phi'(alpha)| <= c2 |phi'(0)|.
 
-    Each trial costs a forward and a backward pass. The first trial is 1.0 at the first step
-    and then the previous step's alpha scaled by the ratio of slopes (N&W eq. 3.60 style,
-    capped to grow at most 10x). When the accepted point was the last one evaluated, its
-    gradient is kept for the next step if the same batch follows (full-batch training).
+    Each trial costs a forward and a backward pass. The first trial is the direction's
+    suggestion ``ctx.initial`` when it makes one (1 for L-BFGS, N&W §3.5); otherwise 1.0 at
+    the first step and then the previous step's alpha scaled by the ratio of slopes (N&W
+    eq. 3.60 style, capped to grow at most 10x). When the accepted point was the last one
+    evaluated, its gradient is kept for the next step if the same batch follows (full-batch
+    training).
     """
 
     needs = Needs.SLOPES
@@ -414,7 +423,9 @@ class StrongWolfe:
     def __call__(self, ctx: StepContext) -> StepChoice:
         assert ctx.phi_and_slope is not None
         start = self.alpha0
-        if self.previous is not None:
+        if ctx.initial is not None:  # the direction knows its scale (quasi-Newton)
+            start = ctx.initial
+        elif self.previous is not None:
             alpha, slope = self.previous
             start = min(alpha * slope / ctx.slope, 10 * alpha) if ctx.slope != 0 else alpha
             start = max(start, 1e-10)
