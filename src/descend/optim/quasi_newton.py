@@ -131,8 +131,7 @@ class LBFGSDirection(Direction):
         if st.s:
             self.initial = 1.0
         else:  # a steepest-descent step: scale its first trial to the gradient
-            l1 = _l1_norm(grads)
-            self.initial = min(1.0, 1.0 / l1) if l1 > 0 else 1.0
+            self.initial = _first_trial(grads)
         return r
 
     def _two_loop(self, grads: Vector) -> Vector:
@@ -218,9 +217,12 @@ class LBFGSDirection(Direction):
         return f"LBFGSDirection(history_size={self.history_size}, eps={self.eps})"
 
 
-def _l1_norm(a: Vector) -> float:
-    """||a||_1 = sum_i |a_i| (``abs`` and ``.sum()`` are shared by NumPy and torch arrays)."""
-    return sum(float(abs(x).sum()) for x in a)
+def _first_trial(grads: Vector) -> float:
+    """min(1, 1/||g||_1): the first trial step along -g when nothing is known of the scale
+    (SciPy's and PyTorch's choice), so that the first trial moves by at most about 1.
+    ``abs`` and ``.sum()`` are shared by NumPy arrays and torch tensors."""
+    l1 = sum(float(abs(x).sum()) for x in grads)
+    return min(1.0, 1.0 / l1) if l1 > 0 else 1.0
 
 
 # --------------------------------------------------------------------------- CG
@@ -344,6 +346,9 @@ class CGDirection(Direction):
                         st.resets += 1
                         status = DirectionStatus.RESET
         since = st.since_restart + 1
+        # the first trial: the rule's warm start from the previous step, except for the
+        # first steepest-descent step (at the start or after a reset), scaled as L-BFGS's
+        self.initial = None if st.d is not None else _first_trial(grads)
         if d is None:
             d = [-g for g in grads]
             since = 1
