@@ -102,16 +102,16 @@ class LBFGSDirection(Direction):
     ----------
     history_size : int >= 1
         m, the number of pairs kept.
-    eps : float >= 0
-        The curvature threshold of the pair test.
+    curvature_eps : float in [0, 1)
+        The pair test's threshold: a pair is stored when s'y > curvature_eps ||s|| ||y||.
     """
 
     learns = True
     sign = -1.0  # compute returns r = H g; d = -r
 
-    def __init__(self, history_size: int = 10, eps: float = 1e-10):
+    def __init__(self, history_size: int = 10, curvature_eps: float = 1e-10):
         self.history_size = check_count("history_size", history_size)
-        self.eps = check_number("eps", eps, 0.0, 1.0)
+        self.curvature_eps = check_number("curvature_eps", curvature_eps, 0.0, 1.0)
         self.state = LBFGSState()
         self._learned: DirectionStatus | None = None
 
@@ -163,7 +163,8 @@ class LBFGSDirection(Direction):
         sy = ops.dot(s, y)
         yy = ops.dot(y, y)
         ss = ops.dot(s, s)
-        if math.isfinite(sy) and yy > 0 and sy > self.eps * math.sqrt(ss) * math.sqrt(yy):
+        threshold = self.curvature_eps * math.sqrt(ss) * math.sqrt(yy)
+        if math.isfinite(sy) and yy > 0 and sy > threshold:
             st.s.append(s)
             st.y.append(y)
             st.rho.append(1.0 / sy)
@@ -214,7 +215,8 @@ class LBFGSDirection(Direction):
         self._learned = None
 
     def __repr__(self) -> str:
-        return f"LBFGSDirection(history_size={self.history_size}, eps={self.eps})"
+        return (f"LBFGSDirection(history_size={self.history_size}, "
+                f"curvature_eps={self.curvature_eps})")
 
 
 def _first_trial(grads: Vector) -> float:
