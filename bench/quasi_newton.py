@@ -25,7 +25,10 @@ Methods:
 Counts are deterministic (no timing), so the methods run in one process, one after the
 other. Usage::
 
-    python bench/quasi_newton.py [--budget 20000] [--markdown]
+    python bench/quasi_newton.py [--budget 20000] [--markdown] [--ablation]
+
+``--ablation`` runs descend's directions with other line searches instead (L-BFGS with
+c2 = 0.1 and with Armijo, CG with c2 = 0.9, the other beta formulas).
 """
 
 from __future__ import annotations
@@ -160,18 +163,40 @@ METHODS: dict[str, Callable[[str, int], Counter]] = {
 }
 
 
+#: The same directions with other step rules (``--ablation``): the pairing of the directions
+#: with their line searches (c2 = 0.9 for L-BFGS, 0.1 for CG) measured, not assumed.
+ABLATIONS: dict[str, Callable[[str, int], Counter]] = {
+    "L-BFGS, Wolfe c2=0.9": METHODS["descend L-BFGS"],
+    "L-BFGS, Wolfe c2=0.1": lambda n, b: run_descend(
+        n, lambda p: ds.optim.LBFGS(p, lr=ds.optim.StrongWolfe(c2=0.1)), b),
+    "L-BFGS, Armijo": lambda n, b: run_descend(
+        n, lambda p: ds.optim.LBFGS(p, lr=ds.optim.Armijo()), b),
+    "CG PR+, Wolfe c2=0.1": METHODS["descend CG (PR+)"],
+    "CG PR+, Wolfe c2=0.9": lambda n, b: run_descend(
+        n, lambda p: ds.optim.CG(p, lr=ds.optim.StrongWolfe(c2=0.9)), b),
+    "CG FR, Wolfe c2=0.1": lambda n, b: run_descend(n, lambda p: ds.optim.CG(p, beta="FR"), b),
+    "CG HS, Wolfe c2=0.1": lambda n, b: run_descend(n, lambda p: ds.optim.CG(p, beta="HS"), b),
+    "CG DY, Wolfe c2=0.1": lambda n, b: run_descend(n, lambda p: ds.optim.CG(p, beta="DY"), b),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=int, default=20000,
                         help="evaluations allowed per run (default: 20000)")
     parser.add_argument("--markdown", action="store_true", help="a Markdown table")
-    parser.add_argument("--methods", default=",".join(METHODS),
+    parser.add_argument("--methods", default=None,
                         help="comma-separated subset of: " + ", ".join(METHODS))
+    parser.add_argument("--ablation", action="store_true",
+                        help="descend's directions with other step rules instead: "
+                        + ", ".join(ABLATIONS))
     args = parser.parse_args(argv)
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in METHODS]
+    table = ABLATIONS if args.ablation else METHODS
+    methods = ([m.strip() for m in args.methods.split(",") if m.strip()] if args.methods
+               else list(table))
+    unknown = [m for m in methods if m not in table]
     if unknown:
-        parser.error(f"unknown methods {unknown}; known: {', '.join(METHODS)}")
+        parser.error(f"unknown methods {unknown}; known: {', '.join(table)}")
 
     rows = []
     totals = dict.fromkeys(methods, 0)
@@ -180,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         problem = MGH_PROBLEMS[name]()
         row = [name, str(problem.params[0].size)]
         for m in methods:
-            counter = METHODS[m](name, args.budget)
+            counter = table[m](name, args.budget)
             if counter.solved_at is None:
                 unsolved[m] += 1
                 totals[m] += counter.count
