@@ -308,15 +308,17 @@ class Armijo:
     """Backtracking line search: the largest alpha in {a0, a0*shrink, a0*shrink^2, ...}
     with phi(alpha) <= phi(0) + c1 * alpha * phi'(0) (Armijo, 1966; Nocedal & Wright §3.1).
 
-    A direction that knows its scale (L-BFGS: ``ctx.initial = 1``) sets the first trial.
-    Otherwise warm-started: the first trial is the previous accepted step, multiplied by
-    ``grow`` when that step was accepted at its first trial (capped at ``max_lr``): after a
-    backtrack the search restarts from the step it found, so most steps need one trial and a
-    larger step is probed now and then. On mini-batches this is the stochastic line search
-    of Vaswani et al. (2019, "Painless Stochastic Gradient"): every trial uses the same
-    batch and replays the same dropout masks; with ``grow=None`` the step may grow by 2 per
-    epoch (2^(1/steps_per_epoch) per step, their "reset option 2"); on full batches
-    ``grow=None`` means 2. Trials are evaluated forward only.
+    Warm-started: the first trial is the previous accepted step, multiplied by ``grow`` when
+    that step was accepted at its first trial (capped at ``max_lr``): after a backtrack the
+    search restarts from the step it found, so most steps need one trial and a larger step
+    is probed now and then. On mini-batches this is the stochastic line search of Vaswani
+    et al. (2019, "Painless Stochastic Gradient"): every trial uses the same batch and
+    replays the same dropout masks; with ``grow=None`` the step may grow by 2 per epoch
+    (2^(1/steps_per_epoch) per step, their "reset option 2"); on full batches ``grow=None``
+    means 2. Trials are evaluated forward only.
+
+    A direction that knows its scale sets the first trial instead (``ctx.initial``: 1 for
+    L-BFGS once it holds curvature pairs).
 
     Convergence: for L-smooth f, every accepted step is >= min(a0, 2 shrink (1-c1)/L), so
     full-batch GD with Armijo converges at the rate of a constant step 1/L without knowing L;
@@ -399,12 +401,13 @@ class StrongWolfe:
     """Strong-Wolfe line search (Nocedal & Wright, Algorithms 3.5-3.6): alpha with
     phi(alpha) <= phi(0) + c1 alpha phi'(0) and |phi'(alpha)| <= c2 |phi'(0)|.
 
-    Each trial costs a forward and a backward pass. The first trial is the direction's
-    suggestion ``ctx.initial`` when it makes one (1 for L-BFGS, N&W §3.5); otherwise 1.0 at
-    the first step and then the previous step's alpha scaled by the ratio of slopes (N&W
-    eq. 3.60 style, capped to grow at most 10x). When the accepted point was the last one
-    evaluated, its gradient is kept for the next step if the same batch follows (full-batch
-    training).
+    Each trial costs a forward and a backward pass. The first trial is 1.0 at the first step
+    and then the previous step's alpha scaled by the ratio of slopes (N&W eq. 3.60 style,
+    capped to grow at most 10x). When the accepted point was the last one evaluated, its
+    gradient is kept for the next step if the same batch follows (full-batch training).
+
+    A direction that knows its scale sets the first trial instead (``ctx.initial``: 1 for
+    L-BFGS, N&W §3.5).
     """
 
     needs = Needs.SLOPES
