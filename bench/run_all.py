@@ -16,6 +16,7 @@ BENCHMARKS = [
     ("training.py", ["--markdown"]),
     ("step_rules.py", ["--markdown"]),
     ("linesearch_counts.py", []),
+    ("quasi_newton.py", ["--markdown"]),
     ("sklearn_datasets.py", ["--markdown", "--rounds", "3", "--sklearn-max-iter", "50000"]),
 ]
 
@@ -26,7 +27,7 @@ def main() -> int:
     for script, args in BENCHMARKS:
         print(f"\n## bench/{script}\n", flush=True)
         cmd = [sys.executable, str(HERE / script), *args]
-        if script != "linesearch_counts.py":
+        if script not in ("linesearch_counts.py", "quasi_newton.py"):  # counts, no timing
             cmd += extra
         failed += subprocess.run(cmd, check=False).returncode != 0
     return 1 if failed else 0

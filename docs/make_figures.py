@@ -20,7 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from descend.compare import RunResult, compare, format_table, plot
-from descend.problems import Problem, least_squares, logistic_regression, max_affine, rosenbrock
+from descend.problems import (
+    Problem,
+    least_squares,
+    logistic_regression,
+    max_affine,
+    rosenbrock,
+)
 
 DOCS = Path(__file__).resolve().parent
 GUIDE = DOCS / "step-sizes.md"
@@ -58,6 +64,16 @@ def nonconvex_runs(p: Problem) -> list[RunResult]:
     return [*runs, *heavy]
 
 
+def quasi_newton_runs(p: Problem) -> list[RunResult]:
+    steps = {"max_steps": 2000, "tol": 1e-10}
+    return [
+        *compare(p, ["wolfe"], optimizer="gd", **steps),
+        *compare(p, ["wolfe", "wolfe:0.0001:0.1", "armijo"], optimizer="lbfgs", **steps),
+        *compare(p, ["wolfe:0.0001:0.1", "wolfe"], optimizer="cg", **steps),
+        *compare(p, ["wolfe:0.0001:0.1"], optimizer="cg", beta="FR", **steps),
+    ]
+
+
 FIGURES = [
     Figure("smooth", "logistic regression (smooth, strongly convex): every rule converges",
            logistic_regression, smooth_runs),
@@ -67,6 +83,8 @@ FIGURES = [
            max_affine, subgradient_runs),
     Figure("nonconvex", "Rosenbrock (non-convex): line searches follow the curved valley",
            rosenbrock, nonconvex_runs),
+    Figure("quasinewton", "Rosenbrock (MGH 1): L-BFGS and CG with the searches made for them",
+           rosenbrock, quasi_newton_runs),
 ]
 
 

@@ -54,7 +54,8 @@ def random_point(p: P.Problem, rng, scale=1.0) -> list[np.ndarray]:
 
 # ------------------------------------------------------------------------------ shape of the API
 def test_registry_has_every_problem():
-    assert list(P.PROBLEMS) == NAMES
+    # then the Moré-Garbow-Hillstrom set (tests/test_problems_mgh.py), Rosenbrock already in
+    assert list(P.PROBLEMS) == NAMES + [n for n in P.MGH_PROBLEMS if n != "rosenbrock"]
 
 
 @pytest.mark.parametrize("name", NAMES)

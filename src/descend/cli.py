@@ -28,11 +28,20 @@ from ._argtypes import (
     unit_interval,
 )
 from .backend import manual_seed
-from .compare import default_specs, format_table, plot, resolve_rule, run_rule, split_specs
+from .compare import (
+    OPTIMIZERS,
+    default_specs,
+    format_table,
+    plot,
+    resolve_rule,
+    run_rule,
+    split_specs,
+)
 from .data import Standardizer, load_csv, load_digits, spirals, teacher, train_val_split
 from .errors import ConfigError, DescendError
 from .nn import CrossEntropyLoss, mlp
-from .optim import GD, Adam, Subgradient, parse_step_rule
+from .optim import CG, GD, LBFGS, Adam, Subgradient, parse_step_rule
+from .optim.quasi_newton import BETAS
 from .optim.steps import Needs
 from .problems import PROBLEMS, make_problem
 from .train import StopWhen, evaluate, fit
@@ -97,6 +106,9 @@ DEFAULT_FULL_BATCH_EPOCHS = 10_000
 _CONVERGENCE_FLAGS = ("loss_below", "grad_norm_below", "rel_change_below",
                       "param_change_below")
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "gelu")
+#: ``descend train``'s step rule for each optimizer when --lr is not given.
+DEFAULT_LR = {"gd": "sls", "adam": "0.001", "subgradient": "invsqrt:0.1", "lbfgs": "wolfe",
+              "cg": "wolfe:0.0001:0.1"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,12 +139,20 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--dropout", type=unit_interval, default=0.0,
                    help="dropout probability after each hidden layer (default: 0)")
     g = t.add_argument_group("optimisation")
-    g.add_argument("--optimizer", choices=("gd", "adam", "subgradient"), default="gd")
+    g.add_argument("--optimizer", choices=("gd", "adam", "subgradient", "lbfgs", "cg"),
+                   default="gd", help="gd (default), adam, subgradient, lbfgs (L-BFGS) or cg "
+                   "(nonlinear conjugate gradients); lbfgs and cg are made for full batches "
+                   "(--batch-size full)")
     g.add_argument("--lr", default=None,
                    help="step size: a number (0.1), a schedule (invsqrt:0.5, invtime:1:10, "
                    "exp:0.1:0.99, step:0.1:1000:0.5, cosine:0.1:5000), or a rule (armijo, "
                    "sls, wolfe, exact, polyak, sps:1.0, length:0.01). Default: sls for gd "
-                   "(stochastic Armijo line search), 0.001 for adam")
+                   "(stochastic Armijo line search), 0.001 for adam, wolfe for lbfgs "
+                   "(c2 = 0.9), wolfe:0.0001:0.1 for cg")
+    g.add_argument("--history-size", type=positive_int, default=None,
+                   help="L-BFGS: curvature pairs kept (default: 10)")
+    g.add_argument("--beta", choices=tuple(BETAS), default=None,
+                   help="CG: the beta formula (default: PR+)")
     g.add_argument("--momentum", type=unit_interval, default=0.0)
     g.add_argument("--nesterov", action="store_true")
     g.add_argument("--weight-decay", type=nonneg_float, default=0.0)
@@ -236,6 +256,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         args = _resumed_args(args)
     if args.nesterov and args.momentum == 0:
         raise UsageError("--nesterov needs --momentum > 0")
+    if args.optimizer in ("lbfgs", "cg") and args.momentum:
+        raise UsageError(f"--optimizer {args.optimizer} takes no --momentum (its direction "
+                         "is its own); use --optimizer gd")
+    if args.history_size is not None and args.optimizer != "lbfgs":
+        raise UsageError("--history-size is for --optimizer lbfgs")
+    if args.beta is not None and args.optimizer != "cg":
+        raise UsageError("--beta is for --optimizer cg")
     dataset = _load_data(args)
     if dataset.n_classes is None or dataset.n_classes < 2:
         raise UsageError(f"--data {args.data}: training needs at least 2 classes")
@@ -256,8 +283,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     model = mlp(sizes, activation=args.activation, dropout=args.dropout, rng=args.seed)
     if args.lr is not None and not args.lr.strip():
         raise UsageError(f"descend train: --lr got {args.lr!r}; give a number or a rule name")
-    lr_spec = args.lr if args.lr is not None else ("sls" if args.optimizer == "gd" else
-                          "0.001" if args.optimizer == "adam" else "invsqrt:0.1")
+    lr_spec = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
     rule = parse_step_rule(lr_spec)
     params = list(model.parameters())
     if args.optimizer == "gd":
@@ -265,6 +291,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                           weight_decay=args.weight_decay)
     elif args.optimizer == "adam":
         opt = Adam(params, lr=rule, weight_decay=args.weight_decay)
+    elif args.optimizer == "lbfgs":
+        opt = LBFGS(params, lr=rule, history_size=args.history_size or 10,
+                    weight_decay=args.weight_decay)
+    elif args.optimizer == "cg":
+        opt = CG(params, lr=rule, beta=args.beta or "PR+", weight_decay=args.weight_decay)
     else:
         opt = Subgradient(params, lr=rule, weight_decay=args.weight_decay)
     stop = StopWhen(max_steps=args.max_steps, loss_below=args.loss_below,
@@ -354,6 +385,7 @@ def _stop_message(history: Any, args: argparse.Namespace) -> str:
 #: Flags a checkpoint keeps, so that ``--resume PATH`` rebuilds the same run.
 _RUN_FLAGS = ("data", "label", "samples", "val_fraction", "hidden", "activation", "dropout",
               "optimizer", "lr", "momentum", "nesterov", "weight_decay", "batch_size", "seed",
+              "history_size", "beta",
               "max_steps", "loss_below", "grad_norm_below", "rel_change_below",
               "param_change_below", "patience", "time_limit")
 
@@ -401,7 +433,9 @@ _SAVED_FLAGS: dict[str, tuple[tuple[type, ...], Any, bool]] = {
     "hidden": ((list,), None, False),
     "activation": ((str,), ACTIVATIONS, False),
     "dropout": ((float, int), unit_interval, False),
-    "optimizer": ((str,), ("gd", "adam", "subgradient"), False),
+    "optimizer": ((str,), ("gd", "adam", "subgradient", "lbfgs", "cg"), False),
+    "history_size": ((int,), positive_int, True),
+    "beta": ((str,), tuple(BETAS), True),
     "lr": ((str,), None, True),
     "momentum": ((float, int), unit_interval, False),
     "nesterov": ((bool,), None, False),
@@ -497,9 +531,15 @@ def _add_compare_parser(sub: Any) -> argparse.ArgumentParser:
                    "wolfe,exact,polyak; 'k/L' means k over the problem's gradient Lipschitz "
                    "constant (constant:1/L); a bare 'polyak' uses the problem's f*. Default: "
                    "a set suited to the problem")
-    p.add_argument("--optimizer", choices=("auto", "gd", "subgradient"), default="auto",
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="auto",
                    help="auto (default): the subgradient method on convex non-smooth "
-                   "problems for non-search rules, gradient descent otherwise")
+                   "problems for non-search rules, gradient descent otherwise; lbfgs "
+                   "(L-BFGS) and cg (nonlinear conjugate gradients) run with each rule, by "
+                   "default strong Wolfe (c2 = 0.9 for lbfgs, 0.1 for cg) and Armijo")
+    p.add_argument("--history-size", type=positive_int, default=10,
+                   help="L-BFGS: curvature pairs kept (default: 10)")
+    p.add_argument("--beta", choices=tuple(BETAS), default="PR+",
+                   help="CG: the beta formula (default: PR+)")
     p.add_argument("--momentum", type=unit_interval, default=0.0,
                    help="heavy-ball momentum for gradient descent (default: 0)")
     p.add_argument("--max-steps", type=positive_int, default=500)
@@ -519,12 +559,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.problem.strip().lower() not in PROBLEMS:
         raise UsageError(f"descend compare: unknown problem {args.problem!r}; "
                          f"known: {', '.join(PROBLEMS)}")
-    if args.optimizer == "subgradient" and args.momentum:
+    if args.optimizer in ("subgradient", "lbfgs", "cg") and args.momentum:
         raise UsageError("descend compare: --momentum needs --optimizer gd or auto")
     if args.steps is not None and not split_specs(args.steps):
         raise UsageError("descend compare: --steps is empty")
     problem = make_problem(args.problem, seed=args.seed)
-    specs = split_specs(args.steps) if args.steps is not None else default_specs(problem)
+    specs = (split_specs(args.steps) if args.steps is not None
+             else default_specs(problem, args.optimizer))
     rules = []
     for spec in specs:
         try:
@@ -543,7 +584,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for spec in rules:
         r = run_rule(problem, spec, optimizer=args.optimizer, momentum=args.momentum,
                      max_steps=args.max_steps, tol=args.tol, time_limit=args.time_limit,
-                     progress=not args.quiet)
+                     progress=not args.quiet, history_size=args.history_size,
+                     beta=args.beta)
         results.append(r)
         if not args.quiet:
             print(f"  {r.rule}: {r.stop_reason} ({r.detail}), {r.seconds:.2f} s", flush=True)

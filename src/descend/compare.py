@@ -14,7 +14,9 @@ Conventions
 -----------
 * The optimizer is chosen from the problem unless forced: the subgradient method
   (:class:`~descend.optim.Subgradient`, which keeps the best iterate) for convex non-smooth
-  problems when the rule is not a line search, gradient descent otherwise.
+  problems when the rule is not a line search, gradient descent otherwise. ``"lbfgs"`` and
+  ``"cg"`` run :class:`~descend.optim.LBFGS` and :class:`~descend.optim.CG` with the rule
+  (by default strong Wolfe with c2 = 0.9 and 0.1 respectively).
 * Step-rule strings are those of :func:`~descend.optim.parse_step_rule`, plus two
   conveniences that need the problem: a number written ``k/L`` (``constant:1/L``) is k
   divided by the problem's gradient Lipschitz constant, and a bare ``polyak`` uses the
@@ -49,7 +51,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError
-from .optim import GD, Polyak, Subgradient, parse_step_rule
+from .optim import CG, GD, LBFGS, Polyak, Subgradient, parse_step_rule
 from .optim.steps import Needs, as_step_rule
 from .problems import Problem
 from .train.history import History
@@ -59,6 +61,7 @@ from .train.stopping import STOP_REASONS, Divergence, StopWhen
 __all__ = [
     "DIVERGENCE_FACTOR",
     "DIVERGENCE_FACTOR_SUBGRADIENT",
+    "OPTIMIZERS",
     "STOP_REASONS",
     "RunResult",
     "compare",
@@ -89,7 +92,8 @@ class RunResult:
     problem : str
         The problem's registry name.
     optimizer : str
-        ``"gd"``, ``"gd+momentum(0.9)"`` or ``"subgradient"``.
+        ``"gd"``, ``"gd+momentum(0.9)"``, ``"subgradient"``, ``"lbfgs(10)"`` or
+        ``"cg(PR+)"``.
     final_loss : float
         f at the point returned: the last iterate for gradient descent, the best iterate for
         the subgradient method, the last finite iterate after divergence.
@@ -205,8 +209,17 @@ def _short(text: str) -> str:
         return text
 
 
-def default_specs(problem: Problem) -> list[str]:
-    """The rules ``descend compare`` runs when ``--steps`` is not given."""
+#: The optimizers ``run_rule`` builds, by name.
+OPTIMIZERS = ("auto", "gd", "subgradient", "lbfgs", "cg")
+
+
+def default_specs(problem: Problem, optimizer: str = "auto") -> list[str]:
+    """The rules ``descend compare`` runs when ``--steps`` is not given: for L-BFGS and CG
+    the strong Wolfe search they are made for (c2 = 0.9 and 0.1), and Armijo."""
+    if optimizer == "lbfgs":
+        return ["wolfe", "armijo"]
+    if optimizer == "cg":
+        return ["wolfe:0.0001:0.1", "wolfe"]
     if not problem.smooth and problem.convex:
         return ["invsqrt:0.1", "length:0.01", "polyak"]
     specs = ["constant:1/L"] if problem.lipschitz is not None else []
@@ -217,8 +230,11 @@ def default_specs(problem: Problem) -> list[str]:
 
 
 def _choose_optimizer(problem: Problem, rule: Any, optimizer: str, momentum: float) -> str:
-    if optimizer not in ("auto", "gd", "subgradient"):
-        raise ConfigError(f"optimizer must be 'auto', 'gd' or 'subgradient', got {optimizer!r}")
+    if optimizer not in OPTIMIZERS:
+        raise ConfigError(f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))}, "
+                          f"got {optimizer!r}")
+    if optimizer in ("lbfgs", "cg") and momentum:
+        raise ConfigError(f"optimizer={optimizer!r} takes no momentum; use optimizer='gd'")
     if optimizer == "auto":
         wants_sub = not problem.smooth and problem.convex
         plain = rule.needs == Needs.NOTHING and not momentum
@@ -239,6 +255,8 @@ def run_rule(
     tol: float = 1e-6,
     time_limit: float | None = None,
     progress: bool = False,
+    history_size: int = 10,
+    beta: str = "PR+",
 ) -> RunResult:
     """Run one step rule on ``problem`` from its starting point.
 
@@ -248,7 +266,7 @@ def run_rule(
         Reset to its starting point first; left at the returned point.
     spec_or_rule : str or step rule
         ``"armijo"``, ``"constant:1/L"``, ``"invsqrt:0.5"``, ... or a rule object (copied).
-    optimizer : {"auto", "gd", "subgradient"}
+    optimizer : {"auto", "gd", "subgradient", "lbfgs", "cg"}
         ``"auto"``: the subgradient method on convex non-smooth problems for non-search
         rules, gradient descent otherwise.
     momentum : float in [0, 1)
@@ -261,6 +279,10 @@ def run_rule(
         Seconds.
     progress : bool
         A progress bar for runs that last longer than a second (on a terminal).
+    history_size : int
+        L-BFGS's memory (``optimizer="lbfgs"``).
+    beta : {"FR", "PR+", "HS", "DY"}
+        CG's formula (``optimizer="cg"``).
 
     Returns
     -------
@@ -278,6 +300,12 @@ def run_rule(
     if kind == "subgradient":
         opt: Any = Subgradient(problem.params, lr=rule)
         method = "subgradient"
+    elif kind == "lbfgs":
+        opt = LBFGS(problem.params, lr=rule, history_size=history_size)
+        method = f"lbfgs({opt.history_size})"
+    elif kind == "cg":
+        opt = CG(problem.params, lr=rule, beta=beta)
+        method = f"cg({opt.beta})"
     else:
         opt = GD(problem.params, lr=rule, momentum=momentum)
         method = f"gd+momentum({momentum:g})" if momentum else "gd"

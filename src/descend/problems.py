@@ -10,6 +10,8 @@ problem can be used to test descend.
 Convex, smooth:       ``least_squares``, ``ridge``, ``logistic_regression``
 Convex, non-smooth:   ``lasso``, ``svm``, ``max_affine``
 Non-convex:           ``rosenbrock``, ``saddle``, ``mlp_digits`` (f* unknown)
+Moré-Garbow-Hillstrom (1981) unconstrained test set (:data:`MGH_PROBLEMS`): nonlinear least
+squares f(x) = sum_i r_i(x)^2 from the paper's standard starting points, with known optima.
 
 >>> p = PROBLEMS["leastsq"]()
 >>> opt = ds.optim.GD(p.params, lr=1.0 / p.lipschitz)
@@ -21,6 +23,7 @@ True
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 from collections.abc import Callable
@@ -32,11 +35,14 @@ from .autodiff.graph import no_grad
 from .autodiff.ops import (
     absolute,
     amax,
+    concatenate,
     cross_entropy_per_sample,
+    exp,
     linear,
     matmul,
     relu,
     softplus,
+    stack,
 )
 from .autodiff.tensor import Tensor
 from .backend import check_seed
@@ -45,18 +51,33 @@ from .data import Standardizer, load_digits
 from .errors import ConfigError
 
 __all__ = [
+    "MGH_PROBLEMS",
     "PROBLEMS",
     "Problem",
+    "beale",
+    "box3d",
+    "brown_badly_scaled",
+    "broyden_banded",
+    "broyden_tridiagonal",
+    "discrete_boundary_value",
+    "discrete_integral_equation",
+    "extended_powell",
+    "extended_rosenbrock",
     "lasso",
     "least_squares",
+    "linear_full_rank",
     "logistic_regression",
     "make_problem",
     "max_affine",
     "mlp_digits",
+    "penalty1",
+    "powell_singular",
     "ridge",
     "rosenbrock",
     "saddle",
     "svm",
+    "variably_dimensioned",
+    "wood",
 ]
 
 Arrays = list[np.ndarray]
@@ -686,6 +707,366 @@ def mlp_digits(hidden: int = 32, seed: int = 0, samples: int | None = None) -> P
     )
 
 
+# ------------------------------------------------------------------- Moré-Garbow-Hillstrom
+# J. J. Moré, B. S. Garbow and K. E. Hillstrom, "Testing unconstrained optimization software",
+# ACM Trans. Math. Software 7(1), 1981, pp. 17-41. Every function is f(x) = sum_i r_i(x)^2 with
+# the paper's residuals r_i and standard starting point x0 (the numbers in the docstrings are
+# the paper's problem numbers). Each residual vector is written twice: with descend tensors
+# (the closure) and with NumPy (``numpy_objective``, also used to compute the optimum where it
+# is not known in closed form).
+
+def _mgh(name: str, number: int, residuals: Callable[[Tensor], Tensor],
+         residuals_np: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, f_star: float,
+         x_star: np.ndarray | None, description: str, *, convex: bool = False,
+         lipschitz: float | None = None) -> Problem:
+    """A sum-of-squares problem from its residuals (tensor and NumPy forms)."""
+    z = _variable(np.asarray(x0, dtype=np.float64))
+
+    def reference(xs: Arrays) -> float:
+        r = residuals_np(np.asarray(xs[0], dtype=np.float64))
+        return float(r @ r)
+
+    def loss() -> Tensor:
+        r = residuals(z)
+        return (r * r).sum()
+
+    return Problem(
+        name, [z], loss, float(f_star), None if x_star is None else [np.asarray(x_star)],
+        smooth=True, convex=convex, lipschitz=lipschitz,
+        description=f"MGH {number}: {description}, n={z.size}, from the standard x0",
+        numpy_objective=reference,
+    )
+
+
+def _solve_residuals(residuals_np: Callable[[np.ndarray], np.ndarray], x0: np.ndarray,
+                     name: str) -> np.ndarray:
+    """A zero of a square system of residuals (SciPy's hybrid Powell method), checked."""
+    from scipy.optimize import root
+
+    res = root(residuals_np, x0, method="hybr", options={"xtol": 1e-15})
+    r = residuals_np(res.x)
+    if not float(r @ r) < 1e-24:  # pragma: no cover - the systems below all have a root
+        raise ConfigError(f"{name}: no zero of the residuals was found ({res.message})")
+    return res.x
+
+
+def _check_dim(name: str, n: int, minimum: int, multiple: int = 1) -> int:
+    n = _size(name, n, minimum)
+    if n % multiple:
+        raise ConfigError(f"{name} must be a multiple of {multiple}, got {n}")
+    return n
+
+
+def extended_rosenbrock(n: int = 10) -> Problem:
+    """MGH 21, extended Rosenbrock: r_{2i-1} = 10 (x_{2i} - x_{2i-1}^2), r_{2i} = 1 - x_{2i-1}.
+    x0 = (-1.2, 1, -1.2, 1, ...); f* = 0 at (1, ..., 1). n even."""
+    n = _check_dim("n", n, 2, 2)
+
+    def residuals(z: Tensor) -> Tensor:
+        odd, even = z[0::2], z[1::2]
+        return concatenate([(even - odd * odd) * 10.0, 1.0 - odd])
+
+    def residuals_np(x: np.ndarray) -> np.ndarray:
+        odd, even = x[0::2], x[1::2]
+        return np.r_[10.0 * (even - odd**2), 1.0 - odd]
+
+    return _mgh("ext-rosenbrock", 21, residuals, residuals_np, np.tile([-1.2, 1.0], n // 2),
+                0.0, np.ones(n), "extended Rosenbrock")
+
+
+def beale() -> Problem:
+    """MGH 5, Beale: r_i = y_i - x_1 (1 - x_2^i), y = (1.5, 2.25, 2.625). x0 = (1, 1);
+    f* = 0 at (3, 0.5)."""
+    y = (1.5, 2.25, 2.625)
+
+    def residuals(z: Tensor) -> Tensor:
+        u, v = z[0], z[1]
+        return stack([y[0] - u * (1.0 - v), y[1] - u * (1.0 - v * v),
+                      y[2] - u * (1.0 - v * v * v)])
+
+    def residuals_np(x: np.ndarray) -> np.ndarray:
+        u, v = x
+        return np.array([y[i] - u * (1.0 - v ** (i + 1)) for i in range(3)])
+
+    return _mgh("beale", 5, residuals, residuals_np, np.array([1.0, 1.0]), 0.0,
+                np.array([3.0, 0.5]), "Beale")
+
+
+def powell_singular(n: int = 4) -> Problem:
+    """MGH 13 (n = 4) and 22 (extended, n a multiple of 4), Powell singular: per block of
+    four, r = (x1 + 10 x2, sqrt(5) (x3 - x4), (x2 - 2 x3)^2, sqrt(10) (x1 - x4)^2).
+    x0 = (3, -1, 0, 1, ...); f* = 0 at 0, where the Hessian is singular (so convergence is
+    only linear for Newton-like methods)."""
+    n = _check_dim("n", n, 4, 4)
+    r5, r10 = math.sqrt(5.0), math.sqrt(10.0)
+
+    def residuals(z: Tensor) -> Tensor:
+        a, b, c, d = z[0::4], z[1::4], z[2::4], z[3::4]
+        return concatenate([a + b * 10.0, (c - d) * r5, (b - c * 2.0) ** 2,
+                            (a - d) ** 2 * r10])
+
+    def residuals_np(x: np.ndarray) -> np.ndarray:
+        a, b, c, d = x[0::4], x[1::4], x[2::4], x[3::4]
+        return np.r_[a + 10 * b, r5 * (c - d), (b - 2 * c) ** 2, r10 * (a - d) ** 2]
+
+    name, number = ("powell-singular", 13) if n == 4 else ("ext-powell", 22)
+    return _mgh(name, number, residuals, residuals_np, np.tile([3.0, -1.0, 0.0, 1.0], n // 4),
+                0.0, np.zeros(n), "Powell singular" if n == 4 else "extended Powell singular")
+
+
+def extended_powell(n: int = 12) -> Problem:
+    """MGH 22: :func:`powell_singular` with ``n`` a multiple of 4 (12 by default)."""
+    return powell_singular(n)
+
+
+def wood() -> Problem:
+    """MGH 14, Wood: r = (10 (x2 - x1^2), 1 - x1, sqrt(90) (x4 - x3^2), 1 - x3,
+    sqrt(10) (x2 + x4 - 2), (x2 - x4)/sqrt(10)). x0 = (-3, -1, -3, -1); f* = 0 at 1."""
+    r90, r10 = math.sqrt(90.0), math.sqrt(10.0)
+
+    def residuals(z: Tensor) -> Tensor:
+        x1, x2, x3, x4 = z[0], z[1], z[2], z[3]
+        return stack([(x2 - x1 * x1) * 10.0, 1.0 - x1, (x4 - x3 * x3) * r90, 1.0 - x3,
+                      (x2 + x4 - 2.0) * r10, (x2 - x4) * (1.0 / r10)])
+
+    def residuals_np(x: np.ndarray) -> np.ndarray:
+        x1, x2, x3, x4 = x
+        return np.array([10 * (x2 - x1**2), 1 - x1, r90 * (x4 - x3**2), 1 - x3,
+                         r10 * (x2 + x4 - 2), (x2 - x4) / r10])
+
+    return _mgh("wood", 14, residuals, residuals_np, np.array([-3.0, -1.0, -3.0, -1.0]), 0.0,
+                np.ones(4), "Wood")
+
+
+def penalty1(n: int = 10) -> Problem:
+    """MGH 23, penalty function I: r_i = sqrt(a) (x_i - 1), i = 1..n, and
+    r_{n+1} = sum_j x_j^2 - 1/4, with a = 1e-5. x0 = (1, 2, ..., n).
+
+    The optimum, computed here: at a stationary point 2a (x_i - 1) + 4 x_i (S - 1/4) = 0
+    with S = sum_j x_j^2, so all x_i are equal to some t; t is a root of the cubic
+    4n t^3 + (2a - 1) t - 2a = 0 (the derivative of a n (t-1)^2 + (n t^2 - 1/4)^2), the
+    lowest of whose real roots is polished by Newton's method. f* = 7.08765e-5 for n = 10
+    and 2.24997e-5 for n = 4 (the paper's values)."""
+    n = _size("n", n, 1)
+    a = 1e-5
+    ra = math.sqrt(a)
+
+    def phi(t: float) -> float:
+        return a * n * (t - 1.0) ** 2 + (n * t * t - 0.25) ** 2
+
+    roots = [float(r.real) for r in np.roots([4.0 * n, 0.0, 2 * a - 1.0, -2 * a])
+             if abs(r.imag) < 1e-12]
+    t = min(roots, key=phi)
+    for _ in range(5):  # Newton on the cubic: the roots come back to a few ulps
+        t -= (4 * n * t**3 + (2 * a - 1) * t - 2 * a) / (12 * n * t * t + 2 * a - 1)
+
+    def residuals(z: Tensor) -> Tensor:
+        return concatenate([(z - 1.0) * ra, ((z * z).sum() - 0.25).reshape(1)])
+
+    def residuals_np(x: np.ndarray) -> np.ndarray:
+        return np.r_[ra * (x - 1.0), float(x @ x) - 0.25]
+
+    return _mgh("penalty1", 23, residuals, residuals_np, np.arange(1.0, n + 1), phi(t),
+                np.full(n, t), "penalty function I")
+
+
+def variably_dimensioned(n: int = 10) -> Problem:
+    """MGH 25, variably dimensioned: r_i = x_i - 1, i = 1..n, r_{n+1} = sum_j j (x_j - 1),
+    r_{n+2} = r_{n+1}^2. x0_j = 1 - j/n; f* = 0 at 1."""
+    n = _size("n", n, 1)
+    j = np.arange(1.0, n + 1)
+    j_t = Tensor(j)
+
+    def residuals(z: Tensor) -> Tensor:
+        u = ((z - 1.0) * j_t).sum().reshape(1)
+        return concatenate([z - 1.0, u, u * u])
+
+    def residuals_np(x: np.ndarray) -> np.ndarray:
+        u = float(j @ (x - 1.0))
+        return np.r_[x - 1.0, u, u * u]
+
+    return _mgh("vardim", 25, residuals, residuals_np, 1.0 - j / n, 0.0, np.ones(n),
+                "variably dimensioned")
+
+
+def _shifted(z: Tensor) -> tuple[Tensor, Tensor]:
+    """(x_{i-1}, x_{i+1}) for i = 1..n with x_0 = x_{n+1} = 0."""
+    zero = Tensor(np.zeros(1))
+    return concatenate([zero, z[:-1]]), concatenate([z[1:], zero])
+
+
+def _shifted_np(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.r_[0.0, x[:-1]], np.r_[x[1:], 0.0]
+
+
+def broyden_tridiagonal(n: int = 10) -> Problem:
+    """MGH 30, Broyden tridiagonal: r_i = (3 - 2 x_i) x_i - x_{i-1} - 2 x_{i+1} + 1 with
+    x_0 = x_{n+1} = 0. x0 = (-1, ..., -1); f* = 0 (x* solved for with SciPy)."""
+    n = _size("n", n, 2)
+
+    def residuals(z: Tensor) -> Tensor:
+        before, after = _shifted(z)
+        return (3.0 - z * 2.0) * z - before - after * 2.0 + 1.0
+
+    def residuals_np(x: np.ndarray) -> np.ndarray:
+        before, after = _shifted_np(x)
+        return (3.0 - 2.0 * x) * x - before - 2.0 * after + 1.0
+
+    x0 = -np.ones(n)
+    return _mgh("broyden-tri", 30, residuals, residuals_np, x0, 0.0,
+                _solve_residuals(residuals_np, x0, "broyden_tridiagonal"),
+                "Broyden tridiagonal")
+
+
+def broyden_banded(n: int = 10) -> Problem:
+    """MGH 31, Broyden banded: r_i = x_i (2 + 5 x_i^2) + 1 - sum_{j in J_i} x_j (1 + x_j),
+    J_i = {j != i : max(1, i - 5) <= j <= min(n, i + 1)}. x0 = (-1, ..., -1); f* = 0
+    (x* solved for with SciPy)."""
+    n = _size("n", n, 2)
+    band = np.zeros((n, n))
+    for i in range(n):
+        band[i, max(0, i - 5):min(n, i + 2)] = 1.0
+        band[i, i] = 0.0
+    band_t = Tensor(band)
+
+    def residuals(z: Tensor) -> Tensor:
+        return z * (2.0 + z * z * 5.0) + 1.0 - matmul(band_t, z * (1.0 + z))
+
+    def residuals_np(x: np.ndarray) -> np.ndarray:
+        return x * (2.0 + 5.0 * x * x) + 1.0 - band @ (x * (1.0 + x))
+
+    x0 = -np.ones(n)
+    return _mgh("broyden-banded", 31, residuals, residuals_np, x0, 0.0,
+                _solve_residuals(residuals_np, x0, "broyden_banded"), "Broyden banded")
+
+
+def box3d(m: int = 10) -> Problem:
+    """MGH 12, Box three-dimensional: r_i = exp(-t_i x1) - exp(-t_i x2)
+    - x3 (exp(-t_i) - exp(-10 t_i)), t_i = 0.1 i, i = 1..m. x0 = (0, 10, 20); f* = 0 at
+    (1, 10, 1) (and on other points: (10, 1, -1), and x1 = x2 with x3 = 0)."""
+    m = _size("m", m, 3)
+    t = 0.1 * np.arange(1.0, m + 1)
+    c = np.exp(-t) - np.exp(-10.0 * t)
+    t_t, c_t = Tensor(t), Tensor(c)
+
+    def residuals(z: Tensor) -> Tensor:
+        return exp(-(t_t * z[0])) - exp(-(t_t * z[1])) - c_t * z[2]
+
+    def residuals_np(x: np.ndarray) -> np.ndarray:
+        return np.exp(-t * x[0]) - np.exp(-t * x[1]) - x[2] * c
+
+    return _mgh("box3d", 12, residuals, residuals_np, np.array([0.0, 10.0, 20.0]), 0.0,
+                np.array([1.0, 10.0, 1.0]), "Box three-dimensional")
+
+
+def brown_badly_scaled() -> Problem:
+    """MGH 4, Brown badly scaled: r = (x1 - 1e6, x2 - 2e-6, x1 x2 - 2). x0 = (1, 1);
+    f* = 0 at (1e6, 2e-6)."""
+
+    def residuals(z: Tensor) -> Tensor:
+        x1, x2 = z[0], z[1]
+        return stack([x1 - 1e6, x2 - 2e-6, x1 * x2 - 2.0])
+
+    def residuals_np(x: np.ndarray) -> np.ndarray:
+        return np.array([x[0] - 1e6, x[1] - 2e-6, x[0] * x[1] - 2.0])
+
+    return _mgh("brown-badly-scaled", 4, residuals, residuals_np, np.array([1.0, 1.0]), 0.0,
+                np.array([1e6, 2e-6]), "Brown badly scaled")
+
+
+def discrete_boundary_value(n: int = 10) -> Problem:
+    """MGH 28, discrete boundary value: r_i = 2 x_i - x_{i-1} - x_{i+1}
+    + h^2 (x_i + t_i + 1)^3 / 2, h = 1/(n+1), t_i = i h, x_0 = x_{n+1} = 0.
+    x0_j = t_j (t_j - 1); f* = 0 (x* solved for with SciPy)."""
+    n = _size("n", n, 2)
+    h = 1.0 / (n + 1)
+    t = h * np.arange(1.0, n + 1)
+    t_t = Tensor(t)
+
+    def residuals(z: Tensor) -> Tensor:
+        before, after = _shifted(z)
+        return z * 2.0 - before - after + (z + t_t + 1.0) ** 3 * (h * h / 2)
+
+    def residuals_np(x: np.ndarray) -> np.ndarray:
+        before, after = _shifted_np(x)
+        return 2 * x - before - after + h * h * (x + t + 1.0) ** 3 / 2
+
+    x0 = t * (t - 1.0)
+    return _mgh("boundary-value", 28, residuals, residuals_np, x0, 0.0,
+                _solve_residuals(residuals_np, x0, "discrete_boundary_value"),
+                "discrete boundary value")
+
+
+def discrete_integral_equation(n: int = 10) -> Problem:
+    """MGH 29, discrete integral equation: r_i = x_i + h [(1 - t_i) sum_{j<=i} t_j u_j
+    + t_i sum_{j>i} (1 - t_j) u_j] / 2 with u_j = (x_j + t_j + 1)^3, h = 1/(n+1),
+    t_i = i h. x0_j = t_j (t_j - 1); f* = 0 (x* solved for with SciPy)."""
+    n = _size("n", n, 2)
+    h = 1.0 / (n + 1)
+    t = h * np.arange(1.0, n + 1)
+    lower = np.tril(np.ones((n, n)))
+    upper = np.triu(np.ones((n, n)), 1)
+    # r = x + (h/2) [(1 - t) * (L (t u)) + t * (U ((1 - t) u))], as two constant matrices
+    left = (h / 2) * (1.0 - t)[:, None] * lower * t[None, :]
+    right = (h / 2) * t[:, None] * upper * (1.0 - t)[None, :]
+    K = left + right
+    K_t, t_t = Tensor(K), Tensor(t)
+
+    def residuals(z: Tensor) -> Tensor:
+        return z + matmul(K_t, (z + t_t + 1.0) ** 3)
+
+    def residuals_np(x: np.ndarray) -> np.ndarray:
+        u = (x + t + 1.0) ** 3
+        inner = np.array([(1 - t[i]) * np.sum(t[: i + 1] * u[: i + 1])
+                          + t[i] * np.sum((1 - t[i + 1:]) * u[i + 1:]) for i in range(n)])
+        return x + h * inner / 2
+
+    x0 = t * (t - 1.0)
+    return _mgh("integral-eq", 29, residuals, residuals_np, x0, 0.0,
+                _solve_residuals(residuals_np, x0, "discrete_integral_equation"),
+                "discrete integral equation")
+
+
+def linear_full_rank(n: int = 10, m: int = 20) -> Problem:
+    """MGH 32, linear function of full rank: r_i = x_i - (2/m) sum_j x_j - 1 for i <= n,
+    r_i = -(2/m) sum_j x_j - 1 for n < i <= m (m >= n). A convex quadratic; x0 = 1;
+    f* = m - n at x = -1; L = 2 lambda_max(A'A) with r = A x - 1."""
+    n = _size("n", n, 1)
+    m = _size("m", m, n)
+    A = np.vstack([np.eye(n), np.zeros((m - n, n))]) - 2.0 / m
+    A_t = Tensor(A)
+
+    def residuals(z: Tensor) -> Tensor:
+        return matmul(A_t, z) - 1.0
+
+    def residuals_np(x: np.ndarray) -> np.ndarray:
+        return A @ x - 1.0
+
+    return _mgh("linear-full-rank", 32, residuals, residuals_np, np.ones(n), float(m - n),
+                -np.ones(n), f"linear function, full rank (m={m})", convex=True,
+                lipschitz=2 * _lambda_max(A.T @ A))
+
+
+#: The Moré-Garbow-Hillstrom problems by registry name (with ``rosenbrock``, MGH 1).
+MGH_PROBLEMS: dict[str, Callable[..., Problem]] = {
+    "rosenbrock": rosenbrock,
+    "ext-rosenbrock": extended_rosenbrock,
+    "beale": beale,
+    "powell-singular": powell_singular,
+    "ext-powell": extended_powell,
+    "wood": wood,
+    "penalty1": penalty1,
+    "vardim": variably_dimensioned,
+    "broyden-tri": broyden_tridiagonal,
+    "broyden-banded": broyden_banded,
+    "box3d": box3d,
+    "brown-badly-scaled": brown_badly_scaled,
+    "boundary-value": discrete_boundary_value,
+    "integral-eq": discrete_integral_equation,
+    "linear-full-rank": linear_full_rank,
+}
+
+
 # ------------------------------------------------------------------------------ registry
 PROBLEMS: dict[str, Callable[..., Problem]] = {
     "leastsq": least_squares,
@@ -697,6 +1078,7 @@ PROBLEMS: dict[str, Callable[..., Problem]] = {
     "rosenbrock": rosenbrock,
     "saddle": saddle,
     "mlp": mlp_digits,
+    **{name: builder for name, builder in MGH_PROBLEMS.items() if name != "rosenbrock"},
 }
 
 
@@ -711,6 +1093,6 @@ def make_problem(name: str, seed: int | None = None) -> Problem:
     builder = PROBLEMS[key]
     if seed is not None:
         seed = check_seed(seed)
-    if seed is not None and builder not in (rosenbrock, saddle):
+    if seed is not None and "seed" in inspect.signature(builder).parameters:
         return builder(seed=seed)
     return builder()

@@ -41,6 +41,7 @@ SKIP = {
     # typed records and enums: plain containers of what descend computed, not input checkers
     "LoadResult", "Best", "EpochRecord", "StopReason", "StepInfo", "StepChoice", "StepContext",
     "LineSearchResult", "LineSearchStatus", "Problem", "Needs", "STOP_REASONS",
+    "DirectionStatus", "Feedback",
     # abstract bases and protocols: subclassed, not called with data
     "Module", "Optimizer", "StepRule", "Direction", "Schedule", "Callback",
     # context managers and global switches that take no data

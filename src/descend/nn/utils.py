@@ -60,7 +60,8 @@ def clip_grad_norm_(
                         f"Tensors, got {type(parameters).__name__}")
     for p in params:
         if not isinstance(p, Tensor):
-            raise TypeError(f"clip_grad_norm_: parameters must hold Tensors, got {type(p).__name__}")
+            raise TypeError("clip_grad_norm_: parameters must hold Tensors, got "
+                            f"{type(p).__name__}")
     if (isinstance(max_norm, bool) or not isinstance(max_norm, numbers.Real)
             or not max_norm > 0):
         raise ConfigError(f"clip_grad_norm_: max_norm must be a number > 0, got {max_norm!r}")

@@ -4,8 +4,9 @@
 >>> opt.step(lambda: loss_fn(model(X), y))
 """
 
-from .directions import AdamDirection, Direction, Gradient, Momentum
+from .directions import AdamDirection, Direction, DirectionStatus, Feedback, Gradient, Momentum
 from .optimizer import GD, Adam, Optimizer, StepInfo
+from .quasi_newton import CG, LBFGS, CGDirection, LBFGSDirection
 from .steps import (
     Armijo,
     Constant,
@@ -30,20 +31,26 @@ from .steps import (
 from .subgradient import Subgradient
 
 __all__ = [
+    "CG",
     "GD",
+    "LBFGS",
     "Adam",
     "AdamDirection",
     "Armijo",
+    "CGDirection",
     "Constant",
     "ConstantLength",
     "Cosine",
     "Direction",
+    "DirectionStatus",
     "Exact",
     "ExponentialDecay",
+    "Feedback",
     "FunctionSchedule",
     "Gradient",
     "InverseSqrt",
     "InverseTime",
+    "LBFGSDirection",
     "Momentum",
     "Needs",
     "Optimizer",

@@ -4,6 +4,11 @@ A direction is a small object with typed per-parameter state. ``compute(grads)``
 the list of directions d (the update is x <- x + alpha d); it may be a non-descent
 direction (g . d >= 0), which the optimizer detects before a line search uses it.
 
+Directions that learn from the steps taken (L-BFGS and nonlinear conjugate gradients, in
+:mod:`descend.optim.quasi_newton`) set ``learns = True``; the optimizer then tells them,
+once per step, what their last direction led to (:meth:`Direction.learn`, a
+:class:`Feedback`). For the others nothing is kept and nothing is called.
+
 Directions are written once for every engine: elementwise arithmetic uses Python operators
 (shared by NumPy arrays and torch tensors), and allocation and square roots go through
 ``self.ops``, the engine the optimizer binds (:mod:`descend.optim.vectors`).
@@ -12,9 +17,46 @@ Directions are written once for every engine: elementwise arithmetic uses Python
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
+from typing import Any, NamedTuple
 
+from ..checks import check_number, check_step_size
+from ..errors import ConfigError
 from .vectors import NUMPY, Engine, Vector
+
+
+class Feedback(NamedTuple):
+    """What the last direction a learning direction proposed led to.
+
+    Attributes
+    ----------
+    s : list of arrays, or None
+        The accepted step s_k = x_{k+1} - x_k (all parameter groups together); None when
+        the step rule took no step (alpha = 0: a line search found no acceptable point).
+    y : list of arrays, or None
+        The change of gradient y_k = g_{k+1} - g_k (weight decay included, on the batches
+        the two gradients were computed on); None with ``s``.
+    """
+
+    s: Vector | None
+    y: Vector | None
+
+
+class DirectionStatus(StrEnum):
+    """What a learning direction did in a step (``opt.last.direction``)."""
+
+    #: L-BFGS: the curvature pair (s, y) of the previous step was stored
+    STORED = "stored"
+    #: L-BFGS: the pair was skipped, s'y <= eps ||s|| ||y|| (no positive curvature along s,
+    #: e.g. under a schedule or Armijo, which do not enforce the curvature condition)
+    SKIPPED = "skipped"
+    #: memory cleared and the step taken along -g: the direction was not a descent
+    #: direction (or was not finite), or the step rule took no step along it
+    RESET = "reset"
+    #: CG: the periodic restart d = -g, every n steps (n = number of variables)
+    RESTART = "restart"
+    #: CG: restart on loss of conjugacy, Powell's test |g_k'g_{k-1}| >= 0.2 ||g_k||^2
+    POWELL = "powell"
 
 
 class Direction:
@@ -23,14 +65,35 @@ class Direction:
 
     ``sign`` lets the steepest-descent direction hand back the gradients themselves
     (d = -g, sign = -1) instead of negated copies: one pass over memory less per step.
+
+    Learning directions (``learns = True``) also implement :meth:`learn`, and may set
+    ``status`` (a :class:`DirectionStatus`, reported in ``opt.last.direction``) and
+    ``initial`` (the first trial step they suggest to a line search, e.g. 1 for a
+    quasi-Newton direction; None leaves the choice to the rule) in ``compute``.
     """
 
     sign = 1.0
     #: the engine whose arrays the state holds (bound by the optimizer)
     ops: Engine = NUMPY
+    #: whether the optimizer gives this direction :class:`Feedback` (False: no cost at all)
+    learns = False
+    #: what the direction did in the last step (learning directions only)
+    status: DirectionStatus | None = None
+    #: the first trial step suggested to a line search for the last direction computed
+    initial: float | None = None
 
     def compute(self, grads: Vector) -> Vector:
         raise NotImplementedError
+
+    def learn(self, feedback: Feedback) -> None:
+        """What the last direction computed led to (called only when ``learns``).
+
+        The optimizer calls it once per step: at the start of step k+1, before
+        ``compute``, with (s_k, y_k) when step k moved; at the end of step k with
+        ``Feedback(None, None)`` when the rule took no step. A direction computed but
+        never followed by ``learn`` (the step was undone, or its loss was not finite) is
+        to be forgotten: the next ``compute`` starts from the state before it.
+        """
 
     def state_dict(self) -> dict[str, Any]:
         return {}
@@ -94,8 +157,11 @@ class AdamDirection(Direction):
     d = -(m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)."""
 
     def __init__(self, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
-        self.b1, self.b2 = betas
-        self.eps = eps
+        if not isinstance(betas, tuple | list) or len(betas) != 2:
+            raise ConfigError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        self.b1 = check_number("betas[0]", betas[0], 0.0, 1.0)
+        self.b2 = check_number("betas[1]", betas[1], 0.0, 1.0)
+        self.eps = check_step_size("eps", eps)
         self.state = AdamState()
 
     def compute(self, grads: Vector) -> Vector:

@@ -21,11 +21,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from ..autodiff.tensor import Tensor
 from ..checks import check_number, check_step_size
 from ..errors import ConfigError, GradientError
 from ..linesearch import LineSearchStatus
-from .directions import AdamDirection, Direction, Gradient, Momentum
+from .directions import AdamDirection, Direction, DirectionStatus, Feedback, Gradient, Momentum
 from .restriction import Replay, Restriction, TrialPoint, WeightDecay
 from .steps import Needs, StepChoice, StepContext, as_step_rule
 from .vectors import NUMPY, Engine, Vector
@@ -66,6 +68,9 @@ class StepInfo:
     clipped : bool
         True when the gradient was scaled down to ``max_grad_norm`` before it made the
         direction (``grad_norm`` is the norm before clipping).
+    direction : DirectionStatus or None
+        What a learning direction (L-BFGS, CG) did: stored or skipped a curvature pair,
+        reset its memory, restarted; None for the others.
     """
 
     step: int
@@ -80,6 +85,7 @@ class StepInfo:
     finite: bool = True
     step_norm: float = 0.0
     clipped: bool = False
+    direction: DirectionStatus | None = None
 
 
 class _Start(NamedTuple):
@@ -93,6 +99,14 @@ class _Start(NamedTuple):
     x0: Vector  # the parameters' values
     evaluations: int  # forward passes made (0 when a trial point's gradient was reused)
     replay: Replay | None
+
+
+class _Pending(NamedTuple):
+    """A learning direction's feedback, waiting for the next gradient: the step taken and
+    the gradient it started from (y = g_new - g is formed when g_new is known)."""
+
+    s: Vector
+    g: Vector
 
 
 class _Line(NamedTuple):
@@ -161,6 +175,9 @@ class Optimizer:
                                                 for g in self.param_groups])
         direction.ops = self.engine
         self.direction = direction
+        #: whether the direction learns from the steps (L-BFGS, CG); the others cost nothing
+        self._learns = bool(direction.learns)
+        self._pending: _Pending | None = None  # the learning direction's next feedback
         self.t = 0
         self.last: StepInfo | None = None
         #: mini-batches per epoch, when known (``fit`` sets it; the stochastic line search
@@ -172,7 +189,13 @@ class Optimizer:
 
     def _split_groups(self, params: Iterable[Any]) -> list[tuple[list[Any], dict[str, Any]]]:
         """(parameters, group settings) per group, each parameter checked."""
-        items = list(params) if not isinstance(params, Tensor) else [params]
+        if isinstance(params, Tensor):
+            items = [params]
+        elif isinstance(params, Iterable) and not isinstance(params, str | bytes | dict):
+            items = list(params)
+        else:
+            raise TypeError("params must be an iterable of Tensors or of parameter groups, "
+                            f"got {type(params).__name__}")
         if not items:
             raise ConfigError("the optimizer got an empty parameter list")
         groups = items if isinstance(items[0], dict) else [{"params": items}]
@@ -182,7 +205,12 @@ class Optimizer:
             if not isinstance(group, dict) or "params" not in group:
                 raise ConfigError(f"parameter group {i} must be a dict with a 'params' entry")
             ps = group["params"]
-            ps = [ps] if isinstance(ps, Tensor) else list(ps)
+            if isinstance(ps, Tensor):
+                ps = [ps]
+            elif isinstance(ps, Iterable) and not isinstance(ps, str | bytes):
+                ps = list(ps)
+            else:
+                raise TypeError(f"params of group {i} must be Tensors, got {type(ps).__name__}")
             for p in ps:
                 self._check_parameter(p)
                 if id(p) in seen:
@@ -194,7 +222,7 @@ class Optimizer:
     @staticmethod
     def _check_parameter(p: Any) -> None:
         if not isinstance(p, Tensor):
-            raise TypeError(f"optimizers take Tensors, got {type(p).__name__}")
+            raise TypeError(f"params must hold Tensors, got {type(p).__name__}")
         if not p.requires_grad:
             raise ConfigError("a parameter given to the optimizer does not require grad")
         if not p.is_leaf:
@@ -255,16 +283,22 @@ class Optimizer:
         self._spare = replaced
         self._undo = None
         self._accepted = None
+        self._pending = None  # the undone step teaches the direction nothing
         return True
 
     def state_dict(self) -> dict[str, Any]:
         """The optimizer's full state: step count, direction state, each rule's state."""
-        return {
+        state = {
             "t": self.t,
             "direction": self.direction.state_dict(),
             "rules": [g["rule"].state_dict() for g in self.param_groups],
             "weight_decay": [g["weight_decay"] for g in self.param_groups],
         }
+        if self._learns:
+            pending = self._pending
+            state["feedback"] = None if pending is None else {
+                "s": self.engine.to_numpy(pending.s), "g": self.engine.to_numpy(pending.g)}
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned (same parameter layout)."""
@@ -282,6 +316,12 @@ class Optimizer:
             group["rule"].load_state_dict(rule_state)
         self._accepted = None
         self._undo = None
+        self._pending = None
+        feedback = state.get("feedback") if self._learns else None
+        if feedback is not None:
+            like = self.engine.values(self._params)
+            self._pending = _Pending(self.engine.from_numpy(feedback["s"], like),
+                                     self.engine.from_numpy(feedback["g"], like))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(lr={self.rule!r}, {len(self.params)} parameters)"
@@ -367,6 +407,11 @@ class Optimizer:
 
     def _direction(self, start: _Start) -> _Line:
         """Phase 2: the direction d = sign * v, its slope and norm."""
+        if self._learns and self._pending is not None:
+            # what the last step did: s and y = g_{k+1} - g_k, now that g_{k+1} is known
+            s, g = self._pending
+            self._pending = None
+            self.direction.learn(Feedback(s, [a - b for a, b in zip(start.grads, g)]))
         v = self.direction.compute(start.moving)
         sign = self.direction.sign
         if v is start.grads and sign == -1.0:
@@ -390,8 +435,9 @@ class Optimizer:
             assert closure is not None
             line_fn = Restriction(self.engine, self._params, closure, start.x0, line.v,
                                   line.sign, self._spare, start.replay, self._decay)
+            initial = self.direction.initial if self._learns and not line.fallback else None
             ctx = StepContext(t, loss, norm, line.norm, line.slope, line_fn.phi,
-                              line_fn.phi_and_slope, per_epoch)
+                              line_fn.phi_and_slope, per_epoch, initial)
             try:
                 choice = rule(ctx)
             finally:
@@ -439,6 +485,8 @@ class Optimizer:
         else:
             for group in self.param_groups:
                 group["lr"] = alpha
+        if self._learns:
+            self._remember(start, alphas)
         self.last = StepInfo(
             step=self.t,
             loss=start.loss,
@@ -451,9 +499,21 @@ class Optimizer:
             new_loss=choice.value,
             step_norm=alpha * line.norm,
             clipped=start.moving is not start.grads,
+            direction=self.direction.status if self._learns else None,
         )
         self._on_end(alpha)
         self.t += 1
+
+    def _remember(self, start: _Start, alphas: list[float]) -> None:
+        """Keep s = x_{k+1} - x_k and g_k for a learning direction (y needs g_{k+1}); tell
+        it at once when no step was taken."""
+        if any(alphas):
+            new = self.engine.values(self._params)
+            self._pending = _Pending([a - b for a, b in zip(new, start.x0)],
+                                     self.engine.clone(start.grads))
+        else:
+            self._pending = None
+            self.direction.learn(Feedback(None, None))
 
     def _reject(self, start: _Start) -> None:
         """A loss or gradient that is not finite: no update, and ``last.finite`` False."""
@@ -489,6 +549,8 @@ class GD(Optimizer):
         max_grad_norm: float | None = None,
     ):
         momentum = check_number("momentum", momentum, 0.0, 1.0)
+        if not isinstance(nesterov, bool | np.bool_):
+            raise TypeError(f"nesterov must be True or False, got {nesterov!r}")
         if nesterov and momentum == 0:
             raise ConfigError("nesterov=True needs momentum > 0")
         direction = Momentum(momentum, nesterov) if momentum else Gradient()
@@ -511,12 +573,5 @@ class Adam(Optimizer):
         *,
         max_grad_norm: float | None = None,
     ):
-        if not isinstance(betas, tuple | list) or len(betas) != 2:
-            raise ConfigError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        b1 = check_number("betas[0]", betas[0], 0.0, 1.0)
-        b2 = check_number("betas[1]", betas[1], 0.0, 1.0)
-        eps = check_number("eps", eps, 0.0, math.inf)
-        if eps == 0:
-            raise ConfigError("eps must be > 0, got 0")
-        super().__init__(params, lr, weight_decay, AdamDirection((b1, b2), eps),
+        super().__init__(params, lr, weight_decay, AdamDirection(betas, eps),
                          max_grad_norm=max_grad_norm)

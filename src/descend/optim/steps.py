@@ -66,6 +66,9 @@ class StepContext(NamedTuple):
         (given to rules that need ``Needs.SLOPES``).
     steps_per_epoch : int or None
         Mini-batches per epoch when known (set by ``fit``), else None.
+    initial : float or None
+        The first trial step the direction suggests to a line search (1 for L-BFGS once it
+        holds curvature pairs); None leaves the first trial to the rule's own warm start.
     """
 
     t: int
@@ -76,6 +79,7 @@ class StepContext(NamedTuple):
     phi: Callable[[float], float] | None = None
     phi_and_slope: Callable[[float], tuple[float, float]] | None = None
     steps_per_epoch: int | None = None
+    initial: float | None = None
 
 
 @dataclass(slots=True)
@@ -313,6 +317,9 @@ class Armijo:
     (2^(1/steps_per_epoch) per step, their "reset option 2"); on full batches ``grow=None``
     means 2. Trials are evaluated forward only.
 
+    A direction that knows its scale sets the first trial instead (``ctx.initial``: 1 for
+    L-BFGS once it holds curvature pairs).
+
     Convergence: for L-smooth f, every accepted step is >= min(a0, 2 shrink (1-c1)/L), so
     full-batch GD with Armijo converges at the rate of a constant step 1/L without knowing L;
     for convex interpolating models SLS converges at the deterministic rate.
@@ -351,7 +358,9 @@ class Armijo:
 
     def __call__(self, ctx: StepContext) -> StepChoice:
         assert ctx.phi is not None
-        if self.previous is None:
+        if ctx.initial is not None:  # the direction knows its scale (quasi-Newton)
+            start = ctx.initial
+        elif self.previous is None:
             start = self.alpha0
         elif self.first_accepted:
             start = self.previous * self._growth(ctx)
@@ -396,6 +405,9 @@ class StrongWolfe:
     and then the previous step's alpha scaled by the ratio of slopes (N&W eq. 3.60 style,
     capped to grow at most 10x). When the accepted point was the last one evaluated, its
     gradient is kept for the next step if the same batch follows (full-batch training).
+
+    A direction that knows its scale sets the first trial instead (``ctx.initial``: 1 for
+    L-BFGS, N&W §3.5).
     """
 
     needs = Needs.SLOPES
@@ -414,7 +426,9 @@ class StrongWolfe:
     def __call__(self, ctx: StepContext) -> StepChoice:
         assert ctx.phi_and_slope is not None
         start = self.alpha0
-        if self.previous is not None:
+        if ctx.initial is not None:  # the direction knows its scale (quasi-Newton)
+            start = ctx.initial
+        elif self.previous is not None:
             alpha, slope = self.previous
             start = min(alpha * slope / ctx.slope, 10 * alpha) if ctx.slope != 0 else alpha
             start = max(start, 1e-10)
@@ -454,6 +468,8 @@ class Exact(_Stateless):
     needs = Needs.VALUES
 
     def __init__(self, quadratic: bool = False, tol: float = 1e-8, max_evals: int = 100):
+        if not isinstance(quadratic, bool | np.bool_):
+            raise TypeError(f"quadratic must be True or False, got {quadratic!r}")
         self.quadratic = bool(quadratic)
         self.tol = check_step_size("tol", tol)
         self.max_evals = check_count("max_evals", max_evals)
@@ -496,7 +512,7 @@ def parse_step_rule(spec: str) -> Any:
     ``length:gamma``.
     """
     if not isinstance(spec, str):
-        raise TypeError(f"a step rule string is expected, got {spec!r}")
+        raise TypeError(f"spec must be a step rule string, got {spec!r}")
     text = spec.strip().lower()
     if not text:
         raise ConfigError(

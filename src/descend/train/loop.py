@@ -102,8 +102,14 @@ def evaluate(
 ) -> dict[str, float]:
     """Loss (mean over samples) and, for integer targets with 2-D outputs, accuracy, in
     evaluation mode and without recording a graph."""
-    X = np.asarray(X)
-    y = np.asarray(y)
+    if not callable(model):
+        raise TypeError(f"model must be callable, got {type(model).__name__}")
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
+    batch_size = check_count("batch_size", batch_size)
+    if y is None:
+        raise DataError("evaluate needs the targets: y is None")
+    X, y = check_arrays(X, y)
     was_training = getattr(model, "training", False)
     if hasattr(model, "eval"):
         model.eval()
