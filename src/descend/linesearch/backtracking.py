@@ -78,6 +78,7 @@ def backtracking(
     max_evals: int = 30,
     interpolate: bool = True,
     min_shrink: float = 0.1,
+    precision: float | None = None,
 ) -> LineSearchResult:
     r"""Backtracking line search for the Armijo sufficient-decrease condition.
 
@@ -97,6 +98,18 @@ def backtracking(
 
     A non-finite ``phi(alpha)`` is treated as "too far": the step shrinks by ``shrink``
     and no polynomial is ever fitted through an inf/NaN value.
+
+    Flat ground. A rejected trial with ``phi(alpha) == phi(0)`` exactly means the loss
+    cannot resolve the change the step made: smaller steps change it less, so the search
+    stops there (status ``FLAT``) instead of halving down to the rounding test. It also
+    stops (``ROUNDING``) when the quadratic through ``phi(0)``, ``phi'(0)`` and a rejected
+    trial rejects every step beyond twice its minimiser ``a_q`` and the decrease asked at
+    ``2 a_q`` is already below the precision of ``phi(0)``: near a minimiser, where the
+    slope is at rounding level, one trial shows that no step can pass the test. With
+    ``precision`` (the relative precision of phi's values, e.g. float32's 1.19e-7), the
+    search also stops once the decrease it asks for, ``c1 alpha |phi'(0)|``, is below
+    ``precision |phi(0)|`` (status ``ROUNDING``); without it the test is phi0's own float
+    resolution, ``phi0 + c1 alpha phi'(0) == phi0``.
 
     Parameters
     ----------
@@ -120,6 +133,9 @@ def backtracking(
         Use safeguarded quadratic/cubic interpolation instead of a fixed contraction.
     min_shrink : float, default 0.1
         Lower safeguard of an interpolated backtrack, in (0, 0.5].
+    precision : float, optional
+        Relative precision of the values of phi (machine epsilon of the loss's dtype),
+        in (0, 1); None: that of phi0 as a Python float.
 
     Returns
     -------
@@ -131,9 +147,10 @@ def backtracking(
         - ``ROUNDING``: ``alpha`` became so small that ``phi0 + c1*alpha*slope0 == phi0`` in
           floating point (or ``alpha`` underflowed) and the step was still rejected;
         - ``MAX_EVALS``: the budget ran out;
-        - ``NON_FINITE``: every trial gave a non-finite ``phi``.
+        - ``NON_FINITE``: every trial gave a non-finite ``phi``;
+        - ``FLAT``: a rejected trial gave exactly ``phi0``: phi is flat at working precision.
 
-        On ``ROUNDING`` and ``MAX_EVALS`` the best trial is returned: the step with the
+        On ``ROUNDING``, ``FLAT`` and ``MAX_EVALS`` the best trial is returned: the step with the
         lowest finite value if that value is below ``phi0``, else ``alpha = 0`` and
         ``value = phi0``.
 
@@ -157,6 +174,8 @@ def backtracking(
     min_shrink = as_float("min_shrink", min_shrink)
     if not 0.0 < min_shrink <= MAX_INTERP_SHRINK:
         raise ConfigError(f"min_shrink must lie in (0, 0.5], got {min_shrink!r}")
+    if precision is not None:
+        precision = check_open_unit("precision", precision)
 
     if slope0 >= 0.0:
         return LineSearchResult(0.0, phi0, None, 0, LineSearchStatus.NOT_DESCENT)
@@ -171,6 +190,12 @@ def backtracking(
         if not any_finite:
             status = LineSearchStatus.NON_FINITE
         return LineSearchResult(best_alpha, best_value, None, evals, status)
+
+    def unresolved(step: float) -> bool:
+        # whether the decrease c1 * step * |phi'(0)| asked of a step is below phi0's precision
+        bound = phi0 + c1 * step * slope0
+        return bound == phi0 or (precision is not None
+                                 and phi0 - bound <= precision * abs(phi0))
 
     while True:
         if evals >= max_evals:
@@ -189,9 +214,18 @@ def backtracking(
                 return LineSearchResult(alpha, value, None, evals, LineSearchStatus.CONVERGED)
             if value < best_value:
                 best_alpha, best_value = alpha, value
-            if bound == phi0:
+            if value == phi0:
+                # The step changed nothing the loss resolves; smaller ones change less.
+                return give_up(LineSearchStatus.FLAT)
+            if unresolved(alpha):
                 # The required decrease is below the resolution of phi0: smaller steps
                 # cannot be told apart from alpha = 0 by the Armijo test.
+                return give_up(LineSearchStatus.ROUNDING)
+            # The quadratic through phi0, phi'(0) and this trial rejects every step beyond
+            # twice its minimiser; if the decrease the test asks for there is unresolved
+            # too, no step can pass: stop now rather than halve down to rounding.
+            reach = 2.0 * _quadratic_step(phi0, slope0, alpha, value)
+            if math.isfinite(reach) and reach < alpha and unresolved(reach):
                 return give_up(LineSearchStatus.ROUNDING)
             if interpolate:
                 if prev is None:

@@ -162,9 +162,11 @@ def strong_wolfe(
           ``c1 * alpha * phi'(0)`` required at its far end is below the resolution of
           ``phi0``) before a strong Wolfe point was found;
         - ``NON_FINITE``: every trial was non-finite, and shrinking did not help before the
-          budget or the precision ran out.
+          budget or the precision ran out;
+        - ``FLAT``: a rejected trial gave exactly ``phi0`` with ``phi'(alpha) <= c2 |phi'(0)|``:
+          phi is flat at working precision (the step changed nothing the loss resolves).
 
-        On ``MAX_EVALS`` and ``ROUNDING`` the best point found is returned: the lowest trial
+        On ``MAX_EVALS``, ``ROUNDING`` and ``FLAT`` the best point found is returned: the lowest trial
         satisfying sufficient decrease, or ``alpha = 0`` with ``phi0``/``slope0`` if none did.
 
     Raises
@@ -220,6 +222,10 @@ def strong_wolfe(
             # error, and comparing values there would discard a valid point.
             return LineSearchResult(alpha, value, slope, evals, LineSearchStatus.CONVERGED)
 
+        if finite and value == phi0 and slope <= curvature_bound:
+            # Flat at working precision: the step changed nothing the loss resolves and the
+            # slope has not turned (at the far side of a minimiser phi' > c2 |phi'(0)|).
+            return give_up(LineSearchStatus.FLAT)
         # Choose the next trial from lo, the new trial and hi (before they are updated), then
         # update the bracket as in N&W Algorithm 3.6.
         if not finite:

@@ -27,7 +27,7 @@ from ..errors import ConfigError, GradientError
 from ..linesearch import LineSearchStatus
 from .directions import AdamDirection, Direction, Gradient, Momentum
 from .restriction import Replay, Restriction, TrialPoint, WeightDecay
-from .steps import Needs, StepChoice, StepContext, as_step_rule
+from .steps import Needs, StepChoice, StepContext, as_step_rule, working_precision
 from .vectors import NUMPY, Engine, Vector
 
 Closure = Callable[[], Any]
@@ -145,6 +145,13 @@ class Optimizer:
         self._group_of = [i for i, g in enumerate(self.param_groups) for _ in g["params"]]
         self._decay = WeightDecay(self.engine, [(g["weight_decay"], len(g["params"]))
                                                 for g in self.param_groups])
+        steepest_only = [r for r in rules.values() if getattr(r, "gradient_direction_only", False)]
+        if steepest_only and not isinstance(direction, Gradient):
+            raise ConfigError(
+                f"{steepest_only[0]!r} is defined along the negative gradient only: use it "
+                f"with GD without momentum or Subgradient, not {type(self).__name__}"
+                + (f"(momentum={direction.beta})" if isinstance(direction, Momentum) else "")
+            )
         direction.ops = self.engine
         self.direction = direction
         self.t = 0
@@ -357,7 +364,7 @@ class Optimizer:
             line_fn = Restriction(self.engine, self._params, closure, start.x0, line.v,
                                   line.sign, self._spare, start.replay, self._decay)
             ctx = StepContext(t, loss, norm, line.norm, line.slope, line_fn.phi,
-                              line_fn.phi_and_slope, per_epoch)
+                              line_fn.phi_and_slope, per_epoch, working_precision(start.x0))
             try:
                 choice = rule(ctx)
             finally:
@@ -366,7 +373,8 @@ class Optimizer:
                 self._accepted = line_fn.accepted(float(choice.lr))
             alphas = [float(choice.lr)]
         else:
-            ctx = StepContext(t, loss, norm, line.norm, line.slope, None, None, per_epoch)
+            ctx = StepContext(t, loss, norm, line.norm, line.slope, None, None, per_epoch,
+                              working_precision(start.x0))
             if self._shared_rule:
                 choice = rule(ctx)
                 alphas = [float(choice.lr)]

@@ -41,7 +41,7 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .history import Best, EpochRecord, History, StopReason
-from .stopping import Divergence, StopWhen
+from .stopping import Divergence, StopWhen, with_no_progress_stop
 
 
 class Callback:
@@ -133,7 +133,11 @@ def fit(
     validation : (X, y), optional
         Evaluated every ``validate_every`` epochs: loss and, for classes, accuracy.
     stop : StopWhen, optional
-        Convergence criteria; ``History.stop_reason`` says which one fired.
+        Convergence criteria; ``History.stop_reason`` says which one fired. Unless
+        ``stop`` sets them, training also stops when no step can make progress at
+        working precision: ``stalled`` after one epoch's worth of steps in a row of size 0
+        (at least 2), and, with full batches, ``stationary`` at a gradient of exactly 0
+        (see :func:`~descend.train.stopping.with_no_progress_stop`).
     callbacks : Callback objects or callables ``f(history)`` (end of each epoch).
     progress : bool
         A progress bar (epoch, loss, step size, throughput) when on a terminal.
@@ -171,7 +175,8 @@ def fit(
     backend.manual_seed(seed)
     shuffle_rng = np.random.default_rng(seed)
     optimizer.steps_per_epoch = source.steps_per_epoch
-    run = _Run(optimizer, stop or StopWhen(), Divergence(), callbacks, source, shuffle_rng,
+    run = _Run(optimizer, with_no_progress_stop(stop, source.steps_per_epoch, source.same_batch),
+               Divergence(), callbacks, source, shuffle_rng,
                model=model, loss_fn=loss_fn, validation=held_out, validate_every=validate_every,
                keep_best=keep_best)
     if checkpoint is not None:
