@@ -166,8 +166,9 @@ def strong_wolfe(
         - ``FLAT``: a rejected trial gave exactly ``phi0`` with ``phi'(alpha) <= c2 |phi'(0)|``:
           phi is flat at working precision (the step changed nothing the loss resolves).
 
-        On ``MAX_EVALS``, ``ROUNDING`` and ``FLAT`` the best point found is returned: the lowest trial
-        satisfying sufficient decrease, or ``alpha = 0`` with ``phi0``/``slope0`` if none did.
+        On ``MAX_EVALS``, ``ROUNDING`` and ``FLAT`` the best point found is returned: the
+        lowest trial satisfying sufficient decrease, or ``alpha = 0`` with
+        ``phi0``/``slope0`` if none did.
 
     Raises
     ------

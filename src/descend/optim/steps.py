@@ -32,7 +32,6 @@ from ..checks import check_count, check_fraction, check_step_size, is_real
 from ..errors import ConfigError
 from ..linesearch import LineSearchStatus, backtracking, exact, strong_wolfe
 
-
 #: machine epsilon of float64, the working precision when nothing else is known
 FLOAT64_EPS = float(np.finfo(np.float64).eps)
 
