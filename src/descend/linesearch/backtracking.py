@@ -21,6 +21,8 @@ __all__ = ["backtracking"]
 #: Upper safeguard of an interpolated backtrack: the next trial is at most half the current one,
 #: so every backtrack at least halves alpha whatever the interpolant says.
 MAX_INTERP_SHRINK = 0.5
+#: machine epsilon of the Python floats phi returns
+EPS = 2.220446049250313e-16
 
 
 def _quadratic_step(phi0: float, slope0: float, a: float, fa: float) -> float:
@@ -99,13 +101,15 @@ def backtracking(
     A non-finite ``phi(alpha)`` is treated as "too far": the step shrinks by ``shrink``
     and no polynomial is ever fitted through an inf/NaN value.
 
-    Flat ground. A rejected trial with ``phi(alpha) == phi(0)`` exactly means the loss
-    cannot resolve the change the step made: smaller steps change it less, so the search
-    stops there (status ``FLAT``) instead of halving down to the rounding test. It also
+    Flat ground. Where the decrease asked at a trial, ``c1 alpha |phi'(0)|``, is under
+    ``sqrt(eps) |phi(0)|`` (the slope is at rounding level), a rejected trial with
+    ``phi(alpha) == phi(0)`` exactly means the loss cannot resolve the change the step
+    made: smaller steps change it less, so the search stops there (status ``FLAT``)
+    instead of halving down to the rounding test. There it also
     stops (``ROUNDING``) when the quadratic through ``phi(0)``, ``phi'(0)`` and a rejected
     trial rejects every step beyond twice its minimiser ``a_q`` and the decrease asked at
-    ``2 a_q`` is already below the precision of ``phi(0)``: near a minimiser, where the
-    slope is at rounding level, one trial shows that no step can pass the test. With
+    ``2 a_q`` is already below the precision of ``phi(0)``: near a minimiser one trial
+    shows that no step can pass the test. With
     ``precision`` (the relative precision of phi's values, e.g. float32's 1.19e-7), the
     search also stops once the decrease it asks for, ``c1 alpha |phi'(0)|``, is below
     ``precision |phi(0)|`` (status ``ROUNDING``); without it the test is phi0's own float
@@ -148,7 +152,8 @@ def backtracking(
           floating point (or ``alpha`` underflowed) and the step was still rejected;
         - ``MAX_EVALS``: the budget ran out;
         - ``NON_FINITE``: every trial gave a non-finite ``phi``;
-        - ``FLAT``: a rejected trial gave exactly ``phi0``: phi is flat at working precision.
+        - ``FLAT``: a rejected trial, at a slope of rounding level, gave exactly ``phi0``:
+          phi is flat at working precision.
 
         On ``ROUNDING``, ``FLAT`` and ``MAX_EVALS`` the best trial is returned: the step with the
         lowest finite value if that value is below ``phi0``, else ``alpha = 0`` and
@@ -214,7 +219,12 @@ def backtracking(
                 return LineSearchResult(alpha, value, None, evals, LineSearchStatus.CONVERGED)
             if value < best_value:
                 best_alpha, best_value = alpha, value
-            if value == phi0:
+            # Where the decrease asked at this trial is under sqrt(eps) |phi0|, the slope is
+            # at rounding level; far from it, phi(alpha) == phi0 is the far side of a dip.
+            # (|phi0| floored at eps: a loss of exactly 0 still has a scale)
+            eps = precision or EPS
+            near = -c1 * alpha * slope0 <= math.sqrt(eps) * max(abs(phi0), eps)
+            if value == phi0 and near:
                 # The step changed nothing the loss resolves; smaller ones change less.
                 return give_up(LineSearchStatus.FLAT)
             if unresolved(alpha):
@@ -224,7 +234,8 @@ def backtracking(
             # The quadratic through phi0, phi'(0) and this trial rejects every step beyond
             # twice its minimiser; if the decrease the test asks for there is unresolved
             # too, no step can pass: stop now rather than halve down to rounding.
-            reach = 2.0 * _quadratic_step(phi0, slope0, alpha, value)
+            # read only near rounding level too: far from it, phi need not be quadratic
+            reach = 2.0 * _quadratic_step(phi0, slope0, alpha, value) if near else math.nan
             if math.isfinite(reach) and reach < alpha and unresolved(reach):
                 return give_up(LineSearchStatus.ROUNDING)
             if interpolate:

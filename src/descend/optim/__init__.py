@@ -6,6 +6,7 @@
 
 from .directions import AdamDirection, Direction, Gradient, Momentum
 from .optimizer import GD, Adam, Optimizer, StepInfo
+from .plateau import ReduceOnPlateau
 from .steps import (
     Armijo,
     Constant,
@@ -46,6 +47,7 @@ __all__ = [
     "Momentum",
     "Optimizer",
     "Polyak",
+    "ReduceOnPlateau",
     "Schedule",
     "StepChoice",
     "StepContext",

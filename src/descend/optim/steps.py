@@ -116,6 +116,11 @@ class StepRule(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
+#: where no first-order decrease is resolvable, values of f this many times eps |f| apart
+#: are taken for rounding (a loss summed over many terms is off by several ulps)
+ROUNDING_ULPS = 8.0
+
+
 def working_precision(values: Any) -> float:
     """The machine epsilon of the coarsest floating dtype among ``values`` (arrays or
     tensors of any engine); float64's when none is a floating array."""
@@ -519,14 +524,15 @@ class Exact(_Stateless):
 
     With ``quadratic=True`` the objective is taken to be quadratic, so one evaluation gives
     the curvature: phi(a) = phi0 + s a + (k/2) a^2 with k = 2 (phi(1) - phi0 - s), and
-    alpha = -s / k (exact for least squares). Otherwise bracketing and Brent's method.
+    alpha = -s / k (exact for least squares); where phi(1) is not finite the model is fitted
+    through phi(1/2), phi(1/4), ... instead. Otherwise bracketing and Brent's method.
     For strongly convex quadratics, steepest descent with exact steps converges linearly
     with ratio ((kappa - 1)/(kappa + 1))^2 (N&W Theorem 3.3).
 
     On flat ground: at a zero slope no trial is made (status ``FLAT``). The bracketing
     does not shrink below alpha = eps |f| / |phi'(0)|, where the first-order decrease is
     under the rounding error of f (eps the working precision); when that bound exceeds 1
-    (no decrease resolvable over the first interval), values within eps |f| count as
+    (no decrease resolvable over the first interval), values within 8 eps |f| count as
     equal; two equal values stop the search (``FLAT``): at a minimiser it costs two
     trials.
     """
@@ -546,11 +552,20 @@ class Exact(_Stateless):
         if self.quadratic:
             value1 = ctx.phi(1.0)
             curvature = 2.0 * (value1 - ctx.loss - ctx.slope)
+            probe, evaluations = 1.0, 1
+            while not math.isfinite(value1) and evaluations < self.max_evals:
+                # beyond where f is defined: fit the model through a nearer point instead
+                probe *= 0.5
+                value1 = ctx.phi(probe)
+                evaluations += 1
+                curvature = 2.0 * (value1 - ctx.loss - ctx.slope * probe) / (probe * probe)
+            if not math.isfinite(value1):
+                return StepChoice(0.0, evaluations, 0, LineSearchStatus.NON_FINITE, ctx.loss)
             if not math.isfinite(curvature) or curvature <= 0:
-                return StepChoice(0.0, 1, 0, LineSearchStatus.NOT_DESCENT, ctx.loss)
+                return StepChoice(0.0, evaluations, 0, LineSearchStatus.NOT_DESCENT, ctx.loss)
             alpha = -ctx.slope / curvature
             value = ctx.loss + ctx.slope * alpha + 0.5 * curvature * alpha**2
-            return StepChoice(alpha, 1, 0, LineSearchStatus.CONVERGED, value)
+            return StepChoice(alpha, evaluations, 0, LineSearchStatus.CONVERGED, value)
         # Below alpha = eps |f| / |phi'(0)| the first-order decrease is under the rounding
         # error eps |f| of f: no trial there can show a decrease. When that holds for the
         # whole first interval [0, 1], differences of f below eps |f| are rounding too.
@@ -558,9 +573,17 @@ class Exact(_Stateless):
         min_step = resolution / abs(ctx.slope)
         if not math.isfinite(min_step):
             min_step = 0.0
+        # a sum of many terms rounds by several units in the last place
+        noise = ROUNDING_ULPS * resolution if min_step >= 1.0 else 0.0
         res = exact(ctx.phi, tol=self.tol, max_evals=self.max_evals, min_step=min_step,
-                    resolution=resolution if min_step >= 1.0 else 0.0)
+                    resolution=noise)
         return StepChoice(res.alpha, res.evaluations, 0, res.status, res.value)
+
+
+def _plateau(*args: Any) -> Any:
+    from .plateau import ReduceOnPlateau  # plateau.py builds on this module
+
+    return ReduceOnPlateau(*args)
 
 
 # --------------------------------------------------------------------------- coercion
@@ -584,7 +607,7 @@ def parse_step_rule(spec: str) -> Any:
     ``step:lr:every:gamma``, ``cosine:lr:total[:warmup[:min_lr]]``, ``armijo[:c1[:shrink]]``,
     ``sls`` (Armijo with c1 = 0.1, shrink = 0.5), ``wolfe[:c1[:c2]]``, ``exact``,
     ``exact-quadratic``, ``polyak[:f_star]``, ``polyak-est[:gamma]``, ``sps[:max_lr]``,
-    ``length:gamma``.
+    ``length:gamma``, ``plateau:lr[:factor[:patience[:threshold]]]``.
     """
     if not isinstance(spec, str):
         raise TypeError(f"a step rule string is expected, got {spec!r}")
@@ -630,6 +653,8 @@ def parse_step_rule(spec: str) -> Any:
             "polyak-est": (lambda: Polyak(f_star=None, gamma=nums[0] if nums else 1.0), 0, 1),
             "sps": (lambda: Polyak(0.0, 0.5, nums[0] if nums else 1.0), 0, 1),
             "length": (lambda: ConstantLength(*nums), 1, 1),
+            "plateau": (lambda: _plateau(nums[0], *nums[1:2], *(whole(n) for n in nums[2:3]),
+                                         *nums[3:]), 1, 4),
         }
         if name not in builders:
             known = ", ".join(sorted(builders))

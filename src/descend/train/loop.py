@@ -420,6 +420,7 @@ class _Run:
                 record.val_accuracy = metrics.get("accuracy")
         history.epochs.append(record)
         _track_best(history, record, self.model, self.keep_best)
+        _observe_metric(self.optimizer, record)
         if self.bar is not None:
             _describe(self.bar, record, self.samples / max(record.seconds, 1e-9))
         if reason is not None:
@@ -600,6 +601,18 @@ def _track_best(history: History, record: EpochRecord, model: Any, keep: bool) -
         if keep and hasattr(model, "state_dict"):
             state = {k: np.array(v, copy=True) for k, v in model.state_dict().items()}
         history.best = Best(record.epoch, record.step, value, state)
+
+
+def _observe_metric(optimizer: Optimizer, record: EpochRecord) -> None:
+    """Feed step rules driven by a metric (``ReduceOnPlateau``): the epoch's validation
+    loss, else its training loss."""
+    metric = record.val_loss if record.val_loss is not None else record.train_loss
+    seen: set[int] = set()
+    for group in optimizer.param_groups:
+        rule = group["rule"]
+        if id(rule) not in seen and hasattr(rule, "observe"):
+            seen.add(id(rule))
+            rule.observe(metric)
 
 
 def _progress_bar(progress: bool, epochs: int, start: int, steps_per_epoch: int | None):
