@@ -139,7 +139,16 @@ def test_status_max_evals_when_unbounded_below():
     assert res.evaluations == 40 and res.value == -(max(phi.calls) ** 2)
 
 
-@pytest.mark.parametrize("phi", [lambda a: a, lambda a: 1.0, lambda a: math.exp(a)])
+def test_status_flat_when_phi_is_constant():
+    # two equal values: flat at working precision, no shrinking down to tol
+    counted = Counting(lambda a: 1.0)
+    res = exact(counted, tol=1e-6)
+    assert res.status is LineSearchStatus.FLAT
+    assert (res.alpha, res.value) == (0.0, 1.0)
+    assert res.evaluations == len(counted.calls) == 2
+
+
+@pytest.mark.parametrize("phi", [lambda a: a, lambda a: math.exp(a)])
 def test_status_not_descent_when_phi_never_drops(phi):
     counted = Counting(phi)
     res = exact(counted, tol=1e-6)

@@ -181,6 +181,7 @@ def test_result_record():
     assert not failed.converged and "MAX_EVALS" in str(failed) and "slope=-0.5" in str(failed)
     assert {s.name for s in LineSearchStatus} == {
         "CONVERGED",
+        "FLAT",
         "MAX_EVALS",
         "NOT_DESCENT",
         "ROUNDING",

@@ -22,6 +22,8 @@ __all__ = ["backtracking"]
 #: Upper safeguard of an interpolated backtrack: the next trial is at most half the current one,
 #: so every backtrack at least halves alpha whatever the interpolant says.
 MAX_INTERP_SHRINK = 0.5
+#: machine epsilon of the Python floats phi returns
+EPS = 2.220446049250313e-16
 
 
 def _quadratic_step(phi0: float, slope0: float, a: float, fa: float) -> float:
@@ -79,6 +81,7 @@ def backtracking(
     max_evals: int = 30,
     interpolate: bool = True,
     min_shrink: float = 0.1,
+    precision: float | None = None,
 ) -> LineSearchResult:
     r"""Backtracking line search for the Armijo sufficient-decrease condition.
 
@@ -98,6 +101,20 @@ def backtracking(
 
     A non-finite ``phi(alpha)`` is treated as "too far": the step shrinks by ``shrink``
     and no polynomial is ever fitted through an inf/NaN value.
+
+    Flat ground. Where the decrease asked at a trial, ``c1 alpha |phi'(0)|``, is under
+    ``sqrt(eps) |phi(0)|`` (the slope is at rounding level), a rejected trial with
+    ``phi(alpha) == phi(0)`` exactly means the loss cannot resolve the change the step
+    made: smaller steps change it less, so the search stops there (status ``FLAT``)
+    instead of halving down to the rounding test. There it also
+    stops (``ROUNDING``) when the quadratic through ``phi(0)``, ``phi'(0)`` and a rejected
+    trial rejects every step beyond twice its minimiser ``a_q`` and the decrease asked at
+    ``2 a_q`` is already below the precision of ``phi(0)``: near a minimiser one trial
+    shows that no step can pass the test. With
+    ``precision`` (the relative precision of phi's values, e.g. float32's 1.19e-7), the
+    search also stops once the decrease it asks for, ``c1 alpha |phi'(0)|``, is below
+    ``precision |phi(0)|`` (status ``ROUNDING``); without it the test is phi0's own float
+    resolution, ``phi0 + c1 alpha phi'(0) == phi0``.
 
     Parameters
     ----------
@@ -121,6 +138,9 @@ def backtracking(
         Use safeguarded quadratic/cubic interpolation instead of a fixed contraction.
     min_shrink : float, default 0.1
         Lower safeguard of an interpolated backtrack, in (0, 0.5].
+    precision : float, optional
+        Relative precision of the values of phi (machine epsilon of the loss's dtype),
+        in (0, 1); None: that of phi0 as a Python float.
 
     Returns
     -------
@@ -132,9 +152,11 @@ def backtracking(
         - ``ROUNDING``: ``alpha`` became so small that ``phi0 + c1*alpha*slope0 == phi0`` in
           floating point (or ``alpha`` underflowed) and the step was still rejected;
         - ``MAX_EVALS``: the budget ran out;
-        - ``NON_FINITE``: every trial gave a non-finite ``phi``.
+        - ``NON_FINITE``: every trial gave a non-finite ``phi``;
+        - ``FLAT``: a rejected trial, at a slope of rounding level, gave exactly ``phi0``:
+          phi is flat at working precision.
 
-        On ``ROUNDING`` and ``MAX_EVALS`` the best trial is returned: the step with the
+        On ``ROUNDING``, ``FLAT`` and ``MAX_EVALS`` the best trial is returned: the step with the
         lowest finite value if that value is below ``phi0``, else ``alpha = 0`` and
         ``value = phi0``.
 
@@ -158,6 +180,8 @@ def backtracking(
     min_shrink = as_float("min_shrink", min_shrink)
     if not 0.0 < min_shrink <= MAX_INTERP_SHRINK:
         raise ConfigError(f"min_shrink must lie in (0, 0.5], got {min_shrink!r}")
+    if precision is not None:
+        precision = check_open_unit("precision", precision)
 
     if slope0 >= 0.0:
         return LineSearchResult(0.0, phi0, None, 0, LineSearchStatus.NOT_DESCENT)
@@ -172,6 +196,12 @@ def backtracking(
         if not any_finite:
             status = LineSearchStatus.NON_FINITE
         return LineSearchResult(best_alpha, best_value, None, evals, status)
+
+    def unresolved(step: float) -> bool:
+        # whether the decrease c1 * step * |phi'(0)| asked of a step is below phi0's precision
+        bound = phi0 + c1 * step * slope0
+        return bound == phi0 or (precision is not None
+                                 and phi0 - bound <= precision * abs(phi0))
 
     while True:
         if evals >= max_evals:
@@ -190,9 +220,24 @@ def backtracking(
                 return LineSearchResult(alpha, value, None, evals, LineSearchStatus.CONVERGED)
             if value < best_value:
                 best_alpha, best_value = alpha, value
-            if bound == phi0:
+            # Where the decrease asked at this trial is under sqrt(eps) |phi0|, the slope is
+            # at rounding level; far from it, phi(alpha) == phi0 is the far side of a dip.
+            # (|phi0| floored at eps: a loss of exactly 0 still has a scale)
+            eps = precision or EPS
+            near = -c1 * alpha * slope0 <= math.sqrt(eps) * max(abs(phi0), eps)
+            if value == phi0 and near:
+                # The step changed nothing the loss resolves; smaller ones change less.
+                return give_up(LineSearchStatus.FLAT)
+            if unresolved(alpha):
                 # The required decrease is below the resolution of phi0: smaller steps
                 # cannot be told apart from alpha = 0 by the Armijo test.
+                return give_up(LineSearchStatus.ROUNDING)
+            # The quadratic through phi0, phi'(0) and this trial rejects every step beyond
+            # twice its minimiser; if the decrease the test asks for there is unresolved
+            # too, no step can pass: stop now rather than halve down to rounding.
+            # read only near rounding level too: far from it, phi need not be quadratic
+            reach = 2.0 * _quadratic_step(phi0, slope0, alpha, value) if near else math.nan
+            if math.isfinite(reach) and reach < alpha and unresolved(reach):
                 return give_up(LineSearchStatus.ROUNDING)
             if interpolate:
                 if prev is None:

@@ -32,6 +32,11 @@ class _NoProgress(Exception):
     """Raised when the bracketing step can no longer change alpha in floating point."""
 
 
+class _Flat(Exception):
+    """Raised when two bracketing trials give exactly the same value: phi is flat there at
+    working precision, and Brent's method could not be given a strict bracket."""
+
+
 class _CountedPhi:
     """Calls ``phi``, counting every call, remembering the best finite point and a few values.
 
@@ -75,6 +80,8 @@ def exact(
     tol: float = 1e-8,
     max_evals: int = 100,
     quadratic: tuple[float, float] | None = None,
+    min_step: float = 0.0,
+    resolution: float = 0.0,
 ) -> LineSearchResult:
     r"""Exact line search: ``alpha* = argmin_{alpha >= 0} phi(alpha)``.
 
@@ -96,7 +103,9 @@ def exact(
     decreases the interval grows by the golden ratio, ``c = b + 1.618 (b - a)``; if
     ``phi(hi) >= phi(lo)`` the right end moves to ``lo + 0.382 (hi - lo)`` until phi drops
     below ``phi(lo)``. A non-finite value while growing halves the growth step (the trial
-    is "too far"); while shrinking it counts as "not lower". Brent's method
+    is "too far"); while shrinking it counts as "not lower". Two trials whose values differ
+    by no more than ``resolution`` (exactly equal by default) end the bracketing: phi is
+    flat there at working precision, and a strict bracket cannot be formed. Brent's method
     (:func:`scipy.optimize.minimize_scalar`, ``method='brent'``, ``xtol=tol``) then
     minimises inside the bracket.
 
@@ -112,6 +121,13 @@ def exact(
         Maximum number of calls of ``phi``, bracketing included (>= 1).
     quadratic : (float, float), optional
         ``(phi'(0), phi'')`` of a quadratic phi; selects the closed form.
+    min_step : float, default 0
+        The shrinking stops below ``lo + min_step`` too (>= 0): a caller that knows no
+        decrease can be resolved below that step (``|phi'(0)| alpha`` under the precision
+        of phi) saves the evaluations there.
+    resolution : float, default 0
+        The rounding error of phi's values (>= 0, e.g. ``eps |phi(0)|``): differences up to
+        it are not told apart, and a step lowering phi by no more than it is no step.
 
     Returns
     -------
@@ -128,6 +144,9 @@ def exact(
         - ``MAX_EVALS``: the budget ran out (as it does when phi is unbounded below along
           the ray); the lowest finite point seen is returned;
         - ``ROUNDING``: the bracketing step vanished in floating point; lowest point seen;
+        - ``FLAT``: two bracketing trials gave the same value to within ``resolution`` (phi
+          is flat at working precision there): the lowest point seen, ``alpha = lo`` when
+          none was lower than ``phi(lo) - resolution``;
         - ``NON_FINITE``: ``phi(lo)`` was non-finite (``value`` is then NaN), or no call gave a
           finite value; in the quadratic case, ``phi(alpha*)`` was non-finite.
 
@@ -145,6 +164,12 @@ def exact(
     check_callable("phi", phi)
     tol = check_positive("tol", tol)
     max_evals = check_max_evals(max_evals)
+    min_step = as_float("min_step", min_step)
+    if not (math.isfinite(min_step) and min_step >= 0.0):
+        raise ConfigError(f"min_step must be finite and >= 0, got {min_step!r}")
+    resolution = as_float("resolution", resolution)
+    if not (math.isfinite(resolution) and resolution >= 0.0):
+        raise ConfigError(f"resolution must be finite and >= 0, got {resolution!r}")
     if quadratic is not None:
         return _exact_quadratic(phi, quadratic)
 
@@ -164,7 +189,7 @@ def exact(
             # Even the starting point is non-finite: there is nothing to compare against.
             return LineSearchResult(lo, math.nan, None, 1, LineSearchStatus.NON_FINITE)
         counted.remember(lo, f_lo)
-        found = _find_bracket(counted, lo, f_lo, hi, tol)
+        found = _find_bracket(counted, lo, f_lo, hi, tol, min_step, resolution)
         if found is None:
             return LineSearchResult(
                 lo, f_lo, None, counted.evaluations, LineSearchStatus.NOT_DESCENT
@@ -181,6 +206,10 @@ def exact(
         return _best_or_nothing(counted, lo, LineSearchStatus.MAX_EVALS)
     except _NoProgress:
         return _best_or_nothing(counted, lo, LineSearchStatus.ROUNDING)
+    except _Flat:
+        if counted.best_value >= f_lo - resolution:  # nothing resolvably lower: no step
+            return LineSearchResult(lo, f_lo, None, counted.evaluations, LineSearchStatus.FLAT)
+        return _best_or_nothing(counted, lo, LineSearchStatus.FLAT)
     if not result.success:
         return _best_or_nothing(counted, lo, LineSearchStatus.MAX_EVALS)
     alpha, value = float(result.x), float(result.fun)
@@ -223,11 +252,17 @@ def _best_or_nothing(counted: _CountedPhi, lo: float, status: LineSearchStatus) 
 
 
 def _find_bracket(
-    counted: _CountedPhi, lo: float, f_lo: float, hi: float, tol: float
+    counted: _CountedPhi, lo: float, f_lo: float, hi: float, tol: float, min_step: float = 0.0,
+    resolution: float = 0.0,
 ) -> tuple[float, float, float] | None:
-    """Golden-ratio bracketing from ``[lo, hi]``; ``None`` if phi never drops below phi(lo)."""
+    """Golden-ratio bracketing from ``[lo, hi]``; ``None`` if phi never drops below phi(lo).
+
+    Raises ``_Flat`` when a trial's value equals the one it is compared with (to within
+    ``resolution``)."""
     f_hi = counted(hi)
     counted.remember(hi, f_hi)
+    if abs(f_hi - f_lo) <= resolution:
+        raise _Flat
     a, f_a = lo, f_lo
     if f_hi < f_a:
         # Grow: b = hi is lower than a; look for c beyond b with phi(c) > phi(b).
@@ -244,6 +279,8 @@ def _find_bracket(
                 too_far = c
                 continue
             counted.remember(c, f_c)
+            if abs(f_c - f_b) <= resolution:
+                raise _Flat  # b is as low as phi resolves along the line
             if f_c > f_b:
                 return a, b, c
             a, f_a, b, f_b = b, f_b, c, f_c
@@ -253,8 +290,12 @@ def _find_bracket(
         b = lo + SHRINK_FRACTION * (c - lo)
         if b - lo <= tol * (hi - lo):
             return None
+        if b - lo <= min_step:
+            raise _Flat  # no decrease is resolvable below this step
         f_b = counted(b)
         counted.remember(b, f_b)
+        if abs(f_b - f_a) <= resolution:
+            raise _Flat
         if f_b < f_a:
             return a, b, c
         c = b

@@ -27,6 +27,11 @@ class LineSearchStatus(enum.Enum):
     MAX_STEP
         The step reached ``alpha_max`` while phi was still decreasing with
         sufficient decrease and a negative slope (strong Wolfe only).
+    FLAT
+        phi is flat at working precision: a trial gave exactly ``phi(0)`` (the step
+        changed nothing the loss can resolve), or the slope is exactly 0 (a zero
+        gradient). No decrease can be found at this precision; ``alpha`` is the best
+        step seen (0 when none was lower than ``phi(0)``).
     """
 
     CONVERGED = "converged"
@@ -35,6 +40,7 @@ class LineSearchStatus(enum.Enum):
     ROUNDING = "rounding"
     NON_FINITE = "non_finite"
     MAX_STEP = "max_step"
+    FLAT = "flat"
 
 
 class LineSearchResult(NamedTuple):

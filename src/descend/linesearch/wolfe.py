@@ -38,6 +38,9 @@ GEOMETRIC_RATIO = 4.0
 NON_FINITE_SHRINK = 0.1
 #: The bracket is declared exhausted when its width is below this fraction of alpha.
 REL_WIDTH = 1e-12
+#: A trial equal to phi(0) is flat ground only where the decrease asked there is under
+#: this fraction of |phi(0)| (sqrt of float64's epsilon: a slope at rounding level).
+FLAT_SLOPE = 1.4901161193847656e-08
 
 
 class _Point(NamedTuple):
@@ -163,10 +166,14 @@ def strong_wolfe(
           ``c1 * alpha * phi'(0)`` required at its far end is below the resolution of
           ``phi0``) before a strong Wolfe point was found;
         - ``NON_FINITE``: every trial was non-finite, and shrinking did not help before the
-          budget or the precision ran out.
+          budget or the precision ran out;
+        - ``FLAT``: a rejected trial gave exactly ``phi0`` with ``phi'(alpha) <= c2 |phi'(0)|``
+          where the decrease asked, ``c1 alpha |phi'(0)|``, is under ``1.5e-8 |phi0|``: phi
+          is flat at working precision (the step changed nothing the loss resolves).
 
-        On ``MAX_EVALS`` and ``ROUNDING`` the best point found is returned: the lowest trial
-        satisfying sufficient decrease, or ``alpha = 0`` with ``phi0``/``slope0`` if none did.
+        On ``MAX_EVALS``, ``ROUNDING`` and ``FLAT`` the best point found is returned: the
+        lowest trial satisfying sufficient decrease, or ``alpha = 0`` with
+        ``phi0``/``slope0`` if none did.
 
     Raises
     ------
@@ -220,6 +227,11 @@ def strong_wolfe(
             # error, and comparing values there would discard a valid point.
             return LineSearchResult(alpha, value, slope, evals, LineSearchStatus.CONVERGED)
 
+        if (finite and value == phi0 and slope <= curvature_bound
+                and -c1 * alpha * slope0 <= FLAT_SLOPE * abs(phi0)):
+            # Flat at working precision: the step changed nothing the loss resolves and the
+            # slope has not turned (at the far side of a minimiser phi' > c2 |phi'(0)|).
+            return give_up(LineSearchStatus.FLAT)
         # Choose the next trial from lo, the new trial and hi (before they are updated), then
         # update the bracket as in N&W Algorithm 3.6.
         if not finite:

@@ -6,6 +6,7 @@
 
 from .directions import AdamDirection, Direction, DirectionStatus, Feedback, Gradient, Momentum
 from .optimizer import GD, Adam, Optimizer, StepInfo
+from .plateau import ReduceOnPlateau
 from .quasi_newton import CG, LBFGS, CGDirection, LBFGSDirection
 from .steps import (
     Armijo,
@@ -55,6 +56,7 @@ __all__ = [
     "Needs",
     "Optimizer",
     "Polyak",
+    "ReduceOnPlateau",
     "Schedule",
     "StepChoice",
     "StepContext",

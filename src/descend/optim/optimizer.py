@@ -29,7 +29,7 @@ from ..errors import ConfigError, GradientError
 from ..linesearch import LineSearchStatus
 from .directions import AdamDirection, Direction, DirectionStatus, Feedback, Gradient, Momentum
 from .restriction import Replay, Restriction, TrialPoint, WeightDecay
-from .steps import Needs, StepChoice, StepContext, as_step_rule
+from .steps import Needs, StepChoice, StepContext, as_step_rule, working_precision
 from .vectors import NUMPY, Engine, Vector
 
 Closure = Callable[[], Any]
@@ -167,12 +167,22 @@ class Optimizer:
                 "group must use that same step rule"
             )
         self._shared_rule = len(rules) == 1
+        #: the machine epsilon of the parameters' coarsest dtype (what rules can resolve)
+        self._precision = working_precision(self.engine.values(
+            [p for g in self.param_groups for p in g["params"]]))
         #: what the (shared) rule needs: trial points or not
         self._needs = Needs(self.rule.needs)
         self._params = [p for g in self.param_groups for p in g["params"]]
         self._group_of = [i for i, g in enumerate(self.param_groups) for _ in g["params"]]
         self._decay = WeightDecay(self.engine, [(g["weight_decay"], len(g["params"]))
                                                 for g in self.param_groups])
+        steepest_only = [r for r in rules.values() if getattr(r, "gradient_direction_only", False)]
+        if steepest_only and not isinstance(direction, Gradient):
+            raise ConfigError(
+                f"{steepest_only[0]!r} is defined along the negative gradient only: use it "
+                f"with GD without momentum or Subgradient, not {type(self).__name__}"
+                + (f"(momentum={direction.beta})" if isinstance(direction, Momentum) else "")
+            )
         direction.ops = self.engine
         self.direction = direction
         #: whether the direction learns from the steps (L-BFGS, CG); the others cost nothing
@@ -437,7 +447,8 @@ class Optimizer:
                                   line.sign, self._spare, start.replay, self._decay)
             initial = self.direction.initial if self._learns and not line.fallback else None
             ctx = StepContext(t, loss, norm, line.norm, line.slope, line_fn.phi,
-                              line_fn.phi_and_slope, per_epoch, initial)
+                              line_fn.phi_and_slope, per_epoch, initial,
+                              self._precision)
             try:
                 choice = rule(ctx)
             finally:
@@ -446,7 +457,8 @@ class Optimizer:
                 self._accepted = line_fn.accepted(float(choice.lr))
             alphas = [float(choice.lr)]
         else:
-            ctx = StepContext(t, loss, norm, line.norm, line.slope, None, None, per_epoch)
+            ctx = StepContext(t, loss, norm, line.norm, line.slope, None, None, per_epoch,
+                              None, self._precision)
             if self._shared_rule:
                 choice = rule(ctx)
                 alphas = [float(choice.lr)]

@@ -19,6 +19,7 @@ already give f_best -> f*. Stochastic gradient descent needs the same two condit
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,9 @@ import numpy as np
 from ..checks import check_count, check_fraction, check_step_size, is_real
 from ..errors import ConfigError
 from ..linesearch import LineSearchStatus, backtracking, exact, strong_wolfe
+
+#: machine epsilon of float64, the working precision when nothing else is known
+FLOAT64_EPS = float(np.finfo(np.float64).eps)
 
 
 class Needs(StrEnum):
@@ -69,6 +73,9 @@ class StepContext(NamedTuple):
     initial : float or None
         The first trial step the direction suggests to a line search (1 for L-BFGS once it
         holds curvature pairs); None leaves the first trial to the rule's own warm start.
+    precision : float
+        The machine epsilon of the parameters' dtype (2.2e-16 for float64, 1.2e-7 for
+        float32): the working precision, below which no decrease can be resolved.
     """
 
     t: int
@@ -80,6 +87,7 @@ class StepContext(NamedTuple):
     phi_and_slope: Callable[[float], tuple[float, float]] | None = None
     steps_per_epoch: int | None = None
     initial: float | None = None
+    precision: float = FLOAT64_EPS
 
 
 @dataclass(slots=True)
@@ -110,6 +118,42 @@ class StepRule(Protocol):
     def state_dict(self) -> dict[str, Any]: ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+#: where no first-order decrease is resolvable, values of f this many times eps |f| apart
+#: are taken for rounding (a loss summed over many terms is off by several ulps)
+ROUNDING_ULPS = 8.0
+
+
+def working_precision(values: Any) -> float:
+    """The machine epsilon of the coarsest floating dtype among ``values`` (arrays or
+    tensors of any engine); float64's when none is a floating array."""
+    eps = FLOAT64_EPS
+    for x in values:
+        eps = max(eps, _eps_of(getattr(x, "dtype", None)))
+    return eps
+
+
+@functools.cache
+def _eps_of(dtype: Any) -> float:
+    try:
+        return float(np.finfo(dtype).eps)
+    except (TypeError, ValueError):
+        pass
+    if getattr(type(dtype), "__module__", "") == "torch":
+        import torch  # only reached for torch tensors, so torch is already imported
+
+        if dtype.is_floating_point:
+            return float(torch.finfo(dtype).eps)
+    return FLOAT64_EPS
+
+
+def flat_start(ctx: StepContext) -> StepChoice | None:
+    """A search along a line with slope exactly 0 (a zero gradient): no decrease can be
+    found at any precision, and no trial is made (status ``FLAT``, no step)."""
+    if ctx.slope == 0:
+        return StepChoice(0.0, 0, 0, LineSearchStatus.FLAT, ctx.loss)
+    return None
 
 
 class _Stateless:
@@ -245,24 +289,42 @@ class ConstantLength(_Stateless):
         self.gamma = check_step_size("gamma", gamma)
 
     def __call__(self, ctx: StepContext) -> StepChoice:
-        if ctx.direction_norm == 0:
-            return StepChoice(0.0)
+        if ctx.direction_norm == 0:  # nothing to move along
+            return StepChoice(0.0, status=LineSearchStatus.FLAT)
         return StepChoice(self.gamma / ctx.direction_norm)
 
 
 class Polyak:
-    """The Polyak step alpha = min((f - f*) / (c ||g||^2), max_lr).
+    """The Polyak step alpha = min((f - f*) / (c ||g||^2), max_lr) along d = -g.
 
     With the optimal value f* known and c = 1 this is Polyak's step (Polyak, 1987, §5.3),
     optimal for convex Lipschitz functions; c = 0.5 with a finite ``max_lr`` is the
     stochastic Polyak step SPS_max (Loizou et al., 2021), with f* the minimum of each
-    mini-batch's loss (0 for interpolating models). With ``f_star=None`` the target is
-    estimated as f_best - gamma_t with gamma_t = gamma / sqrt(t + 1), a nonsummable
-    diminishing offset (Boyd & Mutapcic, §3.2: the "estimated optimal value" step), which
-    converges without knowing f*.
+    mini-batch's loss (0 for interpolating models).
+
+    The step is the one at which the first-order model f - alpha ||g||^2 along -g reaches
+    the target, so it serves the (sub)gradient direction only: ``GD`` without momentum
+    and ``Subgradient``. Optimizers refuse it with momentum or Adam (``ConfigError``):
+    along Adam's scaled direction, or a momentum direction nearly orthogonal to g, the
+    same model, with the slope g . d in place of -||g||^2, asks for unbounded steps (from
+    the optimum of logistic regression, Adam's f - f* passes 1e7 within 200 steps). As a
+    last guard a direction that is not -g gets no step (status ``NOT_DESCENT``).
+
+    With ``f_star=None`` the target is estimated as f_best - gamma_t with
+    gamma_t = gamma / sqrt(t + 1), a nonsummable diminishing offset (Boyd & Mutapcic, §3.2:
+    the "estimated optimal value" step), which converges without knowing f* for Lipschitz
+    f. Its gap never falls below gamma_t, so where the gradient vanishes (the minimum of a
+    smooth f) the step gamma_t / ||g||^2 would be unbounded: there the rule takes no step
+    (status ``FLAT``) once ||g|| <= sqrt(eps) (1 + |f|), eps the working precision: a
+    gradient that small moves a smooth f by less than its rounding error over any step the
+    first-order model can be trusted with (Gill, Murray & Wright, *Practical
+    Optimization*, §8.2.3, the gradient test at the square root of the function
+    precision).
     """
 
     needs = Needs.NOTHING
+    #: the step is defined along d = -g only (optimizers check it)
+    gradient_direction_only = True
 
     def __init__(
         self,
@@ -289,8 +351,16 @@ class Polyak:
     def __call__(self, ctx: StepContext) -> StepChoice:
         gap = ctx.loss - self.target(ctx)
         g2 = ctx.grad_norm**2
-        if g2 == 0 or gap <= 0:
-            return StepChoice(0.0 if g2 == 0 else min(self.max_lr, 0.0))
+        if g2 == 0:
+            return StepChoice(0.0, status=LineSearchStatus.FLAT)
+        if not (ctx.direction_norm == ctx.grad_norm
+                and math.isclose(-ctx.slope, g2, rel_tol=1e-9)):  # d is not -g
+            return StepChoice(0.0, status=LineSearchStatus.NOT_DESCENT)
+        if gap <= 0:  # at or below the target: nothing to aim at
+            return StepChoice(0.0, status=LineSearchStatus.FLAT)
+        if self.f_star is None and ctx.grad_norm <= math.sqrt(ctx.precision) * (
+                1.0 + abs(ctx.loss)):
+            return StepChoice(0.0, status=LineSearchStatus.FLAT)
         return StepChoice(min(gap / (self.c * g2), self.max_lr))
 
     def state_dict(self) -> dict[str, Any]:
@@ -358,6 +428,9 @@ class Armijo:
 
     def __call__(self, ctx: StepContext) -> StepChoice:
         assert ctx.phi is not None
+        flat = flat_start(ctx)
+        if flat is not None:
+            return flat
         if ctx.initial is not None:  # the direction knows its scale (quasi-Newton)
             start = ctx.initial
         elif self.previous is None:
@@ -376,6 +449,8 @@ class Armijo:
             shrink=self.shrink,
             max_evals=self.max_evals,
             interpolate=self.interpolate,
+            # phi's values are Python floats: in float64 their own resolution is the test
+            precision=ctx.precision if ctx.precision > FLOAT64_EPS else None,
         )
         if res.alpha > 0:
             self.previous = res.alpha
@@ -425,6 +500,9 @@ class StrongWolfe:
 
     def __call__(self, ctx: StepContext) -> StepChoice:
         assert ctx.phi_and_slope is not None
+        flat = flat_start(ctx)
+        if flat is not None:
+            return flat
         start = self.alpha0
         if ctx.initial is not None:  # the direction knows its scale (quasi-Newton)
             start = ctx.initial
@@ -460,9 +538,17 @@ class Exact(_Stateless):
 
     With ``quadratic=True`` the objective is taken to be quadratic, so one evaluation gives
     the curvature: phi(a) = phi0 + s a + (k/2) a^2 with k = 2 (phi(1) - phi0 - s), and
-    alpha = -s / k (exact for least squares). Otherwise bracketing and Brent's method.
+    alpha = -s / k (exact for least squares); where phi(1) is not finite the model is fitted
+    through phi(1/2), phi(1/4), ... instead. Otherwise bracketing and Brent's method.
     For strongly convex quadratics, steepest descent with exact steps converges linearly
     with ratio ((kappa - 1)/(kappa + 1))^2 (N&W Theorem 3.3).
+
+    On flat ground: at a zero slope no trial is made (status ``FLAT``). The bracketing
+    does not shrink below alpha = eps |f| / |phi'(0)|, where the first-order decrease is
+    under the rounding error of f (eps the working precision); when that bound exceeds 1
+    (no decrease resolvable over the first interval), values within 8 eps |f| count as
+    equal; two equal values stop the search (``FLAT``): at a minimiser it costs two
+    trials.
     """
 
     needs = Needs.VALUES
@@ -476,16 +562,44 @@ class Exact(_Stateless):
 
     def __call__(self, ctx: StepContext) -> StepChoice:
         assert ctx.phi is not None
+        flat = flat_start(ctx)
+        if flat is not None:
+            return flat
         if self.quadratic:
             value1 = ctx.phi(1.0)
             curvature = 2.0 * (value1 - ctx.loss - ctx.slope)
+            probe, evaluations = 1.0, 1
+            while not math.isfinite(value1) and evaluations < self.max_evals:
+                # beyond where f is defined: fit the model through a nearer point instead
+                probe *= 0.5
+                value1 = ctx.phi(probe)
+                evaluations += 1
+                curvature = 2.0 * (value1 - ctx.loss - ctx.slope * probe) / (probe * probe)
+            if not math.isfinite(value1):
+                return StepChoice(0.0, evaluations, 0, LineSearchStatus.NON_FINITE, ctx.loss)
             if not math.isfinite(curvature) or curvature <= 0:
-                return StepChoice(0.0, 1, 0, LineSearchStatus.NOT_DESCENT, ctx.loss)
+                return StepChoice(0.0, evaluations, 0, LineSearchStatus.NOT_DESCENT, ctx.loss)
             alpha = -ctx.slope / curvature
             value = ctx.loss + ctx.slope * alpha + 0.5 * curvature * alpha**2
-            return StepChoice(alpha, 1, 0, LineSearchStatus.CONVERGED, value)
-        res = exact(ctx.phi, tol=self.tol, max_evals=self.max_evals)
+            return StepChoice(alpha, evaluations, 0, LineSearchStatus.CONVERGED, value)
+        # Below alpha = eps |f| / |phi'(0)| the first-order decrease is under the rounding
+        # error eps |f| of f: no trial there can show a decrease. When that holds for the
+        # whole first interval [0, 1], differences of f below eps |f| are rounding too.
+        resolution = ctx.precision * abs(ctx.loss)
+        min_step = resolution / abs(ctx.slope)
+        if not math.isfinite(min_step):
+            min_step = 0.0
+        # a sum of many terms rounds by several units in the last place
+        noise = ROUNDING_ULPS * resolution if min_step >= 1.0 else 0.0
+        res = exact(ctx.phi, tol=self.tol, max_evals=self.max_evals, min_step=min_step,
+                    resolution=noise)
         return StepChoice(res.alpha, res.evaluations, 0, res.status, res.value)
+
+
+def _plateau(*args: Any) -> Any:
+    from .plateau import ReduceOnPlateau  # plateau.py builds on this module
+
+    return ReduceOnPlateau(*args)
 
 
 # --------------------------------------------------------------------------- coercion
@@ -509,7 +623,7 @@ def parse_step_rule(spec: str) -> Any:
     ``step:lr:every:gamma``, ``cosine:lr:total[:warmup[:min_lr]]``, ``armijo[:c1[:shrink]]``,
     ``sls`` (Armijo with c1 = 0.1, shrink = 0.5), ``wolfe[:c1[:c2]]``, ``exact``,
     ``exact-quadratic``, ``polyak[:f_star]``, ``polyak-est[:gamma]``, ``sps[:max_lr]``,
-    ``length:gamma``.
+    ``length:gamma``, ``plateau:lr[:factor[:patience[:threshold]]]``.
     """
     if not isinstance(spec, str):
         raise TypeError(f"spec must be a step rule string, got {spec!r}")
@@ -555,6 +669,8 @@ def parse_step_rule(spec: str) -> Any:
             "polyak-est": (lambda: Polyak(f_star=None, gamma=nums[0] if nums else 1.0), 0, 1),
             "sps": (lambda: Polyak(0.0, 0.5, nums[0] if nums else 1.0), 0, 1),
             "length": (lambda: ConstantLength(*nums), 1, 1),
+            "plateau": (lambda: _plateau(nums[0], *nums[1:2], *(whole(n) for n in nums[2:3]),
+                                         *nums[3:]), 1, 4),
         }
         if name not in builders:
             known = ", ".join(sorted(builders))

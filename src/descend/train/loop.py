@@ -42,7 +42,7 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .history import Best, EpochRecord, History, StopReason
-from .stopping import Divergence, StopWhen
+from .stopping import Divergence, StopWhen, with_no_progress_stop
 
 
 class Callback:
@@ -177,7 +177,11 @@ def fit(
     validation : (X, y), optional
         Evaluated every ``validate_every`` epochs: loss and, for classes, accuracy.
     stop : StopWhen, optional
-        Convergence criteria; ``History.stop_reason`` says which one fired.
+        Convergence criteria; ``History.stop_reason`` says which one fired. Unless
+        ``stop`` sets them, training also stops when no step can make progress at
+        working precision: ``stalled`` after one epoch's worth of steps in a row of size 0
+        (at least 2), and, with full batches, ``stationary`` at a gradient of exactly 0
+        (see :func:`~descend.train.stopping.with_no_progress_stop`).
     callbacks : Callback objects or callables ``f(history)`` (end of each epoch).
     progress : bool
         A progress bar (epoch, loss, step size, throughput) when on a terminal.
@@ -220,7 +224,8 @@ def fit(
     backend.manual_seed(seed)
     shuffle_rng = np.random.default_rng(seed)
     optimizer.steps_per_epoch = source.steps_per_epoch
-    run = _Run(optimizer, stop or StopWhen(), Divergence(), callbacks, source, shuffle_rng,
+    run = _Run(optimizer, with_no_progress_stop(stop, source.steps_per_epoch, source.same_batch),
+               Divergence(), callbacks, source, shuffle_rng,
                model=model, loss_fn=loss_fn, validation=held_out, validate_every=validate_every,
                keep_best=keep_best)
     if checkpoint is not None:
@@ -509,6 +514,7 @@ class _Run:
                 record.val_accuracy = metrics.get("accuracy")
         history.epochs.append(record)
         _track_best(history, record, self.model, self.keep_best)
+        _observe_metric(self.optimizer, record)
         if self.bar is not None:
             _describe(self.bar, record, self.samples / max(record.seconds, 1e-9))
         if reason is not None:
@@ -699,6 +705,18 @@ def _track_best(history: History, record: EpochRecord, model: Any, keep: bool) -
         if keep and hasattr(model, "state_dict"):
             state = {k: np.array(v, copy=True) for k, v in model.state_dict().items()}
         history.best = Best(record.epoch, record.step, value, state)
+
+
+def _observe_metric(optimizer: Optimizer, record: EpochRecord) -> None:
+    """Feed step rules driven by a metric (``ReduceOnPlateau``): the epoch's validation
+    loss, else its training loss."""
+    metric = record.val_loss if record.val_loss is not None else record.train_loss
+    seen: set[int] = set()
+    for group in optimizer.param_groups:
+        rule = group["rule"]
+        if id(rule) not in seen and hasattr(rule, "observe"):
+            seen.add(id(rule))
+            rule.observe(metric)
 
 
 def _progress_bar(progress: bool, epochs: int, start: int, steps_per_epoch: int | None,

@@ -9,7 +9,7 @@ checkpoints alike, is one of :data:`STOP_REASONS`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..checks import check_count, check_finite, check_step_size
 from ..errors import ConfigError
@@ -174,7 +174,8 @@ class StopWhen:
             recent = range(history.steps - self.stalled, history.steps)
             if all(history.lr[i] == 0 and history.grad_norm[i] > 0 for i in recent):
                 return StopReason("stalled", f"no step decreased the loss {self.stalled} times "
-                                  f"in a row (step size 0) at step {step}", step, epoch,
+                                  f"in a row (step size 0) at step {step}: no decrease the "
+                                  "step rule can resolve at working precision", step, epoch,
                                   self.stalled, self.stalled)
         if self.max_steps is not None and history.steps >= self.max_steps:
             return StopReason("max_steps", f"reached max_steps = {self.max_steps} at step {step}",
@@ -224,3 +225,25 @@ class StopWhen:
             return StopReason("max_epochs", f"reached max_epochs = {self.max_epochs} {where}",
                               step, e, e + 1, self.max_epochs)
         return None
+
+
+def with_no_progress_stop(stop: StopWhen | None, steps_per_epoch: int | None,
+                          full_batch: bool) -> StopWhen:
+    """The criteria ``fit`` uses: ``stop`` plus, where it leaves them unset, a stop when no
+    step can make progress at working precision.
+
+    * ``stalled``: as many steps in a row of size 0 at a non-zero gradient as one epoch
+      has (at least 2; 10 when the epoch's length is unknown): the step rule found no
+      decrease it can resolve on any batch (a line search's ``FLAT`` or ``ROUNDING``,
+      Polyak's step at a gradient under the precision of f).
+    * ``stationary`` (full batch only): the gradient is exactly 0. A mini-batch may have a
+      zero gradient while others do not (a hinge loss with every margin met).
+
+    Pass ``StopWhen(stalled=...)`` to choose the count; a count above the run's steps
+    turns the stop off.
+    """
+    stop = stop or StopWhen()
+    stalled = stop.stalled
+    if stalled is None:
+        stalled = max(2, steps_per_epoch) if steps_per_epoch else 10
+    return replace(stop, stalled=stalled, stationary=stop.stationary or full_batch)
