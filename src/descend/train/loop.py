@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from ..autodiff import capture as _capture
 from ..autodiff.graph import no_grad
 from ..autodiff.tensor import Tensor, wrap
 from ..checks import check_count
@@ -110,6 +111,7 @@ def fit(
     keep_best: bool = False,
     validate_every: int = 1,
     config: dict[str, Any] | None = None,
+    capture: bool = True,
 ) -> History:
     """Train ``model`` by minimising ``loss_fn(model(X), y)`` with ``optimizer``.
 
@@ -148,6 +150,11 @@ def fit(
         Keep a copy of the parameters of the best epoch in ``history.best.state``.
     config : dict, optional
         JSON-able settings stored in checkpoints (the command line keeps its flags there).
+    capture : bool
+        Record the step once per batch shape and replay it (forward, backward, and the
+        forward-only pass of line-search trials) without building a graph; bit-identical
+        to ``capture=False``, which runs every step eagerly. Models that cannot be
+        replayed exactly run eagerly either way (see ``descend.autodiff.capture``).
 
     Ctrl-C (SIGINT, in the main thread) finishes the current step, writes the checkpoint
     when one was asked for, and returns with stop reason ``interrupted``; a second Ctrl-C
@@ -184,7 +191,8 @@ def fit(
                 "epochs", f"the checkpoint already completed {done} of {epochs} epochs",
                 run.history.steps - 1, done - 1, done, epochs)
             return run.history
-    return run.train(epochs, progress, checkpoint_every)
+    with _capture.installed(optimizer, capture):
+        return run.train(epochs, progress, checkpoint_every)
 
 
 def minimize(
@@ -571,11 +579,9 @@ def _resume(path, model, optimizer, shuffle_rng) -> tuple[History, int, int]:
     return history, int(state["epoch"]), int(state["steps_in_epoch"])
 
 
-def _make_closure(model: Any, loss_fn: Callable[..., Tensor], xt: Tensor, yb: Any):
-    def closure() -> Tensor:
-        return loss_fn(model(xt), yb)
-
-    return closure
+def _make_closure(model: Any, loss_fn: Callable[..., Tensor], xt: Tensor,
+                  yb: Any) -> _capture.Batch:
+    return _capture.Batch(model, loss_fn, xt, yb)  # loss_fn(model(xt), yb), with its key
 
 
 def _epoch_record(history: History, epoch: int, first: int, seconds: float) -> EpochRecord:
