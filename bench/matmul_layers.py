@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -35,6 +36,43 @@ def best_seconds(fn, repeat: int) -> float:
             fn()
         times.append((time.perf_counter() - t) / repeat)
     return min(times)
+
+
+def layer_products(rng: np.random.Generator, batch: int, n_in: int,
+                   n_out: int) -> dict[str, Callable[[], object]]:
+    """The products of one Linear layer's step, each as a function of no argument."""
+    f32 = np.float32
+    x = rng.standard_normal((batch, n_in), dtype=f32)
+    W = rng.standard_normal((n_out, n_in), dtype=f32)
+    Wt = np.ascontiguousarray(W.T)
+    g = rng.standard_normal((batch, n_out), dtype=f32)
+    bias = rng.standard_normal(n_out, dtype=f32)
+    out = np.empty((batch, n_out), f32)
+    gw = np.empty((n_out, n_in), f32)
+    gwt = np.empty((n_in, n_out), f32)
+    gx = np.empty((batch, n_in), f32)
+
+    def fused() -> None:
+        np.matmul(x, W.T, out=out)
+        np.add(out, bias, out=out)
+        np.maximum(out, 0, out=out)
+
+    def separate() -> None:
+        np.maximum(x @ W.T + bias, 0)
+
+    return {
+        "fwd x @ W.T (out, in)": lambda: x @ W.T,
+        "fwd x @ W.T, out=": lambda: np.matmul(x, W.T, out=out),
+        "fwd x @ Wt (in, out) contiguous": lambda: x @ Wt,
+        "fwd + bias + relu, in place": fused,
+        "fwd + bias + relu, temporaries": separate,
+        "dW g.T @ x (out, in)": lambda: g.T @ x,
+        "dW g.T @ x, out=": lambda: np.matmul(g.T, x, out=gw),
+        "dW x.T @ g (in, out)": lambda: np.matmul(x.T, g, out=gwt),
+        "dx g @ W": lambda: g @ W,
+        "dx g @ W, out=": lambda: np.matmul(g, W, out=gx),
+        "dx g @ Wt.T": lambda: g @ Wt.T,
+    }
 
 
 def main() -> int:
@@ -57,39 +95,8 @@ def main() -> int:
     print(f"{'layer':>14} {'product':<34} {'GFLOP/s':>8} {'% peak':>7}")
     batch = 128
     for n_in, n_out in ((784, 256), (256, 256), (256, 10)):
-        x = rng.standard_normal((batch, n_in), dtype=f32)
-        W = rng.standard_normal((n_out, n_in), dtype=f32)
-        Wt = np.ascontiguousarray(W.T)
-        g = rng.standard_normal((batch, n_out), dtype=f32)
-        bias = rng.standard_normal(n_out, dtype=f32)
-        out = np.empty((batch, n_out), f32)
-        gw = np.empty((n_out, n_in), f32)
-        gwt = np.empty((n_in, n_out), f32)
-        gx = np.empty((batch, n_in), f32)
         flops = 2 * batch * n_in * n_out
-
-        def fused() -> None:
-            np.matmul(x, W.T, out=out)
-            np.add(out, bias, out=out)
-            np.maximum(out, 0, out=out)
-
-        def separate() -> None:
-            np.maximum(x @ W.T + bias, 0)
-
-        cases = {
-            "fwd x @ W.T (out, in)": lambda: x @ W.T,
-            "fwd x @ W.T, out=": lambda: np.matmul(x, W.T, out=out),
-            "fwd x @ Wt (in, out) contiguous": lambda: x @ Wt,
-            "fwd + bias + relu, in place": fused,
-            "fwd + bias + relu, temporaries": separate,
-            "dW g.T @ x (out, in)": lambda: g.T @ x,
-            "dW g.T @ x, out=": lambda: np.matmul(g.T, x, out=gw),
-            "dW x.T @ g (in, out)": lambda: np.matmul(x.T, g, out=gwt),
-            "dx g @ W": lambda: g @ W,
-            "dx g @ W, out=": lambda: np.matmul(g, W, out=gx),
-            "dx g @ Wt.T": lambda: g @ Wt.T,
-        }
-        for name, fn in cases.items():
+        for name, fn in layer_products(rng, batch, n_in, n_out).items():
             rate = flops / best_seconds(fn, args.repeat) / 1e9
             print(f"{n_in:>5}->{n_out:<8} {name:<34} {rate:8.1f} {100 * rate / peak:6.0f}%")
         print()
