@@ -19,6 +19,7 @@ Three cases, the same model, data, initial parameters and learning rate in every
 
 Engines: ``descend`` (``ds.train.fit(..., epochs=1, batch_size=B, progress=False)`` once per
 epoch), ``descend-loop`` (the same model stepped by hand: ``opt.step(closure)`` per batch),
+``descend-eager`` (``fit(..., capture=False)``: every step builds and walks its graph),
 ``numpy`` (``bench/training_numpy_ref.py``), ``torch`` (eager, ``torch.set_num_threads(2)``),
 ``jax`` (a ``jax.jit``-compiled step with ``optax.sgd``; compilation happens in an untimed
 warm-up), ``sklearn`` (``MLPClassifier(solver='sgd', momentum=0, alpha=0)``, one
@@ -63,9 +64,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _bench_common as bc
 
-ENGINES = ("descend", "descend-loop", "numpy", "torch", "jax", "sklearn", "autograd")
+ENGINES = ("descend", "descend-eager", "descend-loop", "numpy", "torch", "jax", "sklearn",
+           "autograd")
 LABELS = {
-    "descend": "descend (fit)",
+    "descend": "descend (fit, captured)",
+    "descend-eager": "descend (fit, capture=False)",
     "descend-loop": "descend (opt.step loop)",
     "numpy": "NumPy by hand",
     "torch": "PyTorch eager",
@@ -75,6 +78,7 @@ LABELS = {
 }
 MODULES = {  # the import that tells whether an engine is installed
     "descend": "descend",
+    "descend-eager": "descend",
     "descend-loop": "descend",
     "numpy": "numpy",
     "torch": "torch",
@@ -114,7 +118,7 @@ CASES = {
         0.01,
         "epoch",
         ENGINES,
-        {"numpy": 1.10},
+        {"jax": 1.0, "numpy": 1.05},
         {"numpy": 1.3},
     ),
     "digits": Case(
@@ -126,7 +130,7 @@ CASES = {
         0.1,
         "step",
         ENGINES,
-        {"torch": 0.5},
+        {"jax": 1.0},
     ),
     "cnn": Case(
         "cnn",
@@ -137,8 +141,8 @@ CASES = {
         32,
         0.05,
         "epoch",
-        ("descend", "descend-loop", "numpy", "torch", "jax"),
-        {"torch": 1.5},
+        ("descend", "descend-eager", "descend-loop", "numpy", "torch", "jax"),
+        {"jax": 1.0},
     ),
 }
 PAIR_BASES = ("descend", "descend-loop")  # ratios are reported for these against the rest
@@ -288,12 +292,13 @@ class DescendTrainer(Trainer):
     """descend through its public API; ``loop=False``: ``ds.train.fit`` for each epoch,
     ``loop=True``: ``opt.step(closure)`` per mini-batch."""
 
-    def __init__(self, case: Case, params0: list[Any], loop: bool):
+    def __init__(self, case: Case, params0: list[Any], loop: bool, capture: bool = True):
         super().__init__(case, params0)
         import descend as ds
 
         self.ds = ds
         self.loop = loop
+        self.capture = capture
         self.model = _descend_model(case)
         self.names = [name for name, _ in self.model.named_parameters()]
         self.reset()
@@ -310,7 +315,8 @@ class DescendTrainer(Trainer):
         ds, b = self.ds, self.case.batch_size
         if not self.loop:
             ds.train.fit(self.model, self.loss_fn, self.opt, (X, y), epochs=1,
-                         batch_size=b, shuffle=True, seed=seed, progress=False)
+                         batch_size=b, shuffle=True, seed=seed, progress=False,
+                         capture=self.capture)
             return
         model, loss_fn, step = self.model, self.loss_fn, self.opt.step
         order = shuffled(len(X), seed)
@@ -584,8 +590,9 @@ class AutogradTrainer(Trainer):
 def build(engine: str, case: Case, params0: list[Any], X: Any, y: Any) -> Trainer:
     if engine not in case.engines:
         raise ValueError(f"engine {engine!r} does not run case {case.name!r}")
-    if engine in ("descend", "descend-loop"):
-        return DescendTrainer(case, params0, loop=engine == "descend-loop")
+    if engine in ("descend", "descend-eager", "descend-loop"):
+        return DescendTrainer(case, params0, loop=engine == "descend-loop",
+                              capture=engine != "descend-eager")
     if engine == "numpy":
         return NumpyTrainer(case, params0)
     if engine == "torch":

@@ -20,6 +20,7 @@ from .ops import (
     softplus,
     tanh,
 )
+from .ops._core import apply1, primitive
 from .tensor import Tensor
 
 
@@ -38,12 +39,25 @@ def dropout(
         return x
     if not isinstance(x, Tensor):
         x = Tensor(x)  # the dtype policy and its checks, as for any tensor
-    data = x.data
-    if data.dtype.kind != "f":
-        raise DTypeError(f"dropout needs a floating x, got dtype {data.dtype}")
+    if x.data.dtype.kind != "f":
+        raise DTypeError(f"dropout needs a floating x, got dtype {x.data.dtype}")
+    # The mask is made by a (gradient-free) primitive so that a recorded step replays the
+    # draw, from the generator ``rng`` names at that time, instead of reusing the numbers.
+    return x * apply1(_DROPOUT_MASK, x.data, {"p": p, "rng": rng})
+
+
+def _dropout_mask(data: np.ndarray, p: float, rng: np.random.Generator | int | None) -> Any:
+    """keep / (1 - p) with keep ~ Bernoulli(1 - p), in ``data``'s shape and dtype."""
     keep = backend.get_rng(rng).random(data.shape) >= p
     scale = np.asarray(1.0 / (1.0 - p), dtype=data.dtype)
-    return x * (keep * scale).astype(data.dtype, copy=False)
+    return (keep * scale).astype(data.dtype, copy=False)
+
+
+def _no_gradient(g, out, inputs, needs, **params):  # pragma: no cover - never recorded
+    raise AssertionError("the dropout mask is a constant of the graph")
+
+
+_DROPOUT_MASK = primitive("dropout_mask", _dropout_mask, _no_gradient)
 
 
 __all__ = [

@@ -282,8 +282,12 @@ def apply(prim: Primitive, args: tuple, params: dict[str, Any]) -> Tensor:
         raise _type_error(prim, tuple(arrays), exc) from None
     if any_need and _mode.enabled:
         node = make_node(prim, tuple(parents), tuple(arrays), params, tuple(needs))
-        return _wrap(out, True, node)
-    return _wrap(out, False, None)
+        result = _wrap(out, True, node)
+    else:
+        result = _wrap(out, False, None)
+    if tracer is not None:
+        tracer(prim, args, params, result)
+    return result
 
 
 def apply1(prim: Primitive, a: Any, params: dict[str, Any] = _EMPTY) -> Tensor:
@@ -298,15 +302,20 @@ def apply1(prim: Primitive, a: Any, params: dict[str, Any] = _EMPTY) -> Tensor:
             raise _type_error(prim, (x,), exc) from None
         if a.requires_grad and _mode.enabled:
             node = _tuple_new(Node, (prim, (a,), (x,), params, _TRUE1, _next_seq()))
-            return _wrap(out, True, node)
-        return _wrap(out, False, None)
-    try:
-        out = prim.forward(_constant(prim, a), **params)
-    except ValueError as exc:
-        raise _shape_error(prim, (a,), exc) from None
-    except (TypeError, OverflowError, AttributeError) as exc:
-        raise _type_error(prim, (a,), exc) from None
-    return _wrap(out, False, None)
+            result = _wrap(out, True, node)
+        else:
+            result = _wrap(out, False, None)
+    else:
+        try:
+            out = prim.forward(_constant(prim, a), **params)
+        except ValueError as exc:
+            raise _shape_error(prim, (a,), exc) from None
+        except (TypeError, OverflowError, AttributeError) as exc:
+            raise _type_error(prim, (a,), exc) from None
+        result = _wrap(out, False, None)
+    if tracer is not None:
+        tracer(prim, (a,), params, result)
+    return result
 
 
 def apply2(prim: Primitive, a: Any, b: Any) -> Tensor:
@@ -327,10 +336,17 @@ def apply2(prim: Primitive, a: Any, b: Any) -> Tensor:
     if (na or nb) and _mode.enabled:
         parents = (a if ta else None, b if tb else None)
         node = _tuple_new(Node, (prim, parents, (x, y), _EMPTY, (na, nb), _next_seq()))
-        return _wrap(out, True, node)
-    return _wrap(out, False, None)
+        result = _wrap(out, True, node)
+    else:
+        result = _wrap(out, False, None)
+    if tracer is not None:
+        tracer(prim, (a, b), _EMPTY, result)
+    return result
 
 
+#: While a step is being recorded (``descend.autodiff.capture``), a callable that sees
+#: every primitive application: ``tracer(prim, args, params, result)``; None otherwise.
+tracer: Any = None
 _tensor_type: Any = None
 _wrap: Any = None
 

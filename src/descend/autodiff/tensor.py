@@ -83,14 +83,20 @@ class Tensor:
         return f"tensor({body}{extra})"
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if graph.tracer is not None:  # a value read while a step is recorded
+            graph.tracer.read(self)
         return self.data if dtype is None else self.data.astype(dtype)
 
     def numpy(self) -> np.ndarray:
         """The values as an ndarray (shared, not copied)."""
+        if graph.tracer is not None:
+            graph.tracer.read(self)
         return self.data
 
     def item(self) -> float | int | bool:
         """The value of a one-element tensor as a Python number."""
+        if graph.tracer is not None:
+            graph.tracer.read(self)
         if self.data.size != 1:
             raise ShapeError(f"item() needs a tensor with one element, got shape {self.shape}")
         return self.data.item()
@@ -102,6 +108,8 @@ class Tensor:
         return int(self.item())
 
     def __bool__(self) -> bool:
+        if graph.tracer is not None:
+            graph.tracer.read(self)
         if self.data.size != 1:
             raise ShapeError(
                 f"the truth value of a tensor of shape {self.shape} is ambiguous; "
@@ -209,22 +217,22 @@ class Tensor:
 
     # comparisons give plain boolean arrays: they have no gradient
     def __lt__(self, other: Any) -> np.ndarray:
-        return self.data < _data(other)
+        return _read(self).data < _data(other)
 
     def __le__(self, other: Any) -> np.ndarray:
-        return self.data <= _data(other)
+        return _read(self).data <= _data(other)
 
     def __gt__(self, other: Any) -> np.ndarray:
-        return self.data > _data(other)
+        return _read(self).data > _data(other)
 
     def __ge__(self, other: Any) -> np.ndarray:
-        return self.data >= _data(other)
+        return _read(self).data >= _data(other)
 
     def __eq__(self, other: Any) -> np.ndarray:  # type: ignore[override]
-        return self.data == _data(other)
+        return _read(self).data == _data(other)
 
     def __ne__(self, other: Any) -> np.ndarray:  # type: ignore[override]
-        return self.data != _data(other)
+        return _read(self).data != _data(other)
 
     def __getitem__(self, index: Any) -> Tensor:
         return _o.getitem(self, index)
@@ -291,6 +299,14 @@ class Tensor:
         """Flatten the dimensions from ``start_dim`` on into one."""
         shape = (*self.shape[:start_dim], -1)
         return _o.reshape(self, shape)
+
+
+def _read(t: Tensor) -> Tensor:
+    """``t``, after telling a step being recorded that Python reads its values (a
+    comparison gives a plain array that may steer control flow: not replayable)."""
+    if graph.tracer is not None:
+        graph.tracer.read(t)
+    return t
 
 
 def _data(x: Any) -> Any:

@@ -191,7 +191,7 @@ def hinge_loss(scores: Any, targets: Any, reduction: str = "mean") -> Any:
                 f"hinge_loss: binary targets must be -1 or +1, got {y[bad].flat[0].item()!r} "
                 "(for 0/1 labels pass 2 * y - 1)"
             )
-        margin = ops.mul(scores, y.astype(s.dtype))
+        margin = ops.mul(scores, y.astype(s.dtype, copy=False))
         return _reduce(ops.relu(ops.sub(1.0, margin)), reduction)
     if s.ndim != 2:
         raise ShapeError(

@@ -198,9 +198,8 @@ class NumpyEngine:
 
     # ---------------------------------------------------------------- closures
     @staticmethod
-    def evaluate(closure: Callable[[], Any], params: Sequence[Tensor]) -> tuple[Any, float]:
-        for p in params:
-            p.grad = None
+    def forward(closure: Callable[[], Any]) -> tuple[Any, float]:
+        """Run the closure recording a graph: (the loss Tensor, its value), checked."""
         with enable_grad():
             loss = closure()
         if not isinstance(loss, Tensor):
@@ -212,7 +211,17 @@ class NumpyEngine:
                 "the closure's loss does not depend on the optimizer's parameters "
                 "(it does not require grad)"
             )
-        value = float(loss.data)
+        return loss, float(loss.data)
+
+    @staticmethod
+    def backward(loss: Any) -> None:
+        loss.backward()
+
+    @staticmethod
+    def evaluate(closure: Callable[[], Any], params: Sequence[Tensor]) -> tuple[Any, float]:
+        for p in params:
+            p.grad = None
+        loss, value = NumpyEngine.forward(closure)
         if math.isfinite(value):
             loss.backward()
         return loss, value

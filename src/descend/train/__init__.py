@@ -1,5 +1,6 @@
 """Training: fit(), stopping criteria, and the History it returns."""
 
+from ..autodiff.capture import captured_step
 from .history import Best, EpochRecord, History, StopReason
 from .loop import Callback, evaluate, fit, minimize
 from .stopping import STOP_REASONS, Divergence, StopWhen
@@ -15,6 +16,7 @@ __all__ = [
     "StopReason",
     "StopWhen",
     "TensorBoardLogger",
+    "captured_step",
     "evaluate",
     "fit",
     "minimize",

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from ..autodiff import capture as _capture
 from ..autodiff.graph import no_grad
 from ..autodiff.tensor import Tensor, wrap
 from ..checks import check_count
@@ -77,8 +78,9 @@ class _Tally:
         self.targets: list[np.ndarray] = []
 
     def count(self, out: Any, y: np.ndarray) -> None:
+        """Count the outputs ``out`` (a Tensor, or the array a replayed step computed)."""
         self.armed = False
-        data = getattr(out, "data", None)
+        data = out if isinstance(out, np.ndarray) else getattr(out, "data", None)
         if isinstance(data, np.ndarray) and data.ndim == 2 and data.shape[1] > 1:
             self.predicted.append(data.argmax(axis=1))
             self.targets.append(y)
@@ -154,6 +156,7 @@ def fit(
     validate_every: int = 1,
     config: dict[str, Any] | None = None,
     overwrite: bool = False,
+    capture: bool = True,
 ) -> History:
     """Train ``model`` by minimising ``loss_fn(model(X), y)`` with ``optimizer``.
 
@@ -200,6 +203,11 @@ def fit(
         Allow a fresh run (no ``resume``, or another checkpoint resumed) to replace an
         existing checkpoint at ``checkpoint``; refused by default, so a finished run is
         never lost to a new one by mistake.
+    capture : bool
+        Record the step once per batch shape and replay it (forward, backward, and the
+        forward-only pass of line-search trials) without building a graph; bit-identical
+        to ``capture=False``, which runs every step eagerly. Models that cannot be
+        replayed exactly run eagerly either way (see ``descend.autodiff.capture``).
 
     Ctrl-C (SIGINT, in the main thread) finishes the current step, writes the checkpoint
     when one was asked for, and returns with stop reason ``interrupted``; a second Ctrl-C
@@ -238,7 +246,8 @@ def fit(
                 "epochs", f"the checkpoint already completed {done} of {epochs} epochs",
                 run.history.steps - 1, done - 1, done, epochs)
             return run.history
-    return run.train(epochs, progress, checkpoint_every)
+    with _capture.installed(optimizer, capture):
+        return run.train(epochs, progress, checkpoint_every)
 
 
 def minimize(
@@ -674,18 +683,9 @@ def _resume(path, model, optimizer, shuffle_rng) -> tuple[History, int, int]:
 
 
 def _make_closure(model: Any, loss_fn: Callable[..., Tensor], xt: Tensor, yb: Any,
-                  tally: _Tally | None = None) -> Callable[[], Tensor]:
-    if tally is None:
-        def closure() -> Tensor:
-            return loss_fn(model(xt), yb)
-    else:
-        def closure() -> Tensor:
-            out = model(xt)
-            if tally.armed:
-                tally.count(out, yb)
-            return loss_fn(out, yb)
-
-    return closure
+                  tally: _Tally | None = None) -> _capture.Batch:
+    # loss_fn(model(xt), yb), with its key for capture; the tally counts training accuracy
+    return _capture.Batch(model, loss_fn, xt, yb, tally)
 
 
 def _epoch_record(history: History, epoch: int, first: int, seconds: float) -> EpochRecord:

@@ -86,7 +86,8 @@ _CROSS_ENTROPY = primitive("cross_entropy", _ce_forward, _ce_vjp)
 def cross_entropy_per_sample(logits: Any, targets: Any) -> Any:
     """-log softmax(logits)[target] for each row: logits (n, k), integer targets (n,)."""
     x = getattr(logits, "data", logits)
-    t = np.asarray(getattr(targets, "data", targets))
+    # (a Tensor's array; an ndarray itself, not a copy through its buffer: ndarray.data)
+    t = targets.data if hasattr(targets, "requires_grad") else np.asarray(targets)
     if np.ndim(x) != 2:
         raise ShapeError(f"cross_entropy needs logits of shape (n, classes), got {np.shape(x)}")
     if t.dtype.kind not in "iu":
