@@ -119,7 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
+    _add_train_parser(sub)
+    _add_compare_parser(sub)
+    return parser
 
+
+def _add_train_parser(sub: Any) -> argparse.ArgumentParser:
+    """Register ``descend train`` on the CLI's subparsers."""
     t = sub.add_parser("train", help="train an MLP on built-in data or a CSV file",
                        description="Train an MLP classifier and report the stop reason and "
                        "the final metrics.")
@@ -196,9 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="let a new run replace an existing --checkpoint file (without it, a "
                    "run that does not --resume that file refuses to start)")
     t.set_defaults(func=cmd_train)
-
-    _add_compare_parser(sub)
-    return parser
+    return t
 
 
 #: File formats matplotlib writes without extra packages.
@@ -244,60 +248,18 @@ def _load_data(args: argparse.Namespace) -> Any:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    _check_output(args.plot, "--plot")
-    _check_output(args.history, "--history")
-    if args.checkpoint is not None:
-        try:
-            check_checkpoint_target(args.checkpoint, resume=args.resume,
-                                    overwrite=args.overwrite)
-        except DescendError as exc:
-            raise UsageError(f"descend train: --checkpoint: {exc}") from None
-    if args.resume is not None:
-        args = _resumed_args(args)
-    if args.nesterov and args.momentum == 0:
-        raise UsageError("--nesterov needs --momentum > 0")
-    if args.optimizer in ("lbfgs", "cg") and args.momentum:
-        raise UsageError(f"--optimizer {args.optimizer} takes no --momentum (its direction "
-                         "is its own); use --optimizer gd")
-    if args.history_size is not None and args.optimizer != "lbfgs":
-        raise UsageError("--history-size is for --optimizer lbfgs")
-    if args.beta is not None and args.optimizer != "cg":
-        raise UsageError("--beta is for --optimizer cg")
-    dataset = _load_data(args)
-    if dataset.n_classes is None or dataset.n_classes < 2:
-        raise UsageError(f"--data {args.data}: training needs at least 2 classes")
-    train, val = train_val_split(dataset, args.val_fraction, seed=args.seed)
-    scaler = Standardizer().fit(train.X)
-    X_train = scaler.transform(train.X).astype(np.float32)
-    X_val = scaler.transform(val.X).astype(np.float32)
-    if args.batch_size is not None and args.batch_size >= len(X_train):
-        # as the estimators do (and scikit-learn's MLPs): one batch of all the samples
-        print(f"note: --batch-size {args.batch_size} is not below the {len(X_train)} "
-              "training samples: using full batches")
-        args.batch_size = None
-    if args.epochs is None:
-        args.epochs = _default_epochs(args, len(X_train))
-
+    """``descend train``: check the flags, load the data, build the model and optimizer,
+    train, report."""
+    args = _checked_train_args(args)
+    dataset, train, val, X_train, X_val = _train_data(args)
     manual_seed(args.seed)
     sizes = [X_train.shape[1], *args.hidden, dataset.n_classes]
     model = mlp(sizes, activation=args.activation, dropout=args.dropout, rng=args.seed)
     if args.lr is not None and not args.lr.strip():
         raise UsageError(f"descend train: --lr got {args.lr!r}; give a number or a rule name")
-    lr_spec = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
-    rule = parse_step_rule(lr_spec)
+    rule = parse_step_rule(args.lr if args.lr is not None else DEFAULT_LR[args.optimizer])
     params = list(model.parameters())
-    if args.optimizer == "gd":
-        opt = GD(params, lr=rule, momentum=args.momentum, nesterov=args.nesterov,
-                          weight_decay=args.weight_decay)
-    elif args.optimizer == "adam":
-        opt = Adam(params, lr=rule, weight_decay=args.weight_decay)
-    elif args.optimizer == "lbfgs":
-        opt = LBFGS(params, lr=rule, history_size=args.history_size or 10,
-                    weight_decay=args.weight_decay)
-    elif args.optimizer == "cg":
-        opt = CG(params, lr=rule, beta=args.beta or "PR+", weight_decay=args.weight_decay)
-    else:
-        opt = Subgradient(params, lr=rule, weight_decay=args.weight_decay)
+    opt = _train_optimizer(args, params, rule)
     stop = StopWhen(max_steps=args.max_steps, loss_below=args.loss_below,
                     grad_norm_below=args.grad_norm_below,
                     rel_loss_change_below=args.rel_change_below,
@@ -318,6 +280,74 @@ def cmd_train(args: argparse.Namespace) -> int:
                   checkpoint_every=args.checkpoint_every, resume=args.resume,
                   config={"train_args": _saved_args(args)}, overwrite=args.overwrite)
     seconds = time.perf_counter() - started
+    return _train_report(args, history, model, loss_fn, (X_train, train.y), (X_val, val.y),
+                         seconds)
+
+
+def _checked_train_args(args: argparse.Namespace) -> argparse.Namespace:
+    """The flags of ``descend train`` checked together (and merged with a checkpoint's
+    settings when resuming)."""
+    _check_output(args.plot, "--plot")
+    _check_output(args.history, "--history")
+    if args.checkpoint is not None:
+        try:
+            check_checkpoint_target(args.checkpoint, resume=args.resume,
+                                    overwrite=args.overwrite)
+        except DescendError as exc:
+            raise UsageError(f"descend train: --checkpoint: {exc}") from None
+    if args.resume is not None:
+        args = _resumed_args(args)
+    if args.nesterov and args.momentum == 0:
+        raise UsageError("--nesterov needs --momentum > 0")
+    if args.optimizer in ("lbfgs", "cg") and args.momentum:
+        raise UsageError(f"--optimizer {args.optimizer} takes no --momentum (its direction "
+                         "is its own); use --optimizer gd")
+    if args.history_size is not None and args.optimizer != "lbfgs":
+        raise UsageError("--history-size is for --optimizer lbfgs")
+    if args.beta is not None and args.optimizer != "cg":
+        raise UsageError("--beta is for --optimizer cg")
+    return args
+
+
+def _train_data(args: argparse.Namespace) -> tuple[Any, Any, Any, np.ndarray, np.ndarray]:
+    """The data set, its train/validation split, and the standardised inputs (float32);
+    settles the batch size and the epoch budget."""
+    dataset = _load_data(args)
+    if dataset.n_classes is None or dataset.n_classes < 2:
+        raise UsageError(f"--data {args.data}: training needs at least 2 classes")
+    train, val = train_val_split(dataset, args.val_fraction, seed=args.seed)
+    scaler = Standardizer().fit(train.X)
+    X_train = scaler.transform(train.X).astype(np.float32)
+    X_val = scaler.transform(val.X).astype(np.float32)
+    if args.batch_size is not None and args.batch_size >= len(X_train):
+        # as the estimators do (and scikit-learn's MLPs): one batch of all the samples
+        print(f"note: --batch-size {args.batch_size} is not below the {len(X_train)} "
+              "training samples: using full batches")
+        args.batch_size = None
+    if args.epochs is None:
+        args.epochs = _default_epochs(args, len(X_train))
+    return dataset, train, val, X_train, X_val
+
+
+def _train_optimizer(args: argparse.Namespace, params: list[Any], rule: Any) -> Any:
+    """The optimizer ``--optimizer`` names, with its flags."""
+    if args.optimizer == "gd":
+        return GD(params, lr=rule, momentum=args.momentum, nesterov=args.nesterov,
+                  weight_decay=args.weight_decay)
+    if args.optimizer == "adam":
+        return Adam(params, lr=rule, weight_decay=args.weight_decay)
+    if args.optimizer == "lbfgs":
+        return LBFGS(params, lr=rule, history_size=args.history_size or 10,
+                     weight_decay=args.weight_decay)
+    if args.optimizer == "cg":
+        return CG(params, lr=rule, beta=args.beta or "PR+", weight_decay=args.weight_decay)
+    return Subgradient(params, lr=rule, weight_decay=args.weight_decay)
+
+
+def _train_report(args: argparse.Namespace, history: Any, model: Any, loss_fn: Any,
+                  train: tuple[Any, Any], val: tuple[Any, Any], seconds: float) -> int:
+    """Print why training stopped and the final metrics, write the history and plot; the
+    exit code (130 interrupted, 1 diverged, else 0)."""
     if history.stop_reason is not None and history.stop_reason.criterion == "interrupted":
         print(f"stopped: {history.stop_reason}", file=sys.stderr)
         if args.checkpoint is not None:
@@ -326,8 +356,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         else:
             print("no checkpoint was asked for (--checkpoint PATH)", file=sys.stderr)
         return EXIT_INTERRUPTED
-    train_m = evaluate(model, loss_fn, X_train, train.y)
-    val_m = evaluate(model, loss_fn, X_val, val.y)
+    train_m = evaluate(model, loss_fn, *train)
+    val_m = evaluate(model, loss_fn, *val)
     evals = np.asarray(history.evaluations, dtype=float)
     print(f"stopped: {_stop_message(history, args)}")
     print(f"train: loss {train_m['loss']:.4f}, accuracy {100 * train_m['accuracy']:.2f}%")

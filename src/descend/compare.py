@@ -297,18 +297,7 @@ def run_rule(
     rule, label = resolve_rule(problem, spec_or_rule)
     kind = _choose_optimizer(problem, rule, optimizer, momentum)
     problem.reset()
-    if kind == "subgradient":
-        opt: Any = Subgradient(problem.params, lr=rule)
-        method = "subgradient"
-    elif kind == "lbfgs":
-        opt = LBFGS(problem.params, lr=rule, history_size=history_size)
-        method = f"lbfgs({opt.history_size})"
-    elif kind == "cg":
-        opt = CG(problem.params, lr=rule, beta=beta)
-        method = f"cg({opt.beta})"
-    else:
-        opt = GD(problem.params, lr=rule, momentum=momentum)
-        method = f"gd+momentum({momentum:g})" if momentum else "gd"
+    opt, method = _make_optimizer(problem, rule, kind, momentum, history_size, beta)
 
     f_star = problem.f_star
     stop = StopWhen(max_steps=max_steps, time_limit=time_limit, stalled=STALL_STEPS,
@@ -327,6 +316,30 @@ def run_rule(
         if reason.criterion != "diverged":
             losses.append(problem.value())  # bookkeeping: the point returned, not counted
     seconds = time.perf_counter() - started
+    return _result(problem, opt, kind, label, method, history, losses, passes.counts, seconds)
+
+
+def _make_optimizer(problem: Problem, rule: Any, kind: str, momentum: float,
+                    history_size: int, beta: str) -> tuple[Any, str]:
+    """The optimizer of one run and its name in the table."""
+    if kind == "subgradient":
+        return Subgradient(problem.params, lr=rule), "subgradient"
+    if kind == "lbfgs":
+        opt: Any = LBFGS(problem.params, lr=rule, history_size=history_size)
+        return opt, f"lbfgs({opt.history_size})"
+    if kind == "cg":
+        opt = CG(problem.params, lr=rule, beta=beta)
+        return opt, f"cg({opt.beta})"
+    opt = GD(problem.params, lr=rule, momentum=momentum)
+    return opt, f"gd+momentum({momentum:g})" if momentum else "gd"
+
+
+def _result(problem: Problem, opt: Any, kind: str, label: str, method: str, history: History,
+            losses: list[float], gradient_passes: list[int], seconds: float) -> RunResult:
+    """A run's record from its History (see RunResult for the conventions)."""
+    reason = history.stop_reason
+    assert reason is not None
+    f_star = problem.f_star
     moves = len(losses) - 1
 
     if kind == "subgradient" and reason.criterion != "diverged":
@@ -351,7 +364,7 @@ def run_rule(
         with np.errstate(divide="ignore", invalid="ignore"):
             bounds = np.where(s1 > 0, (R * R + G * G * s2) / (2 * s1), np.inf)
     cum_f = np.r_[0, np.cumsum(history.evaluations[:moves])].astype(np.int64)
-    cum_g = np.r_[0, np.cumsum(passes.counts[:moves])].astype(np.int64)
+    cum_g = np.r_[0, np.cumsum(gradient_passes[:moves])].astype(np.int64)
     return RunResult(
         rule=label,
         problem=problem.name,
