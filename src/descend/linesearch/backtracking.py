@@ -70,6 +70,18 @@ def _cubic_step(phi0: float, slope0: float, a0: float, f0: float, a1: float, f1:
     return (-B + root) / (3.0 * A)
 
 
+def _constants(alpha0: object, c1: object, shrink: object, max_evals: object,
+               min_shrink: object, precision: object) -> tuple[float, float, float, int,
+                                                                float, float | None]:
+    """The search's constants, checked (see :func:`backtracking`)."""
+    min_shrink = as_float("min_shrink", min_shrink)
+    if not 0.0 < min_shrink <= MAX_INTERP_SHRINK:
+        raise ConfigError(f"min_shrink must lie in (0, 0.5], got {min_shrink!r}")
+    return (check_positive("alpha0", alpha0), check_open_unit("c1", c1),
+            check_open_unit("shrink", shrink), check_max_evals(max_evals), min_shrink,
+            None if precision is None else check_open_unit("precision", precision))
+
+
 def backtracking(
     phi: Callable[[float], float],
     phi0: float,
@@ -173,15 +185,8 @@ def backtracking(
     check_callable("phi", phi)
     phi0 = check_finite("phi0", phi0)
     slope0 = check_finite("slope0", slope0)
-    alpha = check_positive("alpha0", alpha0)
-    c1 = check_open_unit("c1", c1)
-    shrink = check_open_unit("shrink", shrink)
-    max_evals = check_max_evals(max_evals)
-    min_shrink = as_float("min_shrink", min_shrink)
-    if not 0.0 < min_shrink <= MAX_INTERP_SHRINK:
-        raise ConfigError(f"min_shrink must lie in (0, 0.5], got {min_shrink!r}")
-    if precision is not None:
-        precision = check_open_unit("precision", precision)
+    alpha, c1, shrink, max_evals, min_shrink, precision = _constants(
+        alpha0, c1, shrink, max_evals, min_shrink, precision)
 
     if slope0 >= 0.0:
         return LineSearchResult(0.0, phi0, None, 0, LineSearchStatus.NOT_DESCENT)

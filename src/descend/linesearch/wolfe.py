@@ -254,23 +254,34 @@ def strong_wolfe(
 
         if hi is None:
             continue
-        width = abs(hi.alpha - lo.alpha)
-        if width <= REL_WIDTH * max(lo.alpha, hi.alpha) or (
-            lo.alpha == 0.0 and phi0 + c1 * hi.alpha * slope0 == phi0
-        ):
+        alpha, widths, stuck = _safeguard(alpha, lo, hi, widths, phi0 + c1 * hi.alpha * slope0
+                                          == phi0)
+        if stuck:
             return give_up(LineSearchStatus.ROUNDING)
-        midpoint = lo.alpha + 0.5 * (hi.alpha - lo.alpha)
-        small, large = min(lo.alpha, hi.alpha), max(lo.alpha, hi.alpha)
-        if small > 0.0 and large > GEOMETRIC_RATIO * small:
-            midpoint = math.sqrt(small * large)
-        if math.isnan(hi.value):
-            # No model through a non-finite point: shrink towards the known finite end.
-            alpha = NON_FINITE_SHRINK * hi.alpha if lo.alpha == 0.0 else midpoint
-        elif width > SLOW_SHRINK * widths[0] or not (
-            min(lo.alpha, hi.alpha) < alpha < max(lo.alpha, hi.alpha)
-        ):
-            alpha = midpoint
-        widths = [widths[1], width]
+
+
+def _safeguard(alpha: float, lo: _Point, hi: _Point, widths: list[float],
+               unresolved: bool) -> tuple[float, list[float], bool]:
+    """The next trial kept strictly inside the bracket [lo, hi] and shrinking it fast
+    enough: bisection (geometric across orders of magnitude) when the model's choice would
+    not, or towards the finite end from a non-finite one. Also the bracket widths after this
+    step, and whether the search is stuck: the bracket is below rounding, or, with lo at 0,
+    the decrease asked at hi is ``unresolved`` in floating point."""
+    width = abs(hi.alpha - lo.alpha)
+    if width <= REL_WIDTH * max(lo.alpha, hi.alpha) or (lo.alpha == 0.0 and unresolved):
+        return alpha, widths, True
+    midpoint = lo.alpha + 0.5 * (hi.alpha - lo.alpha)
+    small, large = min(lo.alpha, hi.alpha), max(lo.alpha, hi.alpha)
+    if small > 0.0 and large > GEOMETRIC_RATIO * small:
+        midpoint = math.sqrt(small * large)
+    if math.isnan(hi.value):
+        # No model through a non-finite point: shrink towards the known finite end.
+        alpha = NON_FINITE_SHRINK * hi.alpha if lo.alpha == 0.0 else midpoint
+    elif width > SLOW_SHRINK * widths[0] or not (
+        min(lo.alpha, hi.alpha) < alpha < max(lo.alpha, hi.alpha)
+    ):
+        alpha = midpoint
+    return alpha, [widths[1], width], False
 
 
 def _beyond(t: float, start: float, towards: float) -> bool:
