@@ -377,6 +377,7 @@ class _Run:
         self.source = source
         self.tally = source.tally
         self.per_step = stop.per_step  # whether any criterion is read after every step
+        self.timed = stop.time_limit is not None
         self.shuffle_rng = shuffle_rng
         self.model = model
         self.loss_fn = loss_fn
@@ -479,7 +480,8 @@ class _Run:
         if not info.finite or info.loss > self.limit or self.limit != self.limit:
             reason = self.diverged(epoch)
         if reason is None and self.per_step:
-            reason = self.stop.check_step(history, self.clock(), epoch)
+            elapsed = self.clock() if self.timed else 0.0
+            reason = self.stop.check_step(history, elapsed, epoch)
         step = len(history.loss) - 1
         for cb in self.callbacks:
             if isinstance(cb, Callback):

@@ -166,20 +166,21 @@ class StopWhen:
 
     def check_step(self, history: History, elapsed: float, epoch: int) -> StopReason | None:
         """Criteria read after every step."""
-        step = history.steps - 1
+        steps = len(history.loss)
+        step = steps - 1
         if self.stationary and history.grad_norm[-1] == 0:
             return StopReason("stationary", f"the gradient is exactly 0 at step {step}",
                               step, epoch, 0.0, 0.0)
-        if self.stalled is not None and history.steps >= self.stalled:
-            recent = range(history.steps - self.stalled, history.steps)
+        if self.stalled is not None and history.lr[-1] == 0 and steps >= self.stalled:
+            recent = range(steps - self.stalled, steps)
             if all(history.lr[i] == 0 and history.grad_norm[i] > 0 for i in recent):
                 return StopReason("stalled", f"no step decreased the loss {self.stalled} times "
                                   f"in a row (step size 0) at step {step}: no decrease the "
                                   "step rule can resolve at working precision", step, epoch,
                                   self.stalled, self.stalled)
-        if self.max_steps is not None and history.steps >= self.max_steps:
+        if self.max_steps is not None and steps >= self.max_steps:
             return StopReason("max_steps", f"reached max_steps = {self.max_steps} at step {step}",
-                              step, epoch, history.steps, self.max_steps)
+                              step, epoch, steps, self.max_steps)
         if self.time_limit is not None and elapsed >= self.time_limit:
             return StopReason("time_limit",
                               f"time limit {self.time_limit:g} s reached ({elapsed:.1f} s) "
