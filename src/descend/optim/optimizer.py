@@ -123,14 +123,26 @@ class Optimizer:
 
     #: the engine seam: array, parameter, closure and random-state operations
     engine: Engine = NUMPY
+    #: the type of the parameters this shell takes
+    _param_type: type = Tensor
 
     def __init__(self, params: Iterable[Any], lr: Any, weight_decay: float, direction: Direction):
-        self.param_groups: list[dict[str, Any]] = []
+        self.param_groups: list[dict[str, Any]] = self._make_groups(params, lr, weight_decay)
+        self._init_step(direction)
+
+    def _make_groups(self, params: Iterable[Any], lr: Any,
+                     weight_decay: float) -> list[dict[str, Any]]:
+        """The parameter groups, each parameter and setting checked."""
+        groups = []
         for ps, group in self._split_groups(params):
             wd = check_number("weight_decay", group.get("weight_decay", weight_decay), 0, math.inf)
             rule = as_step_rule(group.get("lr", lr))
-            self.param_groups.append({"params": ps, "rule": rule, "lr": math.nan,
-                                      "weight_decay": wd})
+            groups.append({"params": ps, "rule": rule, "lr": math.nan, "weight_decay": wd})
+        return groups
+
+    def _init_step(self, direction: Direction) -> None:
+        """Bind the step pipeline to ``self.param_groups``, ``self.engine`` and ``direction``
+        (every shell, NumPy or torch, ends its construction here)."""
         rules = {id(g["rule"]): g["rule"] for g in self.param_groups}
         searching = [r for r in rules.values() if r.needs != Needs.NOTHING]
         if searching and len(rules) > 1:
@@ -158,7 +170,7 @@ class Optimizer:
 
     def _split_groups(self, params: Iterable[Any]) -> list[tuple[list[Any], dict[str, Any]]]:
         """(parameters, group settings) per group, each parameter checked."""
-        items = list(params) if not isinstance(params, Tensor) else [params]
+        items = list(params) if not isinstance(params, self._param_type) else [params]
         if not items:
             raise ConfigError("the optimizer got an empty parameter list")
         groups = items if isinstance(items[0], dict) else [{"params": items}]
@@ -168,7 +180,7 @@ class Optimizer:
             if not isinstance(group, dict) or "params" not in group:
                 raise ConfigError(f"parameter group {i} must be a dict with a 'params' entry")
             ps = group["params"]
-            ps = [ps] if isinstance(ps, Tensor) else list(ps)
+            ps = [ps] if isinstance(ps, self._param_type) else list(ps)
             for p in ps:
                 self._check_parameter(p)
                 if id(p) in seen:
