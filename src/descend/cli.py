@@ -125,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "enough epochs for those steps; full batch with a convergence criterion: "
                    f"{DEFAULT_FULL_BATCH_EPOCHS:,})")
     g.add_argument("--seed", type=nonneg_int, default=0)
+    g.add_argument("--engine", choices=("descend", "torch"), default="descend",
+                   help="descend (default: its own NumPy engine) or torch (the same optimizer "
+                   "and step rule on a PyTorch model; needs pip install 'descend[torch]')")
     g.add_argument("--threads", type=positive_int, default=1,
                    help="BLAS threads (default: 1; the small matrices of these models gain "
                    "nothing from more, and lose much when cores are shared)")
@@ -201,6 +204,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     _check_output(args.plot, "--plot")
     _check_output(args.history, "--history")
     _check_output(args.checkpoint, "--checkpoint")
+    torch_train = _torch_engine(args) if args.engine == "torch" else None
     if args.resume is not None:
         args = _resumed_args(args)
     if args.nesterov and args.momentum == 0:
@@ -228,6 +232,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     lr_spec = args.lr if args.lr is not None else ("sls" if args.optimizer == "gd" else
                           "0.001" if args.optimizer == "adam" else "invsqrt:0.1")
     rule = parse_step_rule(lr_spec)
+    if torch_train is not None:
+        print(f"data: {dataset.name} ({len(train)} train / {len(val)} validation, "
+              f"{X_train.shape[1]} features, {dataset.n_classes} classes)")
+        return int(torch_train(args, rule, sizes, X_train, train.y, X_val, val.y))
     params = list(model.parameters())
     if args.optimizer == "gd":
         opt = GD(params, lr=rule, momentum=args.momentum, nesterov=args.nesterov,
@@ -280,6 +288,20 @@ def cmd_train(args: argparse.Namespace) -> int:
                      f"{history.stop_reason}")
         print(f"plot: {args.plot}")
     return 1 if history.stop_reason and history.stop_reason.criterion == "diverged" else 0
+
+
+def _torch_engine(args: argparse.Namespace) -> Any:
+    """``--engine torch``: the PyTorch training function, after checking the flags."""
+    try:
+        from .torch import cli as torch_cli
+    except ImportError:
+        raise UsageError("descend train: --engine torch needs PyTorch: "
+                         "pip install 'descend[torch]'") from None
+    unsupported = torch_cli.unsupported_flags(args)
+    if unsupported:
+        raise UsageError(f"descend train: {', '.join(unsupported)} not supported with "
+                         "--engine torch (use the default engine)")
+    return torch_cli.train
 
 
 def _default_epochs(args: argparse.Namespace, n_train: int) -> int:
