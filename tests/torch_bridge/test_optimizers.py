@@ -280,7 +280,7 @@ def test_closures_that_break_the_contract_are_named():
     with pytest.raises(ShapeError, match=r"scalar loss, got shape \(16,\)"):
         opt.step(lambda: nn.functional.cross_entropy(model(x), y, reduction="none"))
     with pytest.raises(TypeError, match=r"torch\.Tensor, got float"):
-        opt.step(lambda: float(nn.functional.cross_entropy(model(x), y)))
+        opt.step(lambda: nn.functional.cross_entropy(model(x), y).detach().item())
     with pytest.raises(GradientError, match="does not require grad"):
         opt.step(lambda: nn.functional.cross_entropy(model(x), y).detach())
     search = dt.GD(model.parameters(), lr=optim.Armijo())

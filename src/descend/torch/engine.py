@@ -29,6 +29,9 @@ from ..errors import GradientError, ShapeError
 
 Vector = list[Any]
 
+#: whether this build of torch has torch.distributed (read once: the check is not free)
+_DISTRIBUTED = dist.is_available()
+
 
 class TorchEngine:
     """The :class:`~descend.optim.vectors.Engine` protocol over torch tensors.
@@ -61,24 +64,20 @@ class TorchEngine:
     # ---------------------------------------------------------------- vectors
     def _terms(self, a: Vector, b: Vector) -> list[float]:
         """The per-parameter dot products <a_i, b_i>, one host transfer per device."""
-        if a is b:
-            terms = [torch.dot(x.reshape(-1), x.reshape(-1)) for x in a]
+        if not a:
+            return []
+        squared = a is b
+        if squared:  # <a_i, a_i> = ||a_i||^2: one foreach call (one launch on a GPU)
+            terms = list(torch._foreach_norm(a))
         else:
             terms = [torch.dot(x.reshape(-1), y.reshape(-1)) for x, y in zip(a, b)]
-        if not terms:
-            return []
         devices = {t.device for t in terms}
-        if len(devices) == 1:
-            dtypes = {t.dtype for t in terms}
-            stacked = torch.stack(terms if len(dtypes) == 1
-                                  else [t.to(torch.float64) for t in terms])
-            return stacked.tolist()
-        # parameters on several devices: one transfer per device, then back in order
         out: list[float] = [0.0] * len(terms)
         for device in devices:
-            where = [i for i, t in enumerate(terms) if t.device == device]
-            values = torch.stack([terms[i].to(torch.float64) for i in where]).tolist()
-            for i, v in zip(where, values):
+            where = range(len(terms)) if len(devices) == 1 else \
+                [i for i, t in enumerate(terms) if t.device == device]
+            values = torch.stack([terms[i] for i in where]).to(torch.float64)
+            for i, v in zip(where, (values.square() if squared else values).tolist()):
                 out[i] = v
         return out
 
@@ -183,7 +182,7 @@ class TorchEngine:
         """The process group losses are averaged over, or None."""
         if self.process_group is not None:
             return self.process_group
-        if dist.is_available() and dist.is_initialized():
+        if _DISTRIBUTED and dist.is_initialized():
             return dist.group.WORLD
         return None
 
