@@ -18,6 +18,9 @@ BATCH = 32  # split in two halves of 16 across the two ranks
 CASES = {
     "armijo-momentum": lambda p: dt.GD(p, lr=optim.Armijo(c1=0.1, alpha0=4.0), momentum=0.5),
     "strong-wolfe": lambda p: dt.GD(p, lr=optim.StrongWolfe()),
+    # DDP writes every backward pass into the same gradient buffers here: the trials'
+    # backward passes must not overwrite the step's gradient
+    "strong-wolfe-bucket-view": lambda p: dt.GD(p, lr=optim.StrongWolfe()),
     "adam-polyak": lambda p: dt.Adam(p, lr=optim.Polyak(c=0.5, max_lr=0.1)),
 }
 
@@ -38,7 +41,8 @@ def data() -> tuple[torch.Tensor, torch.Tensor]:
 def train(case: str, rank: int | None, world: int = 1) -> dict[str, list]:
     """STEPS steps; rank None: one process on whole batches; else this rank's share."""
     net = model()
-    wrapped = net if rank is None else DistributedDataParallel(net)
+    wrapped = net if rank is None else DistributedDataParallel(
+        net, gradient_as_bucket_view=case.endswith("bucket-view"))
     opt = CASES[case](wrapped.parameters())
     X, y = data()
     lrs, losses = [], []

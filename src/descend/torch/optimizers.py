@@ -240,7 +240,12 @@ class Optimizer(core.Optimizer, torch.optim.Optimizer):
         guard = _BufferGuard()
         self._guard = guard
         with _forward_pre_hook(guard.hook):
-            return super()._evaluate(closure, same_batch)
+            start = super()._evaluate(closure, same_batch)
+        if self._needs is Needs.SLOPES and start.grads and self.engine.group() is not None:
+            # DDP with gradient_as_bucket_view=True writes every backward pass into the same
+            # buffers: the trials' backward passes would overwrite g, and d with it
+            start = start._replace(grads=self.engine.clone(start.grads))
+        return start
 
     def _choose(self, start: Any, line: Any, closure: Any) -> Any:
         if closure is None or self._needs is Needs.NOTHING:
