@@ -17,6 +17,7 @@ BENCHMARKS = [
     ("step_rules.py", ["--markdown"]),
     ("linesearch_counts.py", []),
     ("sklearn_datasets.py", ["--markdown", "--rounds", "3", "--sklearn-max-iter", "50000"]),
+    ("torch_bridge.py", ["--markdown"]),
 ]
 
 
