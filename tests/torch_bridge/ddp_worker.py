@@ -70,6 +70,7 @@ def main() -> None:
                             world_size=args.world)
     try:
         results = {case: train(case, args.rank, args.world) for case in CASES}
+        dist.barrier()
     finally:
         dist.destroy_process_group()
     torch.save(results, args.out)
