@@ -18,6 +18,7 @@ BENCHMARKS = [
     ("linesearch_counts.py", []),
     ("quasi_newton.py", ["--markdown"]),
     ("sklearn_datasets.py", ["--markdown", "--rounds", "3", "--sklearn-max-iter", "50000"]),
+    ("torch_bridge.py", ["--markdown"]),
 ]
 
 

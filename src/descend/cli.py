@@ -171,6 +171,9 @@ def _add_train_parser(sub: Any) -> argparse.ArgumentParser:
                    "enough epochs for those steps; full batch with a convergence criterion: "
                    f"{DEFAULT_FULL_BATCH_EPOCHS:,})")
     g.add_argument("--seed", type=nonneg_int, default=0)
+    g.add_argument("--engine", choices=("descend", "torch"), default="descend",
+                   help="descend (default: its own NumPy engine) or torch (the same optimizer "
+                   "and step rule on a PyTorch model; needs pip install 'descend[torch]')")
     g.add_argument("--threads", type=positive_int, default=1,
                    help="BLAS threads (default: 1; the small matrices of these models gain "
                    "nothing from more, and lose much when cores are shared)")
@@ -251,6 +254,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     """``descend train``: check the flags, load the data, build the model and optimizer,
     train, report."""
     args = _checked_train_args(args)
+    torch_train = _torch_engine(args) if args.engine == "torch" else None
     dataset, train, val, X_train, X_val = _train_data(args)
     manual_seed(args.seed)
     sizes = [X_train.shape[1], *args.hidden, dataset.n_classes]
@@ -258,6 +262,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.lr is not None and not args.lr.strip():
         raise UsageError(f"descend train: --lr got {args.lr!r}; give a number or a rule name")
     rule = parse_step_rule(args.lr if args.lr is not None else DEFAULT_LR[args.optimizer])
+    if torch_train is not None:
+        print(f"data: {dataset.name} ({len(train)} train / {len(val)} validation, "
+              f"{X_train.shape[1]} features, {dataset.n_classes} classes)")
+        return int(torch_train(args, rule, sizes, X_train, train.y, X_val, val.y))
     params = list(model.parameters())
     opt = _train_optimizer(args, params, rule)
     stop = StopWhen(max_steps=args.max_steps, loss_below=args.loss_below,
@@ -372,6 +380,20 @@ def _train_report(args: argparse.Namespace, history: Any, model: Any, loss_fn: A
                      f"{history.stop_reason}")
         print(f"plot: {args.plot}")
     return 1 if history.stop_reason and history.stop_reason.criterion == "diverged" else 0
+
+
+def _torch_engine(args: argparse.Namespace) -> Any:
+    """``--engine torch``: the PyTorch training function, after checking the flags."""
+    try:
+        from .torch import cli as torch_cli
+    except ImportError:
+        raise UsageError("descend train: --engine torch needs PyTorch: "
+                         "pip install 'descend[torch]'") from None
+    unsupported = torch_cli.unsupported_flags(args)
+    if unsupported:
+        raise UsageError(f"descend train: {', '.join(unsupported)} not supported with "
+                         "--engine torch (use the default engine)")
+    return torch_cli.train
 
 
 def _default_epochs(args: argparse.Namespace, n_train: int) -> int:

@@ -148,17 +148,29 @@ class Optimizer:
 
     #: the engine seam: array, parameter, closure and random-state operations
     engine: Engine = NUMPY
+    #: the type of the parameters this shell takes
+    _param_type: type = Tensor
 
     def __init__(self, params: Iterable[Any], lr: Any, weight_decay: float, direction: Direction,
                  *, max_grad_norm: float | None = None):
-        self.max_grad_norm = (None if max_grad_norm is None
-                              else check_step_size("max_grad_norm", max_grad_norm))
-        self.param_groups: list[dict[str, Any]] = []
+        self.param_groups: list[dict[str, Any]] = self._make_groups(params, lr, weight_decay)
+        self._init_step(direction, max_grad_norm)
+
+    def _make_groups(self, params: Iterable[Any], lr: Any,
+                     weight_decay: float) -> list[dict[str, Any]]:
+        """The parameter groups, each parameter and setting checked."""
+        groups = []
         for ps, group in self._split_groups(params):
             wd = check_number("weight_decay", group.get("weight_decay", weight_decay), 0, math.inf)
             rule = as_step_rule(group.get("lr", lr))
-            self.param_groups.append({"params": ps, "rule": rule, "lr": math.nan,
-                                      "weight_decay": wd})
+            groups.append({"params": ps, "rule": rule, "lr": math.nan, "weight_decay": wd})
+        return groups
+
+    def _init_step(self, direction: Direction, max_grad_norm: float | None = None) -> None:
+        """Bind the step pipeline to ``self.param_groups``, ``self.engine`` and ``direction``
+        (every shell, NumPy or torch, ends its construction here)."""
+        self.max_grad_norm = (None if max_grad_norm is None
+                              else check_step_size("max_grad_norm", max_grad_norm))
         rules = {id(g["rule"]): g["rule"] for g in self.param_groups}
         searching = [r for r in rules.values() if r.needs != Needs.NOTHING]
         if searching and len(rules) > 1:
@@ -199,7 +211,7 @@ class Optimizer:
 
     def _split_groups(self, params: Iterable[Any]) -> list[tuple[list[Any], dict[str, Any]]]:
         """(parameters, group settings) per group, each parameter checked."""
-        if isinstance(params, Tensor):
+        if isinstance(params, self._param_type):
             items = [params]
         elif isinstance(params, Iterable) and not isinstance(params, str | bytes | dict):
             items = list(params)
@@ -215,7 +227,7 @@ class Optimizer:
             if not isinstance(group, dict) or "params" not in group:
                 raise ConfigError(f"parameter group {i} must be a dict with a 'params' entry")
             ps = group["params"]
-            if isinstance(ps, Tensor):
+            if isinstance(ps, self._param_type):
                 ps = [ps]
             elif isinstance(ps, Iterable) and not isinstance(ps, str | bytes):
                 ps = list(ps)

@@ -1,0 +1,262 @@
+"""The engine seam over torch tensors: what one optimizer step does to parameters.
+
+:class:`TorchEngine` implements :class:`descend.optim.vectors.Engine` for torch parameters,
+so the step rules, directions and the restriction of the loss to a line run unchanged.
+
+* Parameters, gradients and directions stay on their device; only the scalars a rule reads
+  come back to Python: the loss (one ``.item()``), and the per-parameter dot products of a
+  reduction, gathered in one transfer per device and added on the host in parameter order.
+* The parameters are double-buffered as in the NumPy engine: a trial point or an update is
+  written into spare tensors which then become the parameters' storage (``p.data = buf``),
+  so the start point x stays intact for the next trial and for ``undo``.
+* Random state: the CPU generator and the generator of every CUDA device holding a parameter.
+* Distributed data parallel: with a process group (``torch.distributed`` initialised, or one
+  given), every loss value read is averaged over the group, so all ranks take the same
+  decisions; gradients are left to ``DistributedDataParallel``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from ..errors import GradientError, ShapeError
+
+Vector = list[Any]
+
+#: whether this build of torch has torch.distributed (read once: the check is not free)
+_DISTRIBUTED = dist.is_available()
+
+
+class TorchEngine:
+    """The :class:`~descend.optim.vectors.Engine` protocol over torch tensors.
+
+    Parameters
+    ----------
+    params : sequence of torch.Tensor
+        The optimizer's parameters, in its order: their devices and dtypes say where loaded
+        state goes, and which CUDA generators belong to the random state.
+    process_group : torch.distributed.ProcessGroup or None
+        The group losses are averaged over; None means the default group when
+        ``torch.distributed`` is initialised, and no averaging otherwise.
+    """
+
+    name = "torch"
+
+    def __init__(self, params: Sequence[torch.Tensor], process_group: Any = None):
+        self.process_group = process_group
+        self.bind(params)
+
+    def bind(self, params: Sequence[torch.Tensor]) -> None:
+        """(Re)read the parameters' layout: devices, dtypes, shapes."""
+        self.params = list(params)
+        self.layout = [(p.device, p.dtype, p.shape) for p in self.params]
+        self.cuda_devices = sorted({p.device.index if p.device.index is not None
+                                    else torch.cuda.current_device()
+                                    for p in self.params if p.device.type == "cuda"})
+        self.on_cuda = bool(self.cuda_devices)
+
+    # ---------------------------------------------------------------- vectors
+    def _terms(self, a: Vector, b: Vector) -> list[float]:
+        """The per-parameter dot products <a_i, b_i>, one host transfer per device."""
+        if not a:
+            return []
+        squared = a is b
+        if squared:  # <a_i, a_i> = ||a_i||^2: one foreach call (one launch on a GPU)
+            terms = list(torch._foreach_norm(a))
+        else:
+            terms = [torch.dot(x.reshape(-1), y.reshape(-1)) for x, y in zip(a, b)]
+        devices = {t.device for t in terms}
+        out: list[float] = [0.0] * len(terms)
+        for device in devices:
+            where = range(len(terms)) if len(devices) == 1 else \
+                [i for i, t in enumerate(terms) if t.device == device]
+            values = torch.stack([terms[i] for i in where]).to(torch.float64)
+            for i, v in zip(where, (values.square() if squared else values).tolist()):
+                out[i] = v
+        return out
+
+    def dot(self, a: Vector, b: Vector) -> float:
+        return sum(self._terms(a, b))
+
+    def fdot(self, a: Vector, b: Vector) -> float:
+        return math.fsum(self._terms(a, b))
+
+    @staticmethod
+    def clone(a: Vector) -> Vector:
+        return [x.detach().clone() for x in a]
+
+    @staticmethod
+    def zeros_like(a: Vector) -> Vector:
+        return [torch.zeros_like(x) for x in a]
+
+    @staticmethod
+    def sqrt(x: Any) -> Any:
+        return torch.sqrt(x)
+
+    @staticmethod
+    def spare_like(spare: Vector | None, like: Vector) -> Vector:
+        if spare is not None and len(spare) == len(like):
+            for s, x in zip(spare, like):
+                if (s.shape != x.shape or s.dtype != x.dtype or s.device != x.device
+                        or s.data_ptr() == x.data_ptr()):
+                    break
+            else:
+                return spare
+        return [torch.empty_like(x) for x in like]
+
+    def axpy_into(self, out: Vector, x: Vector, alpha: float, d: Vector) -> None:
+        if self.on_cuda and len(out) > 1:
+            # two fused launches beat one launch per parameter on a GPU
+            torch._foreach_copy_(out, x)
+            torch._foreach_add_(out, d, alpha=alpha)
+            return
+        for buf, xi, di in zip(out, x, d):
+            torch.add(xi, di, alpha=alpha, out=buf)
+
+    def place(self, params: Sequence[torch.Tensor], out: Vector, x: Vector, alpha: float,
+              d: Vector) -> None:
+        self.axpy_into(out, x, alpha, d)
+        self.assign(params, out)
+
+    @staticmethod
+    def copy_into(dst: Vector, src: Vector) -> None:
+        torch._foreach_copy_(dst, src)
+
+    @staticmethod
+    def to_numpy(a: Vector) -> Vector:
+        """Detached copies on their devices (torch's ``state_dict`` keeps tensors)."""
+        return [x.detach().clone() for x in a]
+
+    def from_numpy(self, arrays: Sequence[Any], like: Vector | None = None) -> Vector:
+        """Tensors of saved state, each on its parameter's device and in its dtype.
+
+        ``arrays`` (tensors or NumPy arrays) with one entry per parameter are placed like
+        the parameters (or like ``like``); other state goes to the first parameter's device.
+        """
+        if like is not None:
+            layout = [(x.device, x.dtype, x.shape) for x in like]
+        elif len(arrays) == len(self.layout):
+            layout = self.layout
+        else:
+            layout = [(self.layout[0][0], None, None)] * len(arrays)
+        out = []
+        for i, (a, (device, dtype, shape)) in enumerate(zip(arrays, layout)):
+            t = a if isinstance(a, torch.Tensor) else torch.as_tensor(np.asarray(a))
+            if shape is not None and t.shape != shape:
+                raise ShapeError(f"saved optimizer state {i} has shape {tuple(t.shape)}, "
+                                 f"the parameter has shape {tuple(shape)}")
+            if dtype is not None and not t.is_floating_point():
+                dtype = t.dtype
+            out.append(t.detach().to(device=device, dtype=dtype, copy=True))
+        return out
+
+    # ---------------------------------------------------------------- parameters
+    @staticmethod
+    def values(params: Sequence[torch.Tensor]) -> Vector:
+        return [p.data for p in params]
+
+    @staticmethod
+    def assign(params: Sequence[torch.Tensor], values: Vector) -> None:
+        # a storage swap, not a copy: the Parameter objects (and everything holding them:
+        # modules, DDP's reducer, hooks) stay the same
+        for p, x in zip(params, values):
+            p.data = x
+
+    @staticmethod
+    def grads(params: Sequence[torch.Tensor]) -> Vector:
+        return [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+
+    @staticmethod
+    def set_grads(params: Sequence[torch.Tensor], grads: Vector) -> None:
+        for p, g in zip(params, grads):
+            p.grad = g
+
+    @staticmethod
+    def zero_grad(params: Sequence[torch.Tensor]) -> None:
+        for p in params:
+            p.grad = None
+
+    # ---------------------------------------------------------------- closures
+    def group(self) -> Any:
+        """The process group losses are averaged over, or None."""
+        if self.process_group is not None:
+            return self.process_group
+        if _DISTRIBUTED and dist.is_initialized():
+            return dist.group.WORLD
+        return None
+
+    def _read(self, loss: Any) -> float:
+        """The loss value, averaged over the process group when there is one."""
+        if not isinstance(loss, torch.Tensor):
+            raise TypeError("the closure must return the loss as a torch.Tensor, got "
+                            f"{type(loss).__name__}")
+        if loss.numel() != 1:
+            raise ShapeError("the closure must return a scalar loss, got shape "
+                             f"{tuple(loss.shape)}")
+        group = self.group()
+        if group is None:
+            return loss.detach().item()
+        # float64 so that the mean of the ranks' losses is the whole batch's loss to rounding
+        total = loss.detach().reshape(1).to(torch.float64)
+        dist.all_reduce(total, op=dist.ReduceOp.SUM, group=group)
+        return total.item() / dist.get_world_size(group)
+
+    def forward(self, closure: Callable[[], Any]) -> tuple[Any, float]:
+        with torch.enable_grad():
+            loss = closure()
+        value = self._read(loss)
+        if not loss.requires_grad:
+            raise GradientError(
+                "the closure's loss does not depend on the optimizer's parameters "
+                "(it does not require grad)"
+            )
+        if any(p.grad is not None for p in self.params):
+            raise GradientError(
+                "the closure called backward(): it must return the loss without calling "
+                "backward, the optimizer does (and evaluates trial points without gradients)"
+            )
+        return loss, value
+
+    @staticmethod
+    def backward(loss: Any) -> None:
+        loss.backward()
+
+    def evaluate(self, closure: Callable[[], Any],
+                 params: Sequence[torch.Tensor]) -> tuple[Any, float]:
+        for p in params:
+            p.grad = None
+        loss, value = self.forward(closure)
+        if math.isfinite(value):
+            loss.backward()
+        return loss, value
+
+    def value(self, closure: Callable[[], Any]) -> float:
+        with torch.no_grad():
+            return self._read(closure())
+
+    def loss_object(self, value: float, like: Any = None) -> Any:
+        device, dtype, _ = self.layout[0]
+        return torch.tensor(value, dtype=dtype, device=device)
+
+    # ---------------------------------------------------------------- random state
+    def rng_snapshot(self) -> Any:
+        cuda = tuple(torch.cuda.get_rng_state(d) for d in self.cuda_devices)
+        return torch.get_rng_state(), cuda
+
+    def rng_restore(self, state: Any) -> None:
+        cpu, cuda = state
+        torch.set_rng_state(cpu)
+        for d, s in zip(self.cuda_devices, cuda):
+            torch.cuda.set_rng_state(s, d)
+
+    @staticmethod
+    def rng_same(a: Any, b: Any) -> bool:
+        if a is None or b is None:
+            return False
+        return torch.equal(a[0], b[0]) and all(torch.equal(x, y) for x, y in zip(a[1], b[1]))

@@ -1,0 +1,328 @@
+"""descend's optimizers as ``torch.optim.Optimizer`` subclasses.
+
+Each class here is descend's optimizer of the same name (``descend.optim.GD``, ``Adam``,
+``Subgradient``) with the torch shell mixed in: the step pipeline, the directions, the step
+rules and the restriction of the loss to a line are the very same code, running on
+:class:`~descend.torch.engine.TorchEngine`. The shell adds what torch users expect (param
+groups, ``zero_grad(set_to_none)``, step hooks, ``state_dict`` in torch's layout, loading
+across devices) and what torch models need around line-search trials: module buffers
+(BatchNorm's running statistics, ``num_batches_tracked``) end a step as one forward pass
+leaves them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError, DTypeError
+from ..optim import optimizer as core
+from ..optim import subgradient as core_subgradient
+from ..optim.steps import Needs
+from .engine import TorchEngine
+
+#: names torch's own optimizers give to the per-parameter state of descend's directions
+_PER_PARAMETER = {"buffers": "momentum_buffer", "m": "exp_avg", "v": "exp_avg_sq"}
+
+
+class _BufferGuard:
+    """Module buffers around a step's line search: the modules that run in the step's first
+    forward pass are noted, their buffers copied before the trials, and put back after."""
+
+    def __init__(self) -> None:
+        self.modules: dict[int, nn.Module] = {}
+        self.saved: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+        self.trials = False
+
+    def hook(self, module: nn.Module, args: Any) -> None:
+        key = id(module)
+        if key in self.modules or key in self.saved or not module._buffers:
+            return
+        if self.trials:
+            # a module that did not run in this step's first forward pass (its gradient
+            # was reused): its buffers as they are before its first trial
+            self.saved[key] = self._copy(module)
+        else:
+            self.modules[key] = module
+
+    @staticmethod
+    def _copy(module: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        return [(b, b.detach().clone()) for b in module._buffers.values() if b is not None]
+
+    def start_trials(self) -> None:
+        for key, module in self.modules.items():
+            self.saved[key] = self._copy(module)
+        self.trials = True
+
+    def restore(self) -> None:
+        with torch.no_grad():
+            for pairs in self.saved.values():
+                for buffer, copy in pairs:
+                    buffer.copy_(copy)
+
+
+class Optimizer(core.Optimizer, torch.optim.Optimizer):
+    """The torch shell around descend's step pipeline (base of :class:`GD`, :class:`Adam`,
+    :class:`Subgradient`).
+
+    ``step(closure)`` follows descend's closure contract: ``closure()`` runs the forward
+    pass and returns the loss tensor *without* calling backward; the optimizer zeroes the
+    gradients, calls backward, and calls the closure again under ``torch.no_grad()`` at
+    line-search trial points, replaying the random state (CPU and each CUDA device holding
+    a parameter) so every trial sees the same dropout masks, and putting module buffers
+    back afterwards. ``step`` returns the closure's loss; ``opt.last`` is a
+    :class:`descend.optim.StepInfo` (its ``loss`` averaged over the process group under
+    distributed training).
+
+    Each param group holds ``"params"``, ``"rule"`` (the step rule), ``"lr"`` (the step
+    size the group took last, NaN before the first step) and ``"weight_decay"``. Step sizes
+    come from the rule: torch's ``lr_scheduler`` classes do not drive it; pass a descend
+    schedule (``descend.optim.Cosine``, ...) instead.
+    """
+
+    _param_type = torch.Tensor
+    _process_group: Any = None
+
+    # ------------------------------------------------------------------ construction
+    def _make_groups(self, params: Iterable[Any], lr: Any,
+                     weight_decay: float) -> list[dict[str, Any]]:
+        if isinstance(params, dict):
+            raise ConfigError("params must be an iterable of tensors or of parameter-group "
+                              "dicts, got a dict (pass [group] for one group)")
+        groups = super()._make_groups(params, lr, weight_decay)
+        self.engine = TorchEngine([p for g in groups for p in g["params"]],
+                                  self._process_group)
+        self._bound = False
+        torch.optim.Optimizer.__init__(
+            self, groups, {"rule": groups[0]["rule"], "lr": math.nan,
+                           "weight_decay": weight_decay})
+        return self.param_groups
+
+    def _init_step(self, direction: Any, max_grad_norm: float | None = None) -> None:
+        super()._init_step(direction, max_grad_norm)
+        self.engine.bind(self._params)
+        self._bound = True
+
+    @staticmethod
+    def _check_parameter(p: Any) -> None:
+        if not isinstance(p, torch.Tensor):
+            raise TypeError(f"descend.torch optimizers take torch tensors, got {type(p).__name__}")
+        if not p.requires_grad:
+            raise ConfigError(f"a parameter given to the optimizer (shape {tuple(p.shape)}) "
+                              "does not require grad")
+        if not p.is_leaf:
+            raise ConfigError(
+                f"a parameter given to the optimizer (shape {tuple(p.shape)}) is the result "
+                "of an operation, not a leaf tensor; pass the model's parameters"
+            )
+        if not p.is_floating_point():
+            raise DTypeError(f"parameters must be real floating-point tensors, got {p.dtype}")
+        if p.layout != torch.strided:
+            raise ConfigError(f"parameters must be dense (strided) tensors, got {p.layout}")
+        if p.device.type == "meta":
+            raise ConfigError("a parameter is on the meta device (it holds no values); "
+                              "materialise the model first (model.to_empty(device=...))")
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a parameter group (before the first step: directions keep per-parameter
+        state from then on)."""
+        if not getattr(self, "_bound", True):  # torch's constructor adding our groups
+            torch.optim.Optimizer.add_param_group(self, param_group)
+            return
+        if self.t > 0:
+            raise ConfigError("add_param_group() after the first step: the direction's "
+                              "state covers the parameters it started with; build a new "
+                              "optimizer")
+        if not isinstance(param_group, dict):
+            raise ConfigError(f"a parameter group must be a dict, got {type(param_group).__name__}")
+        group = dict(param_group)
+        group.setdefault("lr", self.defaults["rule"])
+        (new,) = core.Optimizer._make_groups(self, [group], self.defaults["rule"],
+                                              self.defaults["weight_decay"])
+        known = {id(p) for p in self._params}
+        if any(id(p) in known for p in new["params"]):
+            raise ConfigError("a parameter of the new group is already in the optimizer")
+        self.param_groups.append(new)
+        self._init_step(self.direction)
+
+    # ------------------------------------------------------------------ the torch shell
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset the gradients: to None (default), or to zeros in place."""
+        if set_to_none:
+            self.engine.zero_grad(self._params)
+            return
+        for p in self._params:
+            if p.grad is not None:
+                p.grad.detach_()
+                p.grad.zero_()
+
+    def state_dict(self) -> dict[str, Any]:
+        """The optimizer's state in torch's layout.
+
+        ``"state"``: per-parameter tensors by parameter index (``momentum_buffer``,
+        ``exp_avg``, ``exp_avg_sq``, as torch's SGD and Adam name them); ``"param_groups"``:
+        per group its parameter indices, ``"lr"``, ``"weight_decay"`` and ``"rule"`` (the
+        step rule's state); ``"descend"``: the step count and the remaining state. Only
+        tensors, numbers, strings, None, lists and dicts: ``torch.load(weights_only=True)``
+        reads it back.
+        """
+        state = super().state_dict()
+        n = len(self._params)
+        direction = dict(state.pop("direction"))
+        per_parameter: dict[int, dict[str, Any]] = {i: {} for i in range(n)}
+        for key, name in _PER_PARAMETER.items():
+            value = direction.get(key)
+            if isinstance(value, list) and len(value) == n and n:
+                del direction[key]
+                for i, tensor in enumerate(value):
+                    per_parameter[i][name] = tensor
+        groups = []
+        start = 0
+        for group, rule_state in zip(self.param_groups, state.pop("rules")):
+            count = len(group["params"])
+            groups.append({"params": list(range(start, start + count)), "lr": group["lr"],
+                           "weight_decay": group["weight_decay"], "rule": rule_state})
+            start += count
+        state.pop("weight_decay", None)
+        state["direction"] = direction
+        return {"state": {i: s for i, s in per_parameter.items() if s},
+                "param_groups": groups, "descend": state}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s output (same groups and parameter shapes); tensors go
+        to their parameters' devices and dtypes, wherever they were saved."""
+        missing = [k for k in ("state", "param_groups", "descend")
+                   if not isinstance(state_dict, dict) or k not in state_dict]
+        if missing:
+            raise ConfigError("not a descend.torch optimizer state: missing "
+                              f"{', '.join(repr(k) for k in missing)}")
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups):
+            raise ConfigError(f"optimizer state has {len(groups)} parameter groups, this "
+                              f"optimizer has {len(self.param_groups)}")
+        for i, (saved, group) in enumerate(zip(groups, self.param_groups)):
+            if len(saved["params"]) != len(group["params"]):
+                raise ConfigError(f"parameter group {i} of the optimizer state has "
+                                  f"{len(saved['params'])} parameters, this optimizer's has "
+                                  f"{len(group['params'])}")
+        n = len(self._params)
+        per_parameter = {int(i): s for i, s in state_dict["state"].items()}
+        rest = dict(state_dict["descend"])
+        direction = dict(rest.get("direction", {}))
+        for key, name in _PER_PARAMETER.items():
+            if any(name in s for s in per_parameter.values()):
+                direction[key] = [per_parameter[i][name] for i in range(n)]
+        rest["direction"] = direction
+        rest["rules"] = [g["rule"] for g in groups]
+        rest["weight_decay"] = [g["weight_decay"] for g in groups]
+        super().load_state_dict(rest)
+        for saved, group in zip(groups, self.param_groups):
+            group["lr"] = float(saved["lr"])
+
+    def __getstate__(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    def __repr__(self) -> str:
+        return f"descend.torch.{core.Optimizer.__repr__(self)}"
+
+    # ------------------------------------------------------------------ around the phases
+    def _evaluate(self, closure: Any, same_batch: bool) -> Any:
+        if closure is None or self._needs is Needs.NOTHING:
+            return super()._evaluate(closure, same_batch)
+        guard = _BufferGuard()
+        self._guard = guard
+        with _forward_pre_hook(guard.hook):
+            start = super()._evaluate(closure, same_batch)
+        if self._needs is Needs.SLOPES and start.grads and self.engine.group() is not None:
+            # DDP with gradient_as_bucket_view=True writes every backward pass into the same
+            # buffers: the trials' backward passes would overwrite g, and d with it
+            grads = self.engine.clone(start.grads)
+            moving = grads if start.moving is start.grads else start.moving
+            start = start._replace(grads=grads, moving=moving)
+        return start
+
+    def _choose(self, start: Any, line: Any, closure: Any) -> Any:
+        if closure is None or self._needs is Needs.NOTHING:
+            return super()._choose(start, line, closure)
+        guard, self._guard = self._guard, None
+        guard.start_trials()
+        try:
+            with _forward_pre_hook(guard.hook):
+                return super()._choose(start, line, closure)
+        finally:
+            guard.restore()
+
+
+@contextmanager
+def _forward_pre_hook(hook: Any) -> Iterator[None]:
+    handle = nn.modules.module.register_module_forward_pre_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+class GD(Optimizer, core.GD):
+    """Gradient descent on torch parameters: ``descend.optim.GD`` (same arguments, same
+    step rules) as a ``torch.optim.Optimizer``.
+
+    x <- x + alpha_t d_t with d_t = -g_t, heavy-ball or Nesterov momentum, and alpha_t
+    from ``lr``: a float, a schedule ``t -> lr`` or a step rule (``Armijo()`` on
+    mini-batches is the stochastic line search of Vaswani et al., 2019).
+
+    Parameters
+    ----------
+    params : iterable of torch.Tensor or of parameter-group dicts
+    lr : float, callable or StepRule
+    momentum : float in [0, 1)
+    nesterov : bool
+    weight_decay : float >= 0
+        L2 penalty lambda: the objective is f + (lambda/2) ||x||^2.
+    process_group : torch.distributed.ProcessGroup, optional
+        Average every loss the optimizer reads over this group (default: the default
+        group when ``torch.distributed`` is initialised).
+    """
+
+    def __init__(self, params: Iterable[Any], lr: Any = 0.1, momentum: float = 0.0,
+                 nesterov: bool = False, weight_decay: float = 0.0, *,
+                 process_group: Any = None):
+        self._process_group = process_group
+        core.GD.__init__(self, params, lr, momentum, nesterov, weight_decay)
+
+
+class Adam(Optimizer, core.Adam):
+    """Adam (Kingma & Ba, 2015) on torch parameters: ``descend.optim.Adam`` as a
+    ``torch.optim.Optimizer``; ``lr`` may be a schedule or a step rule too.
+
+    x <- x - alpha m_hat / (sqrt(v_hat) + eps). ``process_group`` as in :class:`GD`.
+    """
+
+    def __init__(self, params: Iterable[Any], lr: Any = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, *, process_group: Any = None):
+        self._process_group = process_group
+        core.Adam.__init__(self, params, lr, betas, eps, weight_decay)
+
+
+class Subgradient(Optimizer, core_subgradient.Subgradient):
+    """The subgradient method on torch parameters, with best-iterate tracking
+    (``best_loss``, ``best_step``, ``restore_best()``, ``guarantee(R, G)``):
+    ``descend.optim.Subgradient`` as a ``torch.optim.Optimizer``.
+
+    x_{k+1} = x_k - alpha_k g_k; ``lr`` a float, a schedule, ``ConstantLength`` or
+    ``Polyak`` (line searches are refused: -g need not be a descent direction).
+    ``process_group`` as in :class:`GD`.
+    """
+
+    def __init__(self, params: Iterable[Any], lr: Any = 0.01, weight_decay: float = 0.0, *,
+                 process_group: Any = None):
+        self._process_group = process_group
+        core_subgradient.Subgradient.__init__(self, params, lr, weight_decay)

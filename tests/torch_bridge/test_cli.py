@@ -1,0 +1,46 @@
+"""``descend train --engine torch``: the default job through PyTorch, and its bad flags."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from descend.cli import main
+
+
+def test_the_default_job_trains_through_torch(capsys):
+    code = main(["train", "--engine", "torch", "--epochs", "2", "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "optimizer: descend.torch.GD, lr=Armijo(c1=0.1" in out
+    assert "stopped: epochs: 2 epochs done" in out
+    accuracy = float(re.search(r"validation: loss [\d.]+, accuracy ([\d.]+)%", out).group(1))
+    assert accuracy > 85.0  # digits after two epochs of the stochastic line search
+    passes = float(re.search(r"\(([\d.]+) forward passes per step\)", out).group(1))
+    assert 1.0 < passes < 4.0  # trials were made, a few per step
+
+
+def test_max_steps_and_adam(capsys):
+    code = main(["train", "--engine", "torch", "--optimizer", "adam", "--max-steps", "5",
+                 "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "stopped: max_steps: 5 steps" in out and "time: " in out and "for 5 steps" in out
+
+
+def test_flags_the_torch_engine_does_not_take(capsys, tmp_path):
+    code = main(["train", "--engine", "torch", "--plot", str(tmp_path / "p.png")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "--plot not supported with --engine torch" in err[0]
+
+
+def test_without_torch_the_flag_says_what_to_install():
+    code = ("import sys\nsys.modules['torch'] = None\nfrom descend.cli import main\n"
+            "sys.exit(main(['train', '--engine', 'torch']))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "descend train: --engine torch needs PyTorch: pip install 'descend[torch]'"]

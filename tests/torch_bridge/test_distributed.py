@@ -1,0 +1,50 @@
+"""Distributed data parallel: two gloo processes on the CPU, each with half of every batch,
+end with bit-identical parameters, equal (float64, 1e-9 relative) to one process training on
+the whole batches: every loss the optimizer reads is averaged over the group, so both ranks
+accept the same step sizes, and the gradients are DDP's averages."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from . import ddp_worker
+
+WORKER = Path(__file__).with_name("ddp_worker.py")
+
+
+def _run_ranks(tmp_path: Path, world: int = 2) -> list[dict]:
+    store = tmp_path / "store"
+    outs = [tmp_path / f"rank{r}.pt" for r in range(world)]
+    procs = [subprocess.Popen([sys.executable, str(WORKER), "--rank", str(r), "--world",
+                               str(world), "--store", str(store), "--out", str(outs[r])],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for r in range(world)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, err[-3000:]
+    return [torch.load(out, weights_only=True) for out in outs]
+
+
+def test_two_ranks_match_each_other_and_one_process(tmp_path):
+    ranks = _run_ranks(tmp_path)
+    torch.set_num_threads(1)
+    for case in ddp_worker.CASES:
+        r0, r1 = ranks[0][case], ranks[1][case]
+        single = ddp_worker.train(case, rank=None)
+        # the two ranks: bit for bit, step sizes included
+        assert r0["lr"] == r1["lr"], case
+        for a, b in zip(r0["params"], r1["params"]):
+            assert torch.equal(a, b), case
+        # against one process on the whole batches
+        for a, b in zip(r0["lr"], single["lr"]):
+            assert abs(a - b) <= 1e-9 * abs(b), (case, r0["lr"], single["lr"])
+        for a, b in zip(r0["loss"], single["loss"]):
+            assert abs(a - b) <= 1e-9 * abs(b), case
+        start = list(ddp_worker.model().parameters())
+        for a, b, s in zip(r0["params"], single["params"], start):
+            assert torch.max(torch.abs(a - b)) <= 1e-9 * torch.max(torch.abs(b)), case
+            assert not torch.allclose(b, s.detach())  # training moved every parameter
