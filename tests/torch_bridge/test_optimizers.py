@@ -173,6 +173,8 @@ CASES = {
     "armijo-momentum": lambda p: dt.GD(p, lr=optim.Armijo(c1=0.1), momentum=0.5),
     "wolfe-adam": lambda p: dt.Adam(p, lr=optim.StrongWolfe()),
     "subgradient-polyak": lambda p: dt.Subgradient(p, lr=optim.Polyak(f_star=None)),
+    "lbfgs": lambda p: dt.LBFGS(p, history_size=3),
+    "cg": lambda p: dt.CG(p, beta="HS"),
 }
 
 

@@ -63,6 +63,9 @@ CASES = {
     "adam": lambda m, p: m.Adam(p, lr=0.05),
     "weight-decay-wolfe": lambda m, p: m.GD(p, lr=optim.StrongWolfe(), weight_decay=0.01),
     "subgradient": lambda m, p: m.Subgradient(p, lr=optim.InverseTime(0.5)),
+    "lbfgs": lambda m, p: m.LBFGS(p, history_size=5),
+    "cg": lambda m, p: m.CG(p, beta="PR+"),
+    "lbfgs-armijo-decay": lambda m, p: m.LBFGS(p, lr=optim.Armijo(), weight_decay=0.01),
 }
 
 

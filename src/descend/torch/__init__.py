@@ -1,4 +1,4 @@
-"""descend's step sizes on PyTorch models: ``GD``, ``Adam``, ``Subgradient`` as
+"""descend's step sizes on PyTorch models: ``GD``, ``Adam``, ``Subgradient``, ``LBFGS``, ``CG`` as
 ``torch.optim.Optimizer`` subclasses, taking the same step rules as :mod:`descend.optim`.
 
 >>> import descend.torch as dt
@@ -18,6 +18,6 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess witho
 
 from ..optim.optimizer import StepInfo
 from .engine import TorchEngine
-from .optimizers import GD, Adam, Optimizer, Subgradient
+from .optimizers import CG, GD, LBFGS, Adam, Optimizer, Subgradient
 
-__all__ = ["GD", "Adam", "Optimizer", "StepInfo", "Subgradient", "TorchEngine"]
+__all__ = ["CG", "GD", "LBFGS", "Adam", "Optimizer", "StepInfo", "Subgradient", "TorchEngine"]

@@ -22,6 +22,7 @@ from torch import nn
 
 from ..errors import ConfigError, DTypeError
 from ..optim import optimizer as core
+from ..optim import quasi_newton as core_quasi_newton
 from ..optim import subgradient as core_subgradient
 from ..optim.steps import Needs
 from .engine import TorchEngine
@@ -326,3 +327,30 @@ class Subgradient(Optimizer, core_subgradient.Subgradient):
                  process_group: Any = None):
         self._process_group = process_group
         core_subgradient.Subgradient.__init__(self, params, lr, weight_decay)
+
+
+class LBFGS(Optimizer, core_quasi_newton.LBFGS):
+    """L-BFGS on torch parameters: ``descend.optim.LBFGS`` (the two-loop recursion over the
+    last ``history_size`` curvature pairs, strong Wolfe by default; any step rule) as a
+    ``torch.optim.Optimizer``. Unlike ``torch.optim.LBFGS`` one ``step(closure)`` is one
+    iteration, and the line search's constants are the rule's. ``process_group`` as in
+    :class:`GD`."""
+
+    def __init__(self, params: Iterable[Any], lr: Any = None, history_size: int = 10,
+                 curvature_eps: float = 1e-10, weight_decay: float = 0.0, *,
+                 process_group: Any = None):
+        self._process_group = process_group
+        core_quasi_newton.LBFGS.__init__(self, params, lr, history_size, curvature_eps,
+                                         weight_decay)
+
+
+class CG(Optimizer, core_quasi_newton.CG):
+    """Nonlinear conjugate gradients on torch parameters: ``descend.optim.CG`` (beta in FR,
+    PR+, HS, DY; strong Wolfe with c2 = 0.1 by default) as a ``torch.optim.Optimizer``.
+    ``process_group`` as in :class:`GD`."""
+
+    def __init__(self, params: Iterable[Any], lr: Any = None, beta: str = "PR+",
+                 restart: int | None = None, weight_decay: float = 0.0, *,
+                 process_group: Any = None):
+        self._process_group = process_group
+        core_quasi_newton.CG.__init__(self, params, lr, beta, restart, weight_decay)
