@@ -208,6 +208,7 @@ class Optimizer:
         self._spare: Vector | None = None  # buffers the next parameters are written into
         self._undo: Vector | None = None  # the parameters before the last update
         self._accepted: TrialPoint | None = None  # the last accepted point's gradient
+        self._in_spare: float | None = None  # the step whose point the spare buffers hold
 
     def _split_groups(self, params: Iterable[Any]) -> list[tuple[list[Any], dict[str, Any]]]:
         """(parameters, group settings) per group, each parameter checked."""
@@ -468,7 +469,10 @@ class Optimizer:
             if self._needs is Needs.SLOPES:
                 self._accepted = line_fn.accepted(float(choice.lr))
             alphas = [float(choice.lr)]
+            # the accepted point is usually the last trial, still in the spare buffers
+            self._in_spare = line_fn.placed
         else:
+            self._in_spare = None
             ctx = StepContext(t, loss, norm, line.norm, line.slope, None, None, per_epoch,
                               None, self._precision)
             if self._shared_rule:
@@ -491,7 +495,10 @@ class Optimizer:
             if alphas[0] == 0:
                 self._undo = None
                 return
-            self.engine.place(self._params, spare, x0, line.sign * alphas[0], line.v)
+            if alphas[0] == self._in_spare:  # x0 + alpha d is there already: no second pass
+                self.engine.assign(self._params, spare)
+            else:
+                self.engine.place(self._params, spare, x0, line.sign * alphas[0], line.v)
         else:
             for i, (p, buf, x, v) in enumerate(zip(self._params, spare, x0, line.v)):
                 alpha = alphas[self._group_of[i]]

@@ -128,12 +128,15 @@ class Restriction:
         self.replay = replay
         self.decay = decay
         self.trial: TrialPoint | None = None
+        #: the step whose point x0 + alpha d the buffers hold (the last one placed)
+        self.placed: float | None = None
 
     def place(self, alpha: float) -> None:
         """Parameters at x0 + alpha d, random state as before the first forward pass."""
         if self.replay is not None:
             self.engine.rng_restore(self.replay.before)
         self.engine.place(self.params, self.buffers, self.x0, self.sign * alpha, self.v)
+        self.placed = alpha
 
     def phi(self, alpha: float) -> float:
         """F(x0 + alpha d), forward only."""
