@@ -312,3 +312,37 @@ def test_divergence_fires_on_overshoot_and_on_non_finite_values_only():
     assert Divergence(10.0).check(h3, 0) is None  # without f*: scale max(|f_0|, 1) = 2, limit 22
     with pytest.raises(ConfigError):
         Divergence(0.0)
+
+
+def test_train_steps_is_the_loop_of_fit_over_the_callers_closures():
+    import descend as ds
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    losses = []
+    for run in ("fit", "train_steps"):
+        model = ds.nn.mlp([3, 4, 2], rng=1)
+        opt = ds.optim.GD(model.parameters(), lr=0.5)
+        loss_fn = ds.nn.CrossEntropyLoss()
+        if run == "fit":
+            h = ds.train.fit(model, loss_fn, opt, (X, y), epochs=3, batch_size=10,
+                             shuffle=False, progress=False, capture=False)
+        else:
+            def batches():
+                for i in range(0, 40, 10):
+                    xb, yb = ds.tensor(X[i:i + 10]), y[i:i + 10]
+                    yield (lambda xb=xb, yb=yb, m=model, f=loss_fn: f(m(xb), yb)), 10
+
+            h = ds.train.train_steps(opt, batches, epochs=3, steps_per_epoch=4)
+        losses.append(h.loss)
+        assert h.stop_reason.criterion == "epochs" and len(h.epochs) == 3
+    assert losses[0] == losses[1]
+    # divergence is fit's rule too: named, and the last good parameters put back
+    model = ds.nn.mlp([3, 4, 2], rng=1)
+    opt = ds.optim.GD(model.parameters(), lr=1e6)
+    big = ds.tensor(X * 1e4)
+    h = ds.train.train_steps(opt, lambda: [(lambda: ds.nn.CrossEntropyLoss()(model(big), y), 40)],
+                             epochs=50)
+    assert h.stop_reason.criterion == "diverged"
+    assert all(np.isfinite(p.data).all() for p in model.parameters())

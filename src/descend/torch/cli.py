@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -18,12 +19,11 @@ import torch
 from torch import nn
 
 from ..nn import Dropout, Linear, mlp
-from .optimizers import GD, Adam, Subgradient
+from ..train import StopWhen, train_steps
+from .optimizers import CG, GD, LBFGS, Adam, Subgradient
 
 #: ``descend train`` flags this engine does not take (their value when not given)
-UNSUPPORTED = {"checkpoint": None, "resume": None, "plot": None, "history": None,
-               "patience": None, "loss_below": None, "grad_norm_below": None,
-               "rel_change_below": None, "param_change_below": None}
+UNSUPPORTED = {"checkpoint": None, "resume": None}
 
 _ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.01), "tanh": nn.Tanh,
                 "sigmoid": nn.Sigmoid, "gelu": nn.GELU}
@@ -77,6 +77,11 @@ def train(args: argparse.Namespace, rule: Any, sizes: list[int], X_train: np.nda
                       weight_decay=args.weight_decay)
     elif args.optimizer == "adam":
         opt = Adam(params, lr=rule, weight_decay=args.weight_decay)
+    elif args.optimizer == "lbfgs":
+        opt = LBFGS(params, lr=rule, history_size=args.history_size or 10,
+                    weight_decay=args.weight_decay)
+    elif args.optimizer == "cg":
+        opt = CG(params, lr=rule, beta=args.beta or "PR+", weight_decay=args.weight_decay)
     else:
         opt = Subgradient(params, lr=rule, weight_decay=args.weight_decay)
     Xt, yt = torch.from_numpy(X_train), torch.from_numpy(np.asarray(y_train, dtype=np.int64))
@@ -90,39 +95,37 @@ def train(args: argparse.Namespace, rule: Any, sizes: list[int], X_train: np.nda
           f"{'full batch' if args.batch_size is None else f'batch {batch}'}, seed {args.seed}",
           flush=True)
     order = np.random.default_rng(args.seed)
-    steps, evaluations, reason = 0, 0, f"epochs: {args.epochs} epochs done"
-    started = time.perf_counter()
-    for epoch in range(args.epochs):
+
+    def batches() -> Iterator[tuple[Callable[[], Any], int]]:
         perm = torch.from_numpy(order.permutation(n)) if args.batch_size else torch.arange(n)
-        total = 0.0
         for start in range(0, n, batch):
             idx = perm[start:start + batch]
             xb, yb = Xt[idx], yt[idx]
-            opt.step(lambda xb=xb, yb=yb: nn.functional.cross_entropy(model(xb), yb))
-            steps += 1
-            evaluations += opt.last.evaluations
-            total += opt.last.loss * len(idx)
-            if not opt.last.finite:
-                reason = f"diverged: the loss was {opt.last.loss} at step {opt.last.step}"
-                break
-            if args.max_steps is not None and steps >= args.max_steps:
-                reason = f"max_steps: {steps} steps"
-                break
-            if args.time_limit is not None and time.perf_counter() - started > args.time_limit:
-                reason = f"time_limit: {args.time_limit:g} s"
-                break
-        else:
-            if not args.quiet:
-                print(f"epoch {epoch + 1}/{args.epochs}: loss {total / n:.4f}, "
-                      f"lr {opt.last.lr:.3g}", flush=True)
-            continue
-        break
+            yield (lambda xb=xb, yb=yb: nn.functional.cross_entropy(model(xb), yb)), len(idx)
+
+    stop = StopWhen(max_steps=args.max_steps, loss_below=args.loss_below,
+                    grad_norm_below=args.grad_norm_below,
+                    rel_loss_change_below=args.rel_change_below,
+                    param_change_below=args.param_change_below, patience=args.patience,
+                    time_limit=args.time_limit)
+    started = time.perf_counter()
+    history = train_steps(opt, batches, epochs=args.epochs,
+                          steps_per_epoch=opt.steps_per_epoch, stop=stop,
+                          progress=not args.quiet)
     seconds = time.perf_counter() - started
     train_loss, train_acc = _metrics(model, Xt, yt)
     val_loss, val_acc = _metrics(model, Xv, yv)
+    reason = history.stop_reason
     print(f"stopped: {reason}")
     print(f"train: loss {train_loss:.4f}, accuracy {100 * train_acc:.2f}%")
     print(f"validation: loss {val_loss:.4f}, accuracy {100 * val_acc:.2f}%")
-    print(f"time: {seconds:.1f} s for {steps} steps ({evaluations / max(steps, 1):.2f} forward "
-          "passes per step)")
-    return 1 if reason.startswith("diverged") else 0
+    evaluations = sum(history.evaluations)
+    print(f"time: {seconds:.1f} s for {history.steps} steps "
+          f"({evaluations / max(history.steps, 1):.2f} forward passes per step)")
+    if args.history:
+        history.to_csv(args.history)
+        print(f"history: {args.history}")
+    if args.plot:
+        history.plot(args.plot, title=f"descend train --engine torch: {reason}")
+        print(f"plot: {args.plot}")
+    return 1 if reason is not None and reason.criterion == "diverged" else 0

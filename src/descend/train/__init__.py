@@ -2,7 +2,7 @@
 
 from ..autodiff.capture import captured_step
 from .history import Best, EpochRecord, History, StopReason
-from .loop import Callback, evaluate, fit, minimize
+from .loop import Callback, evaluate, fit, minimize, train_steps
 from .stopping import STOP_REASONS, Divergence, StopWhen
 from .tensorboard import TensorBoardLogger  # imports tensorboardX only when one is made
 
@@ -20,4 +20,5 @@ __all__ = [
     "evaluate",
     "fit",
     "minimize",
+    "train_steps",
 ]

@@ -279,6 +279,32 @@ def minimize(
     return run.train(budget, progress, checkpoint_every=None)
 
 
+def train_steps(
+    optimizer: Optimizer,
+    batches: Callable[[], Iterable[tuple[Callable[[], Any], int]]],
+    *,
+    epochs: int,
+    steps_per_epoch: int | None = None,
+    stop: StopWhen | None = None,
+    callbacks: Sequence[Callback | Callable[[History], Any]] = (),
+    progress: bool = False,
+) -> History:
+    """The loop of :func:`fit` over closures the caller makes, for models descend does not
+    hold itself (a PyTorch model, say).
+
+    ``batches()`` is called once per epoch and yields, for each step, ``(closure, samples)``:
+    a closure that runs the forward pass on one batch and returns the loss without calling
+    backward, and the batch's number of samples. Stopping criteria, the divergence rule
+    (which puts back the last parameters with a finite loss) and the stop reasons are those
+    of ``fit``.
+    """
+    _check_settings(optimizer, stop, callbacks, epochs=epochs)
+    optimizer.steps_per_epoch = steps_per_epoch
+    source = _Source(lambda rng: batches(), steps_per_epoch)
+    run = _Run(optimizer, stop or StopWhen(), Divergence(), callbacks, source, None)
+    return run.train(epochs, progress, checkpoint_every=None)
+
+
 # ------------------------------------------------------------------------------ preparing
 def _check_settings(optimizer: Any, stop: Any, callbacks: Sequence[Any], **counts: Any) -> None:
     for name, value in counts.items():
