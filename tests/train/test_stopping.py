@@ -314,6 +314,17 @@ def test_divergence_fires_on_overshoot_and_on_non_finite_values_only():
         Divergence(0.0)
 
 
+def _batches_of(model, loss_fn, X, y):
+    import descend as ds
+
+    def batches():
+        for i in range(0, len(X), 10):
+            xb, yb = ds.tensor(X[i:i + 10]), y[i:i + 10]
+            yield (lambda xb=xb, yb=yb: loss_fn(model(xb), yb)), 10
+
+    return batches
+
+
 def test_train_steps_is_the_loop_of_fit_over_the_callers_closures():
     import descend as ds
 
@@ -329,12 +340,8 @@ def test_train_steps_is_the_loop_of_fit_over_the_callers_closures():
             h = ds.train.fit(model, loss_fn, opt, (X, y), epochs=3, batch_size=10,
                              shuffle=False, progress=False, capture=False)
         else:
-            def batches():
-                for i in range(0, 40, 10):
-                    xb, yb = ds.tensor(X[i:i + 10]), y[i:i + 10]
-                    yield (lambda xb=xb, yb=yb, m=model, f=loss_fn: f(m(xb), yb)), 10
-
-            h = ds.train.train_steps(opt, batches, epochs=3, steps_per_epoch=4)
+            h = ds.train.train_steps(opt, _batches_of(model, loss_fn, X, y), epochs=3,
+                                     steps_per_epoch=4)
         losses.append(h.loss)
         assert h.stop_reason.criterion == "epochs" and len(h.epochs) == 3
     assert losses[0] == losses[1]
