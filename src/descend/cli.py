@@ -265,7 +265,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if torch_train is not None:
         print(f"data: {dataset.name} ({len(train)} train / {len(val)} validation, "
               f"{X_train.shape[1]} features, {dataset.n_classes} classes)")
-        return int(torch_train(args, rule, sizes, X_train, train.y, X_val, val.y))
+        history, train_m, val_m, seconds = torch_train(args, rule, sizes, X_train, train.y,
+                                                       X_val, val.y)
+        return _train_report(args, history, train_m, val_m, seconds)
     params = list(model.parameters())
     opt = _train_optimizer(args, params, rule)
     stop = StopWhen(max_steps=args.max_steps, loss_below=args.loss_below,
@@ -288,8 +290,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                   checkpoint_every=args.checkpoint_every, resume=args.resume,
                   config={"train_args": _saved_args(args)}, overwrite=args.overwrite)
     seconds = time.perf_counter() - started
-    return _train_report(args, history, model, loss_fn, (X_train, train.y), (X_val, val.y),
-                         seconds)
+    if history.stop_reason is not None and history.stop_reason.criterion == "interrupted":
+        return _interrupted(args, history)
+    return _train_report(args, history, evaluate(model, loss_fn, X_train, train.y),
+                         evaluate(model, loss_fn, X_val, val.y), seconds)
 
 
 def _checked_train_args(args: argparse.Namespace) -> argparse.Namespace:
@@ -352,20 +356,21 @@ def _train_optimizer(args: argparse.Namespace, params: list[Any], rule: Any) -> 
     return Subgradient(params, lr=rule, weight_decay=args.weight_decay)
 
 
-def _train_report(args: argparse.Namespace, history: Any, model: Any, loss_fn: Any,
-                  train: tuple[Any, Any], val: tuple[Any, Any], seconds: float) -> int:
+def _interrupted(args: argparse.Namespace, history: Any) -> int:
+    """Ctrl-C: say where the run stopped and how to resume it; exit code 130."""
+    print(f"stopped: {history.stop_reason}", file=sys.stderr)
+    if args.checkpoint is not None:
+        print(f"checkpoint written to {args.checkpoint}; resume with: descend train "
+              f"--resume {args.checkpoint} --checkpoint {args.checkpoint}", file=sys.stderr)
+    else:
+        print("no checkpoint was asked for (--checkpoint PATH)", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def _train_report(args: argparse.Namespace, history: Any, train_m: dict[str, float],
+                  val_m: dict[str, float], seconds: float) -> int:
     """Print why training stopped and the final metrics, write the history and plot; the
-    exit code (130 interrupted, 1 diverged, else 0)."""
-    if history.stop_reason is not None and history.stop_reason.criterion == "interrupted":
-        print(f"stopped: {history.stop_reason}", file=sys.stderr)
-        if args.checkpoint is not None:
-            print(f"checkpoint written to {args.checkpoint}; resume with: descend train "
-                  f"--resume {args.checkpoint} --checkpoint {args.checkpoint}", file=sys.stderr)
-        else:
-            print("no checkpoint was asked for (--checkpoint PATH)", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    train_m = evaluate(model, loss_fn, *train)
-    val_m = evaluate(model, loss_fn, *val)
+    exit code (1 diverged, else 0). Both engines report through it."""
     evals = np.asarray(history.evaluations, dtype=float)
     print(f"stopped: {_stop_message(history, args)}")
     print(f"train: loss {train_m['loss']:.4f}, accuracy {100 * train_m['accuracy']:.2f}%")

@@ -52,7 +52,7 @@ def torch_mlp(sizes: list[int], activation: str, dropout: float, seed: int) -> n
     return nn.Sequential(*layers)
 
 
-def _metrics(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+def _metrics(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
     was = model.training
     model.eval()
     with torch.no_grad():
@@ -60,12 +60,14 @@ def _metrics(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> tuple[float,
         loss = nn.functional.cross_entropy(out, y).item()
         accuracy = (out.argmax(1) == y).double().mean().item()
     model.train(was)
-    return loss, accuracy
+    return {"loss": loss, "accuracy": accuracy}
 
 
 def train(args: argparse.Namespace, rule: Any, sizes: list[int], X_train: np.ndarray,
-          y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray) -> int:
-    """Train and report as ``descend train`` does; the exit code (1 when it diverged)."""
+          y_train: np.ndarray, X_val: np.ndarray,
+          y_val: np.ndarray) -> tuple[Any, dict[str, float], dict[str, float], float]:
+    """Train as ``descend train`` does; (the History, train and validation metrics, the
+    seconds of training), which the command line reports."""
     # --threads, as for the NumPy engine's BLAS: more intra-op threads than free cores
     # make every parallel region wait for a descheduled thread
     torch.set_num_threads(args.threads)
@@ -113,19 +115,4 @@ def train(args: argparse.Namespace, rule: Any, sizes: list[int], X_train: np.nda
                           steps_per_epoch=opt.steps_per_epoch, stop=stop,
                           progress=not args.quiet)
     seconds = time.perf_counter() - started
-    train_loss, train_acc = _metrics(model, Xt, yt)
-    val_loss, val_acc = _metrics(model, Xv, yv)
-    reason = history.stop_reason
-    print(f"stopped: {reason}")
-    print(f"train: loss {train_loss:.4f}, accuracy {100 * train_acc:.2f}%")
-    print(f"validation: loss {val_loss:.4f}, accuracy {100 * val_acc:.2f}%")
-    evaluations = sum(history.evaluations)
-    print(f"time: {seconds:.1f} s for {history.steps} steps "
-          f"({evaluations / max(history.steps, 1):.2f} forward passes per step)")
-    if args.history:
-        history.to_csv(args.history)
-        print(f"history: {args.history}")
-    if args.plot:
-        history.plot(args.plot, title=f"descend train --engine torch: {reason}")
-        print(f"plot: {args.plot}")
-    return 1 if reason is not None and reason.criterion == "diverged" else 0
+    return history, _metrics(model, Xt, yt), _metrics(model, Xv, yv), seconds
