@@ -476,14 +476,10 @@ class CaptureEngine(NumpyEngine):
         if entry.state is _READY:
             program = entry.program
             assert program is not None
-            state = backend.rng_snapshot() if program.random else None
-            try:
-                loss, grads, out = program(closure)
-            except Exception:  # redo the step eagerly, and stay eager for this key
-                entry.state = _EAGER
-                if state is not None:
-                    backend.rng_restore(state)
+            result = self._replay(entry, closure)
+            if result is None:  # redo the step eagerly, and stay eager for this key
                 return self.forward(closure)
+            loss, grads, out = result
             self.stats["grad"][0] += 1
             closure.replayed(out)
             obj = wrap(loss, False, None)
@@ -535,15 +531,8 @@ class CaptureEngine(NumpyEngine):
             self.stats["value"][1] += 1
             return super().value(closure)
         if entry.state is _READY:
-            program = entry.program
-            assert program is not None
-            state = backend.rng_snapshot() if program.random else None
-            try:
-                out = program(closure)
-            except Exception:
-                entry.state = _EAGER
-                if state is not None:
-                    backend.rng_restore(state)
+            out = self._replay(entry, closure)
+            if out is None:
                 return self.value(closure)
             self.stats["value"][0] += 1
             return float(out)
@@ -572,6 +561,21 @@ class CaptureEngine(NumpyEngine):
         return value
 
     # ---------------------------------------------------------------- helpers
+    @staticmethod
+    def _replay(entry: _Entry, closure: Any) -> Any:
+        """The entry's program run on this batch, or None when it failed: the key then stays
+        eager and the random state is as before the attempt."""
+        program = entry.program
+        assert program is not None
+        state = backend.rng_snapshot() if program.random else None
+        try:
+            return program(closure)
+        except Exception:
+            entry.state = _EAGER
+            if state is not None:
+                backend.rng_restore(state)
+            return None
+
     def _entry(self, kind: str, closure: Any) -> _Entry | None:
         if type(closure) is not Batch:
             return None
