@@ -51,10 +51,6 @@ class Engine(Protocol):
         """``spare`` when its arrays fit ``like`` (shape, dtype, not aliased), else new ones."""
         ...
 
-    def axpy_into(self, out: Vector, x: Vector, alpha: float, d: Vector) -> None:
-        """out_i <- x_i + alpha d_i, written into ``out`` (the arrays of ``x`` untouched)."""
-        ...
-
     def copy_into(self, dst: Vector, src: Vector) -> None: ...
 
     def place(self, params: Sequence[Any], out: Vector, x: Vector, alpha: float,
@@ -144,12 +140,6 @@ class NumpyEngine:
             else:
                 return spare
         return [np.empty_like(x) for x in like]
-
-    @staticmethod
-    def axpy_into(out: Vector, x: Vector, alpha: float, d: Vector) -> None:
-        for buf, xi, di in zip(out, x, d):
-            np.multiply(di, alpha, out=buf, casting="same_kind")
-            buf += xi
 
     @staticmethod
     def place(params: Sequence[Tensor], out: Vector, x: Vector, alpha: float,

@@ -110,7 +110,8 @@ class TorchEngine:
                 return spare
         return [torch.empty_like(x) for x in like]
 
-    def axpy_into(self, out: Vector, x: Vector, alpha: float, d: Vector) -> None:
+    def _axpy_into(self, out: Vector, x: Vector, alpha: float, d: Vector) -> None:
+        """out_i <- x_i + alpha d_i, written into ``out``."""
         if self.on_cuda and len(out) > 1:
             # two fused launches beat one launch per parameter on a GPU
             torch._foreach_copy_(out, x)
@@ -121,7 +122,7 @@ class TorchEngine:
 
     def place(self, params: Sequence[torch.Tensor], out: Vector, x: Vector, alpha: float,
               d: Vector) -> None:
-        self.axpy_into(out, x, alpha, d)
+        self._axpy_into(out, x, alpha, d)
         self.assign(params, out)
 
     @staticmethod
