@@ -224,3 +224,14 @@ def test_fuzzed_metadata_raises_only_checkpoint_error(tmp_path, checkpoints, dat
 @given(data=st.data())
 def test_fuzzed_metadata_raises_only_checkpoint_error_long(tmp_path, checkpoints, data):
     _fuzz(tmp_path, checkpoints, data)
+
+
+def test_a_step_rule_state_that_cannot_be_resumed_is_refused_at_resume(tmp_path, checkpoints):
+    # previous = 0 passes the metadata check (a number >= 0), but the rule cannot start a
+    # search from it: resuming says so as a CheckpointError, not a raw ConfigError mid-step
+    ckpt = tmp_path / "run.npz"
+    ckpt.write_bytes(_edit(checkpoints["armijo"],
+                           _set((*P, "optimizer", "rules", 0, "previous"), 0)))
+    load_checkpoint(ckpt)
+    with pytest.raises(CheckpointError, match="previous"):
+        _resume(ckpt, "armijo")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..checks import check_count, check_fraction, check_step_size
+from ..checks import check_count, check_fraction, check_step_size, is_real
 from ..errors import ConfigError
 from .steps import Needs, StepChoice, StepContext
 
@@ -102,10 +102,14 @@ class ReduceOnPlateau:
                 "reductions": self.reductions}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.value = float(state["value"])
-        self.best = float(state["best"])
-        self.bad_epochs = int(state["bad_epochs"])
-        self.reductions = int(state["reductions"])
+        self.value = check_step_size("ReduceOnPlateau state: value", state["value"],
+                                     allow_zero=True)
+        best = state["best"]
+        if not is_real(best) or math.isnan(best):
+            raise ConfigError(f"ReduceOnPlateau state: best must be a number, got {best!r}")
+        self.best = float(best)
+        self.bad_epochs = check_count("ReduceOnPlateau state: bad_epochs", state["bad_epochs"], 0)
+        self.reductions = check_count("ReduceOnPlateau state: reductions", state["reductions"], 0)
 
     def __repr__(self) -> str:
         return (f"ReduceOnPlateau(lr={self.initial}, factor={self.factor}, "

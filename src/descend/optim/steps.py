@@ -28,7 +28,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..checks import check_count, check_fraction, check_step_size, is_real
+from ..checks import check_count, check_finite, check_fraction, check_step_size, is_real
 from ..errors import ConfigError
 from ..linesearch import LineSearchStatus, backtracking, exact, strong_wolfe
 
@@ -367,7 +367,10 @@ class Polyak:
         return {"f_best": self.f_best}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.f_best = float(state["f_best"])
+        f_best = state["f_best"]
+        if not (is_real(f_best) and not math.isnan(f_best)) or f_best == -math.inf:
+            raise ConfigError(f"Polyak state: f_best must be a number or inf, got {f_best!r}")
+        self.f_best = float(f_best)
 
     def __repr__(self) -> str:
         return f"Polyak(f_star={self.f_star}, c={self.c}, max_lr={self.max_lr})"
@@ -465,7 +468,7 @@ class Armijo:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         prev = state.get("previous")
-        self.previous = None if prev is None else float(prev)
+        self.previous = None if prev is None else check_step_size("Armijo state: previous", prev)
         self.first_accepted = bool(state.get("first_accepted", True))
 
     def __repr__(self) -> str:
@@ -527,7 +530,11 @@ class StrongWolfe:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         prev = state.get("previous")
-        self.previous = None if prev is None else (float(prev[0]), float(prev[1]))
+        if prev is not None and (not isinstance(prev, list | tuple) or len(prev) != 2):
+            raise ConfigError(f"StrongWolfe state: previous must be a pair, got {prev!r}")
+        self.previous = None if prev is None else (
+            check_step_size("StrongWolfe state: previous step", prev[0]),
+            check_finite("StrongWolfe state: previous slope", prev[1]))
 
     def __repr__(self) -> str:
         return f"StrongWolfe(c1={self.c1}, c2={self.c2})"

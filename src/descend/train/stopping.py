@@ -193,7 +193,7 @@ class StopWhen:
         e, step = rec.epoch, rec.step
         where = f"at step {step}" if steps_in_epoch == 1 else f"at epoch {e} (step {step})"
         if self.loss_below is not None and rec.train_loss < self.loss_below:
-            return StopReason("loss_below", f"loss {rec.train_loss:.3g} < {self.loss_below:g} "
+            return StopReason("loss_below", f"loss {rec.train_loss:.6g} < {self.loss_below:.6g} "
                               f"{where}", step, e, rec.train_loss, self.loss_below)
         if self.grad_norm_below is not None:
             recent = history.grad_norm[-steps_in_epoch:]
