@@ -586,14 +586,6 @@ class _Saver:
               epoch_rng_state, self.config, self.seed)
 
 
-def _check_checkpoint_path(path: Path) -> None:
-    if path.is_dir():
-        raise CheckpointError(f"checkpoint path {path} is a directory, expected a file")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise CheckpointError(f"cannot write checkpoint {path}: folder {folder} does not exist")
-
-
 def _probe(model: Any, loss_fn: Callable[..., Tensor], X: np.ndarray, y: np.ndarray,
            what: str) -> None:
     """Run one sample through the model and the loss before training (in evaluation mode,
