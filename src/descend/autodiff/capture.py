@@ -65,6 +65,11 @@ class NotCapturable(Exception):
     """The step cannot be written as a program (the engine stays eager for it)."""
 
 
+class Stale(Exception):
+    """A parameter changed its shape or dtype since the program was recorded (the step
+    runs eagerly and its key is recorded again)."""
+
+
 # ------------------------------------------------------------------------------ the closure
 class Batch:
     """The closure of one mini-batch, ``loss_fn(model(x), y)``, that says what it holds.
@@ -308,17 +313,24 @@ def compile_program(rec: _Recording, root: Tensor, full: bool) -> Program:
 
     random = False
     arg_text: dict[int, str] = {}
+    root_var = rec.var_of_tensor[id(root)]
     for prim, specs, params, var in rec.ops:
-        names[f"F{var}"] = prim.forward
         random = random or prim.name in RANDOM_PRIMITIVES
         args = ", ".join(expr(s) for s in specs)
         arg_text[var] = args
+        kwargs = f", **K{var}" if params else ""
         if params:
             names[f"K{var}"] = params
-            lines.append(f"v{var} = F{var}({args}, **K{var})")
+        kernel = prim.kernel
+        if kernel is not None:
+            names[f"W{var}"] = {}  # the kernel's buffers for this operation
+        if kernel is not None and kernel.forward is not None and var != root_var:
+            # (the loss leaves the program: never a buffer)
+            names[f"F{var}"] = kernel.forward
+            lines.append(f"v{var} = F{var}(W{var}, {args}{kwargs})")
         else:
-            lines.append(f"v{var} = F{var}({args})")
-    root_var = rec.var_of_tensor[id(root)]
+            names[f"F{var}"] = prim.forward
+            lines.append(f"v{var} = F{var}({args}{kwargs})")
     leaves: list[Tensor] = []
     if not full:
         lines.append(f"return v{root_var}")
@@ -327,6 +339,13 @@ def compile_program(rec: _Recording, root: Tensor, full: bool) -> Program:
         out_var = rec.var_of_tensor.get(id(rec.output)) if rec.output is not None else None
         out = "None" if out_var is None else f"v{out_var}"
         lines.append(f"return v{root_var}, ({''.join(g + ', ' for g in grads)}), {out}")
+    if any(f"W{var}" in names for _, _, _, var in rec.ops):
+        # Kernel buffers fit the shapes and dtypes this recording saw; those of X and Y
+        # are part of the program's key, those of the parameters are checked here.
+        leaf_text = "".join(f"L{i}.data.shape, L{i}.data.dtype, " for i in range(len(rec.leaves)))
+        names["GUARD"] = tuple(x for leaf in rec.leaves for x in (leaf.data.shape, leaf.data.dtype))
+        names["STALE"] = Stale
+        lines.insert(0, f"if ({leaf_text}) != GUARD: raise STALE")
     source = "def program(X, Y):\n" + "".join(f"    {line}\n" for line in lines)
     exec(compile(source, "<descend captured step>", "exec"), names)
     return Program(names["program"], leaves, full, random, source)
@@ -362,11 +381,19 @@ def _backward_lines(rec: _Recording, root: Tensor, root_var: int, names: dict[st
         if var is None:
             raise NotCapturable("the graph reaches a tensor made outside the closure")
         g_in = in_flight[id(t)]
-        names[f"B{var}"] = node.prim.vjp
         names[f"N{var}"] = node.needs
         inputs = arg_text[var] + ("," if len(node.needs) == 1 else "")
         kwargs = f", **K{var}" if node.params else ""
-        lines.append(f"R = B{var}({g_in}, v{var}, ({inputs}), N{var}{kwargs})")
+        kernel = node.prim.kernel
+        if kernel is not None and kernel.vjp is not None:
+            names[f"B{var}"] = kernel.vjp
+            # a parameter's gradient leaves the program: a new array, never a buffer
+            names[f"FR{var}"] = tuple(p is not None and p._node is None for p in node.parents)
+            lines.append(f"R = B{var}(W{var}, {g_in}, v{var}, ({inputs}), N{var}, FR{var}"
+                         f"{kwargs})")
+        else:
+            names[f"B{var}"] = node.prim.vjp
+            lines.append(f"R = B{var}({g_in}, v{var}, ({inputs}), N{var}{kwargs})")
         first = None
         for i, (p, need) in enumerate(zip(node.parents, node.needs)):
             if not need:
@@ -570,11 +597,14 @@ class CaptureEngine(NumpyEngine):
         state = backend.rng_snapshot() if program.random else None
         try:
             return program(closure)
+        except Stale:
+            entry.state = _RECORD
+            entry.misses = 0
         except Exception:
             entry.state = _EAGER
-            if state is not None:
-                backend.rng_restore(state)
-            return None
+        if state is not None:
+            backend.rng_restore(state)
+        return None
 
     def _entry(self, kind: str, closure: Any) -> _Entry | None:
         if type(closure) is not Batch:

@@ -70,6 +70,24 @@ def enable_grad() -> _SetGradMode:
     return _SetGradMode(True)
 
 
+class Kernel(NamedTuple):
+    """A primitive's forward and VJP over preallocated buffers, for captured programs.
+
+    ``forward(ws, *arrays, **params)`` and ``vjp(ws, g, out, inputs, needs, fresh,
+    **params)`` compute *the same bits* as the primitive's own two functions (the same
+    NumPy operations in the same order, only with ``out=`` buffers), keeping their buffers
+    in ``ws``, a dict that belongs to one operation of one program and lives as long as the
+    program. Both of an operation's functions get the same ``ws``, so the VJP may reuse
+    what the forward left there (it always runs after it, in the same replay).
+    ``fresh[i]`` says that input i's gradient leaves the program (a parameter's): it must
+    be a new array, not a buffer. Neither function writes into its inputs, and a shape or
+    dtype that its buffers do not fit raises (the program is then run eagerly).
+    """
+
+    forward: Callable[..., np.ndarray] | None
+    vjp: Callable[..., tuple] | None
+
+
 class Primitive:
     """An operation with its forward and its vector-Jacobian product, defined together.
 
@@ -77,14 +95,19 @@ class Primitive:
     ``vjp(g, out, inputs, needs, **params) -> tuple[ndarray | None, ...]`` with one entry per
     input: the gradient of the loss with respect to that input *before* undoing
     broadcasting (the engine does that once), or None where ``needs[i]`` is False.
+
+    ``kernel`` (optional, a :class:`Kernel`): the same two computations writing into
+    buffers that a captured program keeps from one replay to the next.
     """
 
-    __slots__ = ("forward", "name", "vjp")
+    __slots__ = ("forward", "kernel", "name", "vjp")
 
-    def __init__(self, name: str, forward: Callable[..., np.ndarray], vjp: Callable[..., tuple]):
+    def __init__(self, name: str, forward: Callable[..., np.ndarray], vjp: Callable[..., tuple],
+                 kernel: Kernel | None = None):
         self.name = name
         self.forward = forward
         self.vjp = vjp
+        self.kernel = kernel
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...backend import xp
-from ._core import apply2, call, primitive
+from ._core import Kernel, apply2, buffer, call, primitive
 
 
 def _matmul_vjp(g, out, inputs, needs):
@@ -64,7 +64,32 @@ def _linear_vjp(g, out, inputs, needs):
     return gx, gw, gb
 
 
-_LINEAR = primitive("linear", _linear_forward, _linear_vjp)
+def _linear_forward_into(ws, x, weight, bias):
+    out = ws.get("out")
+    if out is None:
+        out = buffer(ws, "out", (*x.shape[:-1], weight.shape[0]), xp.result_type(x, weight))
+    xp.matmul(x, weight.T, out=out)
+    if bias is not None:
+        out += bias
+    return out
+
+
+def _linear_vjp_into(ws, g, out, inputs, needs, fresh):
+    gx, gw, gb = _linear_vjp(g, out, inputs, (False, *needs[1:]))
+    if needs[0]:
+        x, weight, _bias = inputs
+        if fresh[0]:
+            gx = g @ weight
+        else:
+            gx = ws.get("gx")
+            if gx is None:
+                gx = buffer(ws, "gx", x.shape, xp.result_type(g, weight))
+            xp.matmul(g, weight, out=gx)
+    return gx, gw, gb
+
+
+_LINEAR = primitive("linear", _linear_forward, _linear_vjp,
+                    Kernel(_linear_forward_into, _linear_vjp_into))
 
 
 def linear(x: Any, weight: Any, bias: Any = None) -> Any:

@@ -15,7 +15,7 @@ from typing import Any
 
 from ...backend import xp
 from ...errors import ConfigError
-from ._core import apply1, apply2, call, primitive
+from ._core import Kernel, apply1, apply2, buffer, call, primitive
 
 
 def _relu_forward(a):
@@ -26,7 +26,25 @@ def _relu_vjp(g, out, inputs, needs):
     return (g * (out > 0),)  # relu'(0) = 0
 
 
-_RELU = primitive("relu", _relu_forward, _relu_vjp)
+def _relu_forward_into(ws, a):
+    out = ws.get("out")
+    if out is None:
+        out = buffer(ws, "out", a.shape, a.dtype)
+    return xp.maximum(a, 0, out=out)
+
+
+def _relu_vjp_into(ws, g, out, inputs, needs, fresh):
+    if fresh[0]:
+        return _relu_vjp(g, out, inputs, needs)
+    mask, ga = ws.get("mask"), ws.get("g")
+    if ga is None:
+        mask = buffer(ws, "mask", out.shape, bool)
+        ga = buffer(ws, "g", out.shape, xp.result_type(g, bool))
+    xp.greater(out, 0, out=mask)
+    return (xp.multiply(g, mask, out=ga),)
+
+
+_RELU = primitive("relu", _relu_forward, _relu_vjp, Kernel(_relu_forward_into, _relu_vjp_into))
 
 
 def relu(a: Any) -> Any:

@@ -10,7 +10,7 @@ import numpy as np
 
 from ...backend import xp
 from ...errors import ShapeError
-from ._core import apply1, primitive
+from ._core import Kernel, apply1, buffer, primitive
 
 Axis = int | Sequence[int] | None
 
@@ -82,7 +82,20 @@ def _mean_vjp(g, out, inputs, needs, axis, keepdims):
     return (_spread(g / count, x.shape, axis, keepdims),)
 
 
-_MEAN = primitive("mean", _mean_forward, _mean_vjp)
+def _mean_vjp_into(ws, g, out, inputs, needs, fresh, axis, keepdims):
+    if fresh[0]:
+        return _mean_vjp(g, out, inputs, needs, axis, keepdims)
+    x = inputs[0]
+    count = x.size // max(out.size, 1) if x.size else 1
+    g = g / count
+    spread = ws.get("g")
+    if spread is None:
+        spread = buffer(ws, "g", x.shape, g.dtype)
+    spread[...] = _expand(g, x.shape, axis, keepdims)
+    return (spread,)
+
+
+_MEAN = primitive("mean", _mean_forward, _mean_vjp, Kernel(None, _mean_vjp_into))
 
 
 def mean(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:

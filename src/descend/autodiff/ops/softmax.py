@@ -9,7 +9,7 @@ import numpy as np
 
 from ...backend import xp
 from ...errors import DataError, DTypeError, ShapeError
-from ._core import apply1, apply2, primitive
+from ._core import Kernel, apply1, apply2, buffer, primitive
 
 
 def _log_softmax_forward(x, axis):
@@ -80,7 +80,40 @@ def _ce_vjp(g, out, inputs, needs):
     return p, None
 
 
-_CROSS_ENTROPY = primitive("cross_entropy", _ce_forward, _ce_vjp)
+def _ce_forward_into(ws, logits, targets):
+    m = ws.get("m")
+    if m is None:
+        n, k = logits.shape
+        m = buffer(ws, "m", (n, 1), logits.dtype)
+        buffer(ws, "shifted", (n, k), logits.dtype)
+        buffer(ws, "e", (n, k), logits.dtype)
+        ws["rows"] = xp.arange(n)
+    shifted, e, rows = ws["shifted"], ws["e"], ws["rows"]
+    logits.max(axis=1, keepdims=True, out=m)
+    xp.subtract(logits, m, out=shifted)  # kept for the VJP, which computes it again
+    xp.exp(shifted, out=e)
+    lse = ws.get("out")
+    if lse is None:
+        lse = buffer(ws, "out", (len(rows),), e.dtype)
+    xp.log(e.sum(axis=1, out=lse), out=lse)
+    lse += m[:, 0]
+    lse -= logits[rows, targets]
+    return lse
+
+
+def _ce_vjp_into(ws, g, out, inputs, needs, fresh):
+    _logits, targets = inputs
+    shifted, rows = ws["shifted"], ws["rows"]  # the forward's, from the same logits
+    p = xp.empty_like(shifted) if fresh[0] else ws["e"]  # e is free once the sum is taken
+    xp.subtract(shifted, (out + shifted[rows, targets])[:, None], out=p)
+    xp.exp(p, out=p)
+    p[rows, targets] -= 1
+    p *= g[:, None]
+    return p, None
+
+
+_CROSS_ENTROPY = primitive("cross_entropy", _ce_forward, _ce_vjp,
+                           Kernel(_ce_forward_into, _ce_vjp_into))
 
 
 def cross_entropy_per_sample(logits: Any, targets: Any) -> Any:
