@@ -18,6 +18,9 @@ from descend.errors import ConfigError, ShapeError
 
 def is_real(value: object) -> bool:
     """A real number (Python or NumPy), not a bool."""
+    kind = type(value)
+    if kind is float or kind is int:  # the common case, without the ABC check
+        return True
     return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
 
 

@@ -116,29 +116,34 @@ class Batch:
     def key(self) -> tuple | None:
         """What a program is specific to: model, loss, input and target shapes and dtypes,
         and the training mode of every module (None: not capturable)."""
-        y = self.targets()
-        if y is None:
-            return None
+        y = self.y
+        if type(y) is not np.ndarray:
+            y = self.targets()
+            if y is None:
+                return None
         x = self.x.data
         return (self.model, self.loss_fn, x.shape, x.dtype, y.shape, y.dtype,
                 _training_flags(self.model))
 
 
-_modules_of: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: id(model) -> (weak reference to the model, its modules), read at every step
+_modules_of: dict[int, tuple[Any, list]] = {}
 
 
 def _training_flags(model: Any) -> tuple:
-    try:
-        mods = _modules_of.get(model)
-    except TypeError:  # not weakly referenceable: read it every time
-        mods = None
-    if mods is None:
+    known = _modules_of.get(id(model))
+    if known is not None and known[0]() is model:
+        mods = known[1]
+    else:
         mods = list(model.modules()) if hasattr(model, "modules") else [model]
+        key = id(model)
         try:
-            _modules_of[model] = mods
-        except TypeError:
+            ref = weakref.ref(model, lambda _, key=key: _modules_of.pop(key, None))
+        except TypeError:  # not weakly referenceable: read it every time
             pass
-    return tuple(getattr(m, "training", None) for m in mods)
+        else:
+            _modules_of[key] = (ref, mods)
+    return tuple([getattr(m, "training", None) for m in mods])
 
 
 # ------------------------------------------------------------------------------ recording

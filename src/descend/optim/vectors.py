@@ -113,7 +113,10 @@ class NumpyEngine:
     # ---------------------------------------------------------------- vectors
     @staticmethod
     def dot(a: Vector, b: Vector) -> float:
-        return sum(float(np.vdot(x, y)) for x, y in zip(a, b))
+        total = 0  # summed left to right, as sum() would
+        for x, y in zip(a, b):
+            total += float(np.vdot(x, y))
+        return float(total)
 
     @staticmethod
     def fdot(a: Vector, b: Vector) -> float:

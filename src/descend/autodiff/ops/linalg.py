@@ -60,7 +60,7 @@ def _linear_vjp(g, out, inputs, needs):
         else:  # leading batch axes: fold them into one
             gw = g.reshape(-1, g.shape[-1]).T @ x.reshape(-1, x.shape[-1])
     if needs[2]:
-        gb = g.reshape(-1, g.shape[-1]).sum(axis=0)
+        gb = xp.add.reduce(g.reshape(-1, g.shape[-1]), axis=0)  # .sum(axis=0), unwrapped
     return gx, gw, gb
 
 

@@ -89,13 +89,14 @@ def _ce_forward_into(ws, logits, targets):
         buffer(ws, "e", (n, k), logits.dtype)
         ws["rows"] = xp.arange(n)
     shifted, e, rows = ws["shifted"], ws["e"], ws["rows"]
-    logits.max(axis=1, keepdims=True, out=m)
+    # (ndarray.max and .sum are these reductions, behind a Python wrapper)
+    xp.maximum.reduce(logits, axis=1, keepdims=True, out=m)
     xp.subtract(logits, m, out=shifted)  # kept for the VJP, which computes it again
     xp.exp(shifted, out=e)
     lse = ws.get("out")
     if lse is None:
         lse = buffer(ws, "out", (len(rows),), e.dtype)
-    xp.log(e.sum(axis=1, out=lse), out=lse)
+    xp.log(xp.add.reduce(e, axis=1, out=lse), out=lse)
     lse += m[:, 0]
     lse -= logits[rows, targets]
     return lse
