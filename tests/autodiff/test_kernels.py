@@ -41,6 +41,10 @@ def _cases(dtype: Any) -> list[tuple[Any, tuple, dict]]:
         (linalg._LINEAR, (r(2, 6, 4), r(3, 4), r(3)), {}),  # leading batch axes
         (linalg._LINEAR, (r(6, 4), r(3, 4), None), {}),  # no bias
         (nonsmooth._RELU, (np.concatenate([r(5, 3), np.zeros((1, 3), dtype)]),), {}),
+        # a strided input (a convolution's output is one): results in NumPy's own layout
+        (nonsmooth._RELU, (r(2, 3, 4, 5).transpose(0, 3, 1, 2),), {}),
+        (linalg._LINEAR, (r(4, 6).T, r(3, 4), r(3)), {}),
+        (softmax._CROSS_ENTROPY, (r(5, 7).T * 10, rng.integers(0, 5, 7)), {}),
         (softmax._CROSS_ENTROPY, (logits, targets), {}),
         (reduce._MEAN, (r(7),), {"axis": None, "keepdims": False}),
         (reduce._MEAN, (r(4, 5),), {"axis": (1,), "keepdims": True}),
@@ -48,7 +52,9 @@ def _cases(dtype: Any) -> list[tuple[Any, tuple, dict]]:
 
 
 def _bits(a: Any) -> Any:
-    return None if a is None else (a.dtype, a.shape, np.ascontiguousarray(a).tobytes())
+    """Everything the two computations must share: values, dtype, shape, memory layout."""
+    return None if a is None else (a.dtype, a.shape, a.strides,
+                                   np.ascontiguousarray(a).tobytes())
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
@@ -68,8 +74,10 @@ def test_kernels_compute_the_primitives_bits(dtype: Any, fresh: bool) -> None:
             assert _bits(k_out) == _bits(out), prim.name
             k_grads = kernel.vjp(ws, g, k_out, args, needs, (fresh,) * len(args), **params)
             assert len(k_grads) == len(grads)
-            for a, b in zip(k_grads, grads):
+            for a, b, x in zip(k_grads, grads, args):
                 assert _bits(a) == _bits(b), prim.name
+                if a is not None:  # in the input's own shape: nothing to unbroadcast
+                    assert a.shape == x.shape, prim.name
             buffers = {id(b) for b in ws.values()}
             seen.append([id(a) for a in k_grads if a is not None and id(a) in buffers])
             for a in k_grads:

@@ -23,6 +23,11 @@ so the first steps are *recorded* and the later ones *replayed*:
 3. **Replay.** Later steps of that shape call the program: no Node, no Tensor per
    operation, no backward walk. Randomness is a recorded operation too (the dropout mask),
    so each replay draws fresh numbers from the generator the eager step would use.
+   Primitives with a :class:`~descend.autodiff.graph.Kernel` (linear, ReLU, cross-entropy,
+   mean) run it instead of their forward and VJP: the same operations over buffers the
+   program keeps, so a replay allocates only what leaves it (the loss, the parameters'
+   gradients). Their buffers fit the shapes and dtypes of the recording; the program checks
+   the parameters' before each replay (:class:`Stale`: the key is recorded again).
 
 What stays in Python: everything that depends on values (the optimizer's direction and step
 rule, line-search trials, divergence and stopping) runs around the programs, which only
@@ -138,7 +143,7 @@ def _training_flags(model: Any) -> tuple:
         mods = list(model.modules()) if hasattr(model, "modules") else [model]
         key = id(model)
         try:
-            ref = weakref.ref(model, lambda _, key=key: _modules_of.pop(key, None))
+            ref = weakref.ref(model, lambda _, key=key, pop=_modules_of.pop: pop(key, None))
         except TypeError:  # not weakly referenceable: read it every time
             pass
         else:
@@ -390,7 +395,8 @@ def _backward_lines(rec: _Recording, root: Tensor, root_var: int, names: dict[st
         inputs = arg_text[var] + ("," if len(node.needs) == 1 else "")
         kwargs = f", **K{var}" if node.params else ""
         kernel = node.prim.kernel
-        if kernel is not None and kernel.vjp is not None:
+        exact = kernel is not None and kernel.vjp is not None
+        if exact:
             names[f"B{var}"] = kernel.vjp
             # a parameter's gradient leaves the program: a new array, never a buffer
             names[f"FR{var}"] = tuple(p is not None and p._node is None for p in node.parents)
@@ -405,7 +411,8 @@ def _backward_lines(rec: _Recording, root: Tensor, root_var: int, names: dict[st
                 continue
             shape = p.data.shape
             lines.append(f"r = R[{i}]")
-            lines.append(f"if r.shape != {shape!r}: r = UB(r, {shape!r})")
+            if not exact:  # (a kernel's gradients come in their inputs' shapes)
+                lines.append(f"if r.shape != {shape!r}: r = UB(r, {shape!r})")
             name = in_flight.get(id(p))
             if name is not None:
                 lines.append(f"{name} = {name} + r")

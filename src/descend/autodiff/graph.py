@@ -77,11 +77,14 @@ class Kernel(NamedTuple):
     **params)`` compute *the same bits* as the primitive's own two functions (the same
     NumPy operations in the same order, only with ``out=`` buffers), keeping their buffers
     in ``ws``, a dict that belongs to one operation of one program and lives as long as the
-    program. Both of an operation's functions get the same ``ws``, so the VJP may reuse
-    what the forward left there (it always runs after it, in the same replay).
-    ``fresh[i]`` says that input i's gradient leaves the program (a parameter's): it must
-    be a new array, not a buffer. Neither function writes into its inputs, and a shape or
-    dtype that its buffers do not fit raises (the program is then run eagerly).
+    program. The buffers are the first call's own results, so they have the shapes, dtypes
+    and memory layouts NumPy gives them (a layout that differed from what the operations
+    make would cost strided loops in this and every later operation). Both of an
+    operation's functions get the same ``ws``, so the VJP may reuse what the forward left
+    there (it always runs after it, in the same replay). ``fresh[i]`` says that input i's
+    gradient leaves the program (a parameter's): it must be a new array, not a buffer. The
+    VJP returns each gradient in its input's own shape (no broadcasting left to undo).
+    Neither function writes into its inputs.
     """
 
     forward: Callable[..., np.ndarray] | None

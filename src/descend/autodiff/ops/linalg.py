@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...backend import xp
-from ._core import Kernel, apply2, buffer, call, primitive
+from ._core import Kernel, apply2, call, primitive
 
 
 def _matmul_vjp(g, out, inputs, needs):
@@ -66,8 +66,9 @@ def _linear_vjp(g, out, inputs, needs):
 
 def _linear_forward_into(ws, x, weight, bias):
     out = ws.get("out")
-    if out is None:
-        out = buffer(ws, "out", (*x.shape[:-1], weight.shape[0]), xp.result_type(x, weight))
+    if out is None:  # the first call's result is the buffer
+        out = ws["out"] = _linear_forward(x, weight, bias)
+        return out
     xp.matmul(x, weight.T, out=out)
     if bias is not None:
         out += bias
@@ -77,13 +78,13 @@ def _linear_forward_into(ws, x, weight, bias):
 def _linear_vjp_into(ws, g, out, inputs, needs, fresh):
     gx, gw, gb = _linear_vjp(g, out, inputs, (False, *needs[1:]))
     if needs[0]:
-        x, weight, _bias = inputs
-        if fresh[0]:
+        _x, weight, _bias = inputs
+        gx = ws.get("gx")
+        if fresh[0] or gx is None:
             gx = g @ weight
+            if not fresh[0]:
+                ws["gx"] = gx
         else:
-            gx = ws.get("gx")
-            if gx is None:
-                gx = buffer(ws, "gx", x.shape, xp.result_type(g, weight))
             xp.matmul(g, weight, out=gx)
     return gx, gw, gb
 

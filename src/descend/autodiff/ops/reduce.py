@@ -10,7 +10,7 @@ import numpy as np
 
 from ...backend import xp
 from ...errors import ShapeError
-from ._core import Kernel, apply1, buffer, primitive
+from ._core import Kernel, apply1, primitive
 
 Axis = int | Sequence[int] | None
 
@@ -90,7 +90,7 @@ def _mean_vjp_into(ws, g, out, inputs, needs, fresh, axis, keepdims):
     g = g / count
     spread = ws.get("g")
     if spread is None:
-        spread = buffer(ws, "g", x.shape, g.dtype)
+        spread = ws["g"] = xp.empty(x.shape, dtype=g.dtype)  # as _spread makes it
     spread[...] = _expand(g, x.shape, axis, keepdims)
     return (spread,)
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from ...backend import xp
 from ...errors import DataError, DTypeError, ShapeError
-from ._core import Kernel, apply1, apply2, buffer, primitive
+from ._core import Kernel, apply1, apply2, primitive
 
 
 def _log_softmax_forward(x, axis):
@@ -81,22 +81,20 @@ def _ce_vjp(g, out, inputs, needs):
 
 
 def _ce_forward_into(ws, logits, targets):
-    m = ws.get("m")
-    if m is None:
-        n, k = logits.shape
-        m = buffer(ws, "m", (n, 1), logits.dtype)
-        buffer(ws, "shifted", (n, k), logits.dtype)
-        buffer(ws, "e", (n, k), logits.dtype)
-        ws["rows"] = xp.arange(n)
-    shifted, e, rows = ws["shifted"], ws["e"], ws["rows"]
     # (ndarray.max and .sum are these reductions, behind a Python wrapper)
-    xp.maximum.reduce(logits, axis=1, keepdims=True, out=m)
-    xp.subtract(logits, m, out=shifted)  # kept for the VJP, which computes it again
-    xp.exp(shifted, out=e)
-    lse = ws.get("out")
-    if lse is None:
-        lse = buffer(ws, "out", (len(rows),), e.dtype)
-    xp.log(xp.add.reduce(e, axis=1, out=lse), out=lse)
+    m = ws.get("m")
+    if m is None:  # the first call's results, in NumPy's memory layout, are the buffers
+        m = ws["m"] = xp.maximum.reduce(logits, axis=1, keepdims=True)
+        shifted = ws["shifted"] = logits - m  # kept for the VJP, which computes it again
+        e = ws["e"] = xp.exp(shifted)
+        lse = ws["out"] = xp.log(xp.add.reduce(e, axis=1))
+        rows = ws["rows"] = xp.arange(len(targets))
+    else:
+        shifted, e, rows, lse = ws["shifted"], ws["e"], ws["rows"], ws["out"]
+        xp.maximum.reduce(logits, axis=1, keepdims=True, out=m)
+        xp.subtract(logits, m, out=shifted)
+        xp.exp(shifted, out=e)
+        xp.log(xp.add.reduce(e, axis=1, out=lse), out=lse)
     lse += m[:, 0]
     lse -= logits[rows, targets]
     return lse
