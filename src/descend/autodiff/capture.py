@@ -361,6 +361,25 @@ def compile_program(rec: _Recording, root: Tensor, full: bool) -> Program:
     return Program(names["program"], leaves, full, random, source)
 
 
+def _vjp_line(node: Any, var: int, g_in: str, args: str, names: dict[str, Any],
+              lines: list[str]) -> bool:
+    """The line ``R = ...`` calling operation ``var``'s VJP (its kernel's where it has one);
+    True when the gradients come in their inputs' shapes (a kernel's)."""
+    names[f"N{var}"] = node.needs
+    inputs = args + ("," if len(node.needs) == 1 else "")
+    kwargs = f", **K{var}" if node.params else ""
+    kernel = node.prim.kernel
+    if kernel is None or kernel.vjp is None:
+        names[f"B{var}"] = node.prim.vjp
+        lines.append(f"R = B{var}({g_in}, v{var}, ({inputs}), N{var}{kwargs})")
+        return False
+    names[f"B{var}"] = kernel.vjp
+    # a parameter's gradient leaves the program: a new array, never a buffer
+    names[f"FR{var}"] = tuple(p is not None and p._node is None for p in node.parents)
+    lines.append(f"R = B{var}(W{var}, {g_in}, v{var}, ({inputs}), N{var}, FR{var}{kwargs})")
+    return True
+
+
 def _backward_lines(rec: _Recording, root: Tensor, root_var: int, names: dict[str, Any],
                     arg_text: dict[int, str], lines: list[str]) -> tuple[list[Tensor], list[str]]:
     """``graph.backward`` walked without computing: the same heap order (by decreasing
@@ -391,20 +410,7 @@ def _backward_lines(rec: _Recording, root: Tensor, root_var: int, names: dict[st
         if var is None:
             raise NotCapturable("the graph reaches a tensor made outside the closure")
         g_in = in_flight[id(t)]
-        names[f"N{var}"] = node.needs
-        inputs = arg_text[var] + ("," if len(node.needs) == 1 else "")
-        kwargs = f", **K{var}" if node.params else ""
-        kernel = node.prim.kernel
-        exact = kernel is not None and kernel.vjp is not None
-        if exact:
-            names[f"B{var}"] = kernel.vjp
-            # a parameter's gradient leaves the program: a new array, never a buffer
-            names[f"FR{var}"] = tuple(p is not None and p._node is None for p in node.parents)
-            lines.append(f"R = B{var}(W{var}, {g_in}, v{var}, ({inputs}), N{var}, FR{var}"
-                         f"{kwargs})")
-        else:
-            names[f"B{var}"] = node.prim.vjp
-            lines.append(f"R = B{var}({g_in}, v{var}, ({inputs}), N{var}{kwargs})")
+        exact = _vjp_line(node, var, g_in, arg_text[var], names, lines)
         first = None
         for i, (p, need) in enumerate(zip(node.parents, node.needs)):
             if not need:
