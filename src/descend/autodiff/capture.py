@@ -356,6 +356,8 @@ def compile_program(rec: _Recording, root: Tensor, full: bool) -> Program:
         names["GUARD"] = tuple(x for leaf in rec.leaves for x in (leaf.data.shape, leaf.data.dtype))
         names["STALE"] = Stale
         lines.insert(0, f"if ({leaf_text}) != GUARD: raise STALE")
+        if full:  # the loss is handed out: never a view of a buffer the next replay rewrites
+            lines.insert(-1, f"if v{root_var}.base is not None: v{root_var} = v{root_var}.copy()")
     source = "def program(X, Y):\n" + "".join(f"    {line}\n" for line in lines)
     exec(compile(source, "<descend captured step>", "exec"), names)
     return Program(names["program"], leaves, full, random, source)
