@@ -275,3 +275,25 @@ def test_training_accuracy_is_the_same_captured_and_eager(lr):
             assert capture.engine_for(opt).stats["grad"][0] > 0  # replays ran
     assert runs[0] == runs[1]
     assert all(a is not None for a in runs[0]) and len(set(runs[0])) > 1
+
+
+@pytest.mark.parametrize("captured", [True, False], ids=["captured", "eager"])
+def test_a_loss_of_shape_one_trains_as_the_scalar_loss(captured: bool) -> None:
+    # PyTorch accepts any one-element loss; NumPy 2 refuses float() of a (1,) array
+    X, y = _data("classes", np.float32)
+    runs = []
+    for shape in ((), (1,)):
+        model = _model("mlp-relu", np.float32, 3)
+        opt = optim.GD(model.parameters(), lr=optim.Armijo())
+        ce = nn.CrossEntropyLoss()
+
+        def loss_fn(out: Any, t: Any, shape: tuple = shape, ce: Any = ce) -> Any:
+            return ce(out, t).reshape(shape)
+
+        h = fit(model, loss_fn, opt, (X, y), epochs=2, batch_size=16, seed=1, progress=False,
+                capture=captured, validation=(X[:20], y[:20]))
+        runs.append((np.array(h.loss).tobytes(), h.epochs[-1].val_loss,
+                     [p.data.tobytes() for p in model.parameters()]))
+        if captured:
+            assert capture.engine_for(opt).stats["value"][0] > 0
+    assert runs[0] == runs[1]

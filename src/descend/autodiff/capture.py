@@ -531,7 +531,7 @@ class CaptureEngine(NumpyEngine):
             closure.replayed(out)
             obj = wrap(loss, False, None)
             self._replayed = (obj, program.leaves, grads)
-            return obj, float(loss)
+            return obj, float(loss.item())
         self.stats["grad"][1] += 1
         before = backend.rng_snapshot() if entry.state is _VERIFY else None
         rec = _Recording(closure)  # type: ignore[arg-type]
@@ -582,7 +582,7 @@ class CaptureEngine(NumpyEngine):
             if out is None:
                 return self.value(closure)
             self.stats["value"][0] += 1
-            return float(out)
+            return float(out.item())
         self.stats["value"][1] += 1
         verifying = entry.state is _VERIFY
         before = backend.rng_snapshot() if verifying else None
@@ -593,7 +593,7 @@ class CaptureEngine(NumpyEngine):
         except NotCapturable:
             entry.state = _EAGER
             return super().value(closure)
-        value = float(loss.data)
+        value = float(loss.data.item())
         if self._learn(entry, rec, loss, full=False):
             program = entry.program
             after = backend.rng_snapshot()

@@ -204,7 +204,7 @@ class NumpyEngine:
                 "the closure's loss does not depend on the optimizer's parameters "
                 "(it does not require grad)"
             )
-        return loss, float(loss.data)
+        return loss, float(loss.data.item())  # (a 0-d array, or one of shape (1,))
 
     @staticmethod
     def backward(loss: Any) -> None:
@@ -222,7 +222,7 @@ class NumpyEngine:
     @staticmethod
     def value(closure: Callable[[], Any]) -> float:
         with no_grad():
-            return float(closure().data)
+            return float(closure().data.item())
 
     @staticmethod
     def loss_object(value: float, like: Any = None) -> Tensor:

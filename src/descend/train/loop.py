@@ -123,7 +123,7 @@ def evaluate(
             for start in range(0, len(X), batch_size):
                 xb, yb = X[start : start + batch_size], y[start : start + batch_size]
                 out = model(_as_tensor(xb))
-                total += float(loss_fn(out, yb).data) * len(xb)
+                total += float(loss_fn(out, yb).data.item()) * len(xb)
                 if classify and out.ndim == 2:
                     correct += int((out.data.argmax(axis=1) == yb).sum())
     finally:
