@@ -20,6 +20,13 @@ from . import api_fuzz as F
 
 CALLABLES = F.public_callables()
 
+
+@pytest.fixture(autouse=True)
+def _in_a_scratch_folder(tmp_path, monkeypatch):
+    """Callables given a string path (e.g. TensorBoardLogger("x")) write there, not into
+    the checkout."""
+    monkeypatch.chdir(tmp_path)
+
 #: Arguments pinned to good values, where the callable's own checks are still missing.
 ONLY: dict[str, dict[str, set[str]]] = {
     "descend.optim.GD": {"params": {"parameters"}, "nesterov": {"default", "True"}},
