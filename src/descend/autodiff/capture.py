@@ -321,7 +321,7 @@ def compile_program(rec: _Recording, root: Tensor, full: bool) -> Program:
             return f"L{spec[1]}.data"
         return const(spec[1])
 
-    random = False
+    random = kernels = False
     arg_text: dict[int, str] = {}
     root_var = rec.var_of_tensor[id(root)]
     for prim, specs, params, var in rec.ops:
@@ -334,6 +334,7 @@ def compile_program(rec: _Recording, root: Tensor, full: bool) -> Program:
         kernel = prim.kernel
         if kernel is not None:
             names[f"W{var}"] = {}  # the kernel's buffers for this operation
+            kernels = True
         if kernel is not None and kernel.forward is not None and var != root_var:
             # (the loss leaves the program: never a buffer)
             names[f"F{var}"] = kernel.forward
@@ -349,7 +350,7 @@ def compile_program(rec: _Recording, root: Tensor, full: bool) -> Program:
         out_var = rec.var_of_tensor.get(id(rec.output)) if rec.output is not None else None
         out = "None" if out_var is None else f"v{out_var}"
         lines.append(f"return v{root_var}, ({''.join(g + ', ' for g in grads)}), {out}")
-    if any(f"W{var}" in names for _, _, _, var in rec.ops):
+    if kernels:
         # Kernel buffers fit the shapes and dtypes this recording saw; those of X and Y
         # are part of the program's key, those of the parameters are checked here.
         leaf_text = "".join(f"L{i}.data.shape, L{i}.data.dtype, " for i in range(len(rec.leaves)))
@@ -524,7 +525,7 @@ class CaptureEngine(NumpyEngine):
             program = entry.program
             assert program is not None
             result = self._replay(entry, closure)
-            if result is None:  # redo the step eagerly, and stay eager for this key
+            if result is None:  # redo the step eagerly (the key records again or stays eager)
                 return self.forward(closure)
             loss, grads, out = result
             self.stats["grad"][0] += 1

@@ -46,9 +46,11 @@ def _expand(g: np.ndarray, x_shape: tuple[int, ...], axis, keepdims: bool) -> np
     return g.reshape(tuple(1 if i in axis else n for i, n in enumerate(x_shape)))
 
 
-def _spread(g: np.ndarray, x_shape: tuple[int, ...], axis, keepdims: bool) -> np.ndarray:
-    """The reduced gradient copied back over the reduced axes (a fresh, writeable array)."""
-    out = xp.empty(x_shape, dtype=g.dtype)
+def _spread(g: np.ndarray, x_shape: tuple[int, ...], axis, keepdims: bool,
+            into: np.ndarray | None = None) -> np.ndarray:
+    """The reduced gradient copied back over the reduced axes: into a fresh, writeable
+    array, or into ``into`` (a kernel's buffer, made by an earlier call)."""
+    out = xp.empty(x_shape, dtype=g.dtype) if into is None else into
     out[...] = _expand(g, x_shape, axis, keepdims)
     return out
 
@@ -76,23 +78,18 @@ def _mean_forward(x, axis, keepdims):
     return xp.asarray(total / count if count else total * xp.nan)
 
 
-def _mean_vjp(g, out, inputs, needs, axis, keepdims):
+def _mean_vjp(g, out, inputs, needs, axis, keepdims, into=None):
     x = inputs[0]
     count = x.size // max(out.size, 1) if x.size else 1
-    return (_spread(g / count, x.shape, axis, keepdims),)
+    return (_spread(g / count, x.shape, axis, keepdims, into),)
 
 
 def _mean_vjp_into(ws, g, out, inputs, needs, fresh, axis, keepdims):
     if fresh[0]:
         return _mean_vjp(g, out, inputs, needs, axis, keepdims)
-    x = inputs[0]
-    count = x.size // max(out.size, 1) if x.size else 1
-    g = g / count
-    spread = ws.get("g")
-    if spread is None:
-        spread = ws["g"] = xp.empty(x.shape, dtype=g.dtype)  # as _spread makes it
-    spread[...] = _expand(g, x.shape, axis, keepdims)
-    return (spread,)
+    grads = _mean_vjp(g, out, inputs, needs, axis, keepdims, ws.get("g"))
+    ws["g"] = grads[0]  # the first call's array is the buffer of the next ones
+    return grads
 
 
 _MEAN = primitive("mean", _mean_forward, _mean_vjp, Kernel(None, _mean_vjp_into))
