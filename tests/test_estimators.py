@@ -21,7 +21,7 @@ from sklearn.utils import get_tags  # noqa: E402
 from sklearn.utils.estimator_checks import check_estimator  # noqa: E402
 
 import descend as ds  # noqa: E402
-from descend.errors import ConfigError, DataError  # noqa: E402
+from descend.errors import ConfigError, ConfigTypeError, DataError  # noqa: E402
 
 
 def _blobs(n=300, seed=0):
@@ -353,3 +353,76 @@ def test_import_descend_does_not_import_scikit_learn():
 def test_bad_input(make, error, needle):
     with _quiet(), pytest.raises(error, match=needle):
         make()
+
+
+ESTIMATORS = {"classifier": ds.MLPClassifier, "regressor": ds.MLPRegressor}
+
+
+def _regression(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 2)).astype(np.float32)
+    return X, X[:, 0] - 0.5 * X[:, 1]
+
+
+def _data_for(kind):
+    return _blobs(40) if kind == "classifier" else _regression()
+
+
+@pytest.mark.parametrize("kind", ESTIMATORS)
+@pytest.mark.parametrize(
+    ("value", "error", "shown"),
+    [
+        (-1, ConfigError, "-1"),
+        (np.int64(-5), ConfigError, r"np\.int64\(-5\)"),
+        (2**32, ConfigError, "4294967296"),
+        (2**40, ConfigError, "1099511627776"),
+        ("abc", ConfigTypeError, r"'abc' \(str\)"),
+        (1.5, ConfigTypeError, r"1\.5 \(float\)"),
+        (1.0, ConfigTypeError, r"1\.0 \(float\)"),
+        (True, ConfigTypeError, r"True \(bool\)"),  # refused like every bool in descend
+        (np.bool_(False), ConfigTypeError, r"np\.False_ \(bool\)"),
+        (np.random, ConfigTypeError, r"<module 'numpy\.random'.*\(module\)"),
+        ([1, 2], ConfigTypeError, r"\[1, 2\] \(list\)"),
+    ],
+    ids=["-1", "np-int-negative", "2**32", "2**40", "str", "float", "whole-float", "bool",
+         "np-bool", "np.random-module", "list"],
+)
+def test_bad_random_state_is_named_before_numpy_sees_it(kind, value, error, shown):
+    # scikit-learn's checks would let NumPy raise "Seed must be between 0 and 2**32 - 1"
+    # or "'abc' cannot be used to seed a numpy.random.RandomState instance"
+    est = ESTIMATORS[kind](hidden_layer_sizes=(4,), max_iter=1, random_state=value)
+    needle = rf"random_state must be None, an int in \[0, 2\*\*32\).*got {shown}"
+    with _quiet(), pytest.raises(error, match=needle):
+        est.fit(*_data_for(kind))
+    fresh = ESTIMATORS[kind](hidden_layer_sizes=(4,), random_state=value)
+    extra = {"classes": ["cat", "dog", "emu"]} if kind == "classifier" else {}
+    with _quiet(), pytest.raises(error, match=needle):
+        fresh.partial_fit(*_data_for(kind), **extra)
+    assert not hasattr(fresh, "model_")
+    assert issubclass(ConfigTypeError, TypeError) and issubclass(ConfigError, ValueError)
+
+
+@pytest.mark.parametrize("kind", ESTIMATORS)
+@pytest.mark.parametrize(
+    "make",
+    [lambda: None, lambda: 0, lambda: 2**32 - 1, lambda: np.int64(7), lambda: np.uint32(3),
+     lambda: np.random.RandomState(0), lambda: np.random.default_rng(0)],
+    ids=["None", "0", "2**32-1", "np.int64", "np.uint32", "RandomState", "Generator"],
+)
+def test_valid_random_states_fit(kind, make):
+    with _quiet():
+        est = ESTIMATORS[kind](hidden_layer_sizes=(4,), max_iter=2, random_state=make())
+        est.fit(*_data_for(kind))
+    assert np.all(np.isfinite(est.predict(_data_for(kind)[0][:5]).astype(float)
+                              if kind == "regressor" else est.predict_proba(_blobs(5)[0])))
+
+
+@pytest.mark.parametrize("kind", ESTIMATORS)
+def test_a_generator_random_state_is_reproducible_from_its_seed(kind):
+    X, y = _data_for(kind)
+    with _quiet():
+        models = [ESTIMATORS[kind](hidden_layer_sizes=(4,), max_iter=2,
+                                   random_state=np.random.default_rng(seed)).fit(X, y)
+                  for seed in (3, 3, 4)]
+    out = [m.predict(X) if kind == "regressor" else m.predict_proba(X) for m in models]
+    assert np.array_equal(out[0], out[1]) and not np.array_equal(out[0], out[2])

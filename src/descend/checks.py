@@ -1,8 +1,9 @@
 """One home for checking numbers and constants given to descend.
 
 Each check returns the value as a Python ``float``/``int`` and raises
-:class:`descend.errors.ConfigError` naming the parameter and the offending value. Bools are
-never numbers here, NumPy scalars are.
+:class:`descend.errors.ConfigError` naming the parameter and the offending value
+(:class:`descend.errors.ConfigTypeError` where the check tells a wrong type from a value out
+of range). Bools are never numbers here, NumPy scalars are.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from descend.errors import ConfigError, ShapeError
+from descend.errors import ConfigError, ConfigTypeError, ShapeError
 
 
 def is_real(value: object) -> bool:
@@ -123,6 +124,32 @@ def check_count(name: str, value: object, minimum: int = 1,
     if maximum is not None and value > maximum:
         raise ConfigError(f"{name} must be at most {maximum:,}, got {value!r}")
     return int(value)
+
+
+#: seeds run from 0 to 2**32 - 1: what ``numpy.random.RandomState`` takes
+SEED_LIMIT = 2**32
+
+RandomStateLike = None | int | np.integer | np.random.RandomState | np.random.Generator
+
+
+def check_random_state(name: str, value: object) -> RandomStateLike:
+    """scikit-learn's ``random_state``: None, an int in [0, 2**32), a
+    ``numpy.random.RandomState`` or a ``numpy.random.Generator``; returned unchanged.
+
+    scikit-learn's own estimators take the same (less the Generator) and, like every check
+    here, refuse bools, which ``sklearn.utils.check_random_state`` would take for the seeds
+    0 and 1. A wrong type raises ``ConfigTypeError``, an int out of range ``ConfigError``,
+    each naming ``name`` and the value, before NumPy's seeding refuses it in its own words.
+    """
+    if value is None or isinstance(value, np.random.RandomState | np.random.Generator):
+        return value
+    expected = (f"{name} must be None, an int in [0, 2**32), a numpy.random.RandomState or "
+                "a numpy.random.Generator")
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
+        raise ConfigTypeError(f"{expected}, got {value!r:.60} ({type(value).__name__})")
+    if not 0 <= value < SEED_LIMIT:
+        raise ConfigError(f"{expected}, got {value!r}")
+    return value
 
 
 def phi_value(name: str, value: object, alpha: float) -> float:

@@ -27,6 +27,11 @@ class ConfigError(DescendError, ValueError):
     """A hyper-parameter or setting outside its valid range."""
 
 
+class ConfigTypeError(DescendError, TypeError):
+    """A hyper-parameter or setting of the wrong type (a string or a float where a seed
+    goes); :class:`ConfigError` is for a value of the right type outside its range."""
+
+
 class DataError(DescendError, ValueError):
     """Input data that cannot be used: missing file, ragged rows, NaN, bad labels."""
 

@@ -40,6 +40,7 @@ import numpy as np
 
 from .autodiff.graph import no_grad
 from .autodiff.tensor import tensor
+from .checks import check_random_state
 from .nn import CrossEntropyLoss, Linear, MSELoss, mlp
 from .optim import GD, Adam, as_step_rule, parse_step_rule
 from .train import fit
@@ -48,7 +49,7 @@ try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
     from sklearn.model_selection import train_test_split
-    from sklearn.utils import check_random_state
+    from sklearn.utils import check_random_state as sklearn_random_state
     from sklearn.utils.multiclass import type_of_target
     from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -198,6 +199,7 @@ class _MLPBase(BaseEstimator):
         if not (b is None or b == "auto" or (isinstance(b, numbers.Integral)
                                              and not isinstance(b, bool) and b >= 1)):
             raise ConfigError(f"batch_size must be an int >= 1, 'auto' or None, got {b!r}")
+        check_random_state("random_state", self.random_state)
 
     def _batch_size(self, n: int) -> int | None:
         """Rows per mini-batch: 'auto' is min(200, n) as in scikit-learn; a size larger than
@@ -225,8 +227,12 @@ class _MLPBase(BaseEstimator):
         """The seed of this fit's random draws, from ``random_state`` (drawn once per fresh
         fit, so random_state=None gives a different model each time)."""
         if getattr(self, "_seed_value", None) is None:
-            rs = check_random_state(self.random_state)
-            self._seed_value = int(rs.randint(np.iinfo(np.int32).max))
+            state = check_random_state("random_state", self.random_state)
+            limit = np.iinfo(np.int32).max
+            if isinstance(state, np.random.Generator):  # scikit-learn's helper refuses these
+                self._seed_value = int(state.integers(limit))
+            else:
+                self._seed_value = int(sklearn_random_state(state).randint(limit))
         return self._seed_value
 
     def _build(self, n_in: int, n_out: int) -> None:
@@ -409,7 +415,9 @@ class MLPClassifier(ClassifierMixin, _MLPBase):
     max_iter : int
         Most epochs per ``fit``.
     shuffle, random_state : reshuffle each epoch; the seed of the initial weights, the
-        shuffling and the early-stopping split (None: fresh randomness at each fit).
+        shuffling and the early-stopping split: None (fresh randomness at each fit), an int
+        in [0, 2**32), or a ``numpy.random.RandomState`` or ``Generator`` (one seed is drawn
+        from it at each fresh fit). Bools are refused.
     tol, n_iter_no_change : the convergence test (see the module docstring).
     verbose : bool
         Show a progress bar.
