@@ -8,6 +8,11 @@ Every number in the guide comes from here, so the guide stays true to the code: 
 sits between ``<!-- table:NAME -->`` and ``<!-- /table:NAME -->`` markers and is replaced on
 every run. The runs are deterministic (seeded data, full-batch steps); the tables leave out
 wall times for that reason.
+
+The guide records the environment that wrote its tables (``<!-- tables-environment: ... -->``,
+see :mod:`descend._environment`). ``--check`` compares the text exactly in that environment;
+elsewhere other rounding may move a run's last digits, so it compares each row to stated
+tolerances (:func:`rows_agree`) and says which mode ran.
 """
 
 from __future__ import annotations
@@ -19,6 +24,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import json
+import math
+
+from descend._environment import differences, fingerprint
 from descend.compare import RunResult, compare, format_table, plot
 from descend.problems import (
     Problem,
@@ -31,6 +40,7 @@ from descend.problems import (
 DOCS = Path(__file__).resolve().parent
 GUIDE = DOCS / "step-sizes.md"
 IMG = DOCS / "img"
+ENVIRONMENT = re.compile(r"<!-- tables-environment: (\{.*?\}) -->")
 
 
 @dataclass
@@ -104,15 +114,90 @@ def current_block(text: str, name: str) -> str | None:
     return None if match is None else match.group(1)
 
 
+def recorded_environment(guide: str) -> dict[str, str] | None:
+    """The environment that wrote the guide's tables, as recorded in it (None if absent)."""
+    match = ENVIRONMENT.search(guide)
+    return None if match is None else json.loads(match.group(1))
+
+
+def _cells(block: str) -> list[list[str]]:
+    # rows of the table under its header and rule line; cells are separated by two spaces
+    lines = block.strip("`\n").splitlines()[3:]
+    return [re.split(r"\s{2,}", line.strip()) for line in lines]
+
+
+def _close(a: str, b: str, rtol: float, atol: float = 0.0) -> bool:
+    if a == b:
+        return True
+    try:
+        x, y = float(a), float(b)
+    except ValueError:
+        return False
+    return math.isclose(x, y, rel_tol=rtol, abs_tol=atol)
+
+
+def rows_agree(recorded: str, current: str) -> bool:
+    """Whether two tables agree within what another CPU's rounding may change.
+
+    * rule, method and stop reason: equal;
+    * f final: 1e-6 relative (the runs stop on f - f* <= 1e-10 or on a budget; a long
+      non-convex run (3,000 Rosenbrock steps) magnifies an ulp of difference the most);
+    * f - f*, the bound: 1e-6 relative or 1e-9 absolute (a gap of 1e-11 is itself rounding);
+    * steps, f-evals, g-evals: within one (a stopping test or an acceptance test that sits
+      on a rounding boundary), except for the exact search by Brent's method, whose
+      evaluation count follows when its bracket falls below phi's rounding noise: within a
+      factor of two (seen on two CPUs: 291 against 309).
+    """
+    old, new = _cells(recorded), _cells(current)
+    if len(old) != len(new) or any(len(a) != len(b) for a, b in zip(old, new)):
+        return False
+    for a, b in zip(old, new):
+        if a[0] != b[0] or a[1] != b[1] or a[-1] != b[-1] or not _close(a[2], b[2], 1e-6):
+            return False
+        middle = list(zip(a[3:-1], b[3:-1]))
+        counts = middle[-3:]
+        if not all(_close(x, y, 1e-6, 1e-9) for x, y in middle[:-3]):
+            return False
+        for i, (x, y) in enumerate(counts):
+            if a[0] == "exact" and i == 1:
+                if not int(y) / 2 <= int(x) <= 2 * int(y):
+                    return False
+            elif abs(int(x) - int(y)) > 1:
+                return False
+    return True
+
+
+def check_mode(guide: str) -> tuple[bool, str]:
+    """Whether tables are compared as text here, and a sentence saying why."""
+    recorded = recorded_environment(guide)
+    if recorded is None:
+        return True, "no environment recorded in the guide: comparing the tables as text"
+    changed = differences(recorded)
+    if not changed:
+        return True, "this environment wrote the tables: comparing them as text"
+    return False, ("the tables were written in another environment (" + "; ".join(changed)
+                   + "): comparing them to stated tolerances")
+
+
 def stale_tables() -> list[str]:
     """The names of the guide's tables that differ from what the code gives now."""
     guide = GUIDE.read_text()
+    exact, _ = check_mode(guide)
     stale = []
     for fig in FIGURES:
         block = table_block(fig.runs(fig.build()))
-        if current_block(guide, fig.name) != block:
+        recorded = current_block(guide, fig.name)
+        if recorded is None or (recorded != block if exact else not rows_agree(recorded, block)):
             stale.append(fig.name)
     return stale
+
+
+def with_environment(guide: str) -> str:
+    """The guide with this environment recorded as the one that wrote its tables."""
+    line = f"<!-- tables-environment: {json.dumps(fingerprint())} -->"
+    if ENVIRONMENT.search(guide):
+        return ENVIRONMENT.sub(lambda _: line, guide)
+    return guide.rstrip("\n") + "\n\n" + line + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="write nothing; exit 1 when a table in the guide is stale")
     args = parser.parse_args(argv)
     if args.check:
+        print(f"{GUIDE.name}: {check_mode(GUIDE.read_text())[1]}")
         stale = stale_tables()
         if stale:
             print(f"{GUIDE.name}: stale tables: {', '.join(stale)}; regenerate them with "
@@ -145,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         if not found:
             missing.append(fig.name)
     if not args.print and guide:
-        GUIDE.write_text(guide)
+        GUIDE.write_text(with_environment(guide))
     if missing:
         print(f"no markers for: {', '.join(missing)} (paste the tables above)", file=sys.stderr)
     return 0

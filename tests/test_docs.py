@@ -68,3 +68,59 @@ def test_check_flag_reports_a_stale_table(tmp_path, monkeypatch):
     monkeypatch.setattr(module, "FIGURES", [f for f in module.FIGURES if f.name == "smooth"])
     assert module.stale_tables() == ["smooth"]
     assert module.main(["--check"]) == 1
+
+
+def _guide_with(tmp_path, monkeypatch, module, edit):
+    """The smooth table's guide in a scratch file, with ``edit`` applied to the table."""
+    guide = tmp_path / "step-sizes.md"
+    text = (ROOT / "docs" / "step-sizes.md").read_text()
+    start = text.index("<!-- table:smooth -->")
+    end = text.index("<!-- /table:smooth -->")
+    changed = edit(text[start:end])
+    assert changed != text[start:end]
+    guide.write_text(text[:start] + changed + text[end:])
+    monkeypatch.setattr(module, "GUIDE", guide)
+    monkeypatch.setattr(module, "FIGURES", [f for f in module.FIGURES if f.name == "smooth"])
+
+
+def _exact_row_evals(table: str, factor: float) -> str:
+    def scale(m):
+        return f"{m.group(1)}{round(int(m.group(2)) * factor):>{len(m.group(2))}}{m.group(3)}"
+    return re.sub(r"^(exact\s.*?\d+\s+)(\d+)(\s+\d+\s+\w+)$", scale, table, count=1,
+                  flags=re.MULTILINE)
+
+
+def test_guide_records_the_environment_of_its_tables():
+    module = _make_figures()
+    recorded = module.recorded_environment((ROOT / "docs" / "step-sizes.md").read_text())
+    from descend._environment import fingerprint
+    assert recorded is not None and set(recorded) == set(fingerprint())
+
+
+@pytest.mark.parametrize("elsewhere", [False, True])
+def test_tables_compare_as_text_here_and_to_tolerances_elsewhere(tmp_path, monkeypatch,
+                                                                elsewhere):
+    module = _make_figures()
+    if elsewhere:
+        monkeypatch.setattr(module, "differences", lambda recorded: ["cpu_model: 'A' there"])
+    else:
+        monkeypatch.setattr(module, "differences", lambda recorded: [])
+    # Brent's evaluation count 6% higher (seen across two CPUs): a rounding effect
+    _guide_with(tmp_path, monkeypatch, module, lambda t: _exact_row_evals(t, 1.06))
+    assert module.check_mode(module.GUIDE.read_text())[0] is not elsewhere
+    assert module.stale_tables() == ([] if elsewhere else ["smooth"])
+
+
+@pytest.mark.parametrize("edit", [
+    lambda t: _exact_row_evals(t, 2.5),                                 # Brent 2.5x the work
+    lambda t: t.replace("0.4451344445", "0.4451354445", 1),            # a loss 2e-6 off
+    lambda t: re.sub(r"\b(\d+)(\s+\d+\s+\d+\s+loss_below)",         # two more steps
+                     lambda m: f"{int(m.group(1)) + 2:>{len(m.group(1))}}{m.group(2)}", t,
+                     count=1),
+    lambda t: t.replace("loss_below", "max_steps", 1),                  # another stop
+])
+def test_tolerance_mode_still_catches_a_changed_table(tmp_path, monkeypatch, edit):
+    module = _make_figures()
+    monkeypatch.setattr(module, "differences", lambda recorded: ["cpu_model: 'A' there"])
+    _guide_with(tmp_path, monkeypatch, module, edit)
+    assert module.stale_tables() == ["smooth"]
