@@ -143,6 +143,87 @@ def test_estimated_polyak_from_the_optimum_takes_no_step(dtype):
         assert float(loss().data) - f_star <= 1e3 * float(np.finfo(dtype).eps)
 
 
+def _scipy_logreg(lam: float = 1e-3, n: int = 400, d: int = 6, seed: int = 3):
+    """Logistic regression minimised by SciPy's BFGS to working precision (float64): the
+    descend parameter at SciPy's optimum, descend's loss, and SciPy's optimum."""
+    from scipy.optimize import minimize
+
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    y = np.where(X @ rng.standard_normal(d) + 0.3 * rng.standard_normal(n) > 0, 1.0, -1.0)
+
+    def value(w):
+        return float(np.mean(np.logaddexp(0.0, -y * (X @ w))) + 0.5 * lam * w @ w)
+
+    def grad(w):
+        s = 0.5 * (1.0 + np.tanh(0.5 * (-y * (X @ w))))  # sigmoid(-y x.w)
+        return X.T @ (-y * s) / n + lam * w
+
+    res = minimize(value, np.zeros(d), jac=grad, method="BFGS",
+                   options={"gtol": 1e-13, "maxiter": 10_000})
+    w = ds.tensor(res.x.copy(), requires_grad=True)
+    X_t, y_t = ds.tensor(X), ds.tensor(y)
+
+    def loss():
+        return ds.functional.softplus(-(y_t * (X_t @ w))).mean() + (w * w).sum() * (0.5 * lam)
+
+    return w, loss, res.x
+
+
+@pytest.mark.parametrize("make", [
+    lambda ps, r: optim.GD(ps, lr=r),
+    lambda ps, r: optim.GD(ps, lr=r, momentum=0.9),
+    lambda ps, r: optim.Subgradient(ps, lr=r),
+], ids=["gd", "momentum", "subgradient"])
+def test_constant_length_at_scipys_optimum_takes_no_step(make):
+    # the gradient there is rounding noise (about 1e-10); normalising it into a step of
+    # length gamma walked 0.002-0.008 away from the optimum, with no status
+    w, loss, w_star = _scipy_logreg()
+    start = loss()
+    start.backward()
+    assert 0 < np.linalg.norm(w.grad) < 1e-9
+    w.grad = None
+    opt = make([w], optim.ConstantLength(0.01))
+    for _ in range(20):
+        opt.step(loss)
+        assert opt.last.lr == 0.0 and opt.last.step_norm == 0.0
+        assert opt.last.status is LineSearchStatus.FLAT
+    np.testing.assert_array_equal(w.data, w_star)  # not one bit moved
+
+
+@pytest.mark.parametrize("gamma", [1e-3, 0.01])
+def test_constant_length_away_from_the_optimum_moves_gamma(gamma):
+    # the control: a gradient that is not noise gets its step of length gamma
+    w, loss, w_star = _scipy_logreg()
+    w.data = w_star + 0.05  # ||g|| about 1e-2, far above sqrt(eps)(1 + |f|) = 2e-8
+    opt = optim.GD([w], lr=optim.ConstantLength(gamma))
+    for _ in range(5):
+        before = w.data.copy()
+        opt.step(loss)
+        assert opt.last.status is None and opt.last.lr > 0
+        assert np.linalg.norm(w.data - before) == pytest.approx(gamma, rel=1e-12)
+        assert opt.last.lr == pytest.approx(gamma / opt.last.grad_norm, rel=1e-12)
+
+
+def test_constant_length_and_estimated_polyak_share_one_noise_test():
+    # one test decides for both rules: just above and just below sqrt(eps) (1 + |f|)
+    eps = float(np.finfo(np.float64).eps)
+    loss = 3.0
+    edge = math.sqrt(eps) * (1.0 + loss)
+    for norm, noise in [(edge, True), (edge * (1 - 1e-12), True), (edge * (1 + 1e-9), False)]:
+        ctx = optim.StepContext(t=0, loss=loss, grad_norm=norm, direction_norm=norm,
+                                slope=-norm * norm, precision=eps)
+        assert optim.steps.gradient_is_noise(ctx) is noise
+        for rule in (optim.ConstantLength(0.1), optim.Polyak(f_star=None)):
+            choice = rule(ctx)
+            assert (choice.status is LineSearchStatus.FLAT) is noise, (rule, norm)
+            assert (choice.lr == 0.0) is noise
+    # f unknown (a step without a closure): the test falls back to ||g|| <= sqrt(eps)
+    ctx = optim.StepContext(0, math.nan, 0.9 * math.sqrt(eps), 1.0, -1.0, precision=eps)
+    assert optim.steps.gradient_is_noise(ctx)
+    assert optim.ConstantLength(0.1)(ctx).status is LineSearchStatus.FLAT
+
+
 # --------------------------------------------------------------------------- the pure searches
 def test_exact_search_on_a_line_flat_within_rounding_does_not_raise():
     # phi(b) == phi(c) while growing: SciPy refuses such a bracket (ValueError)

@@ -148,6 +148,24 @@ def _eps_of(dtype: Any) -> float:
     return FLOAT64_EPS
 
 
+def gradient_is_noise(ctx: StepContext) -> bool:
+    """Whether the gradient is below working precision: ||g|| <= sqrt(eps) (1 + |f|).
+
+    eps is the working precision (``ctx.precision``). A gradient that small moves a smooth
+    f by less than its rounding error over any step the first-order model can be trusted
+    with (Gill, Murray & Wright, *Practical Optimization*, §8.2.3, the gradient test at the
+    square root of the function precision); at a minimiser such a gradient is the rounding
+    noise of the loss (logistic regression at SciPy's optimum: ||g|| of 1e-11 to 1e-10 in
+    float64), and its direction means nothing. Rules that would turn it into a step of a
+    set size (``ConstantLength``; ``Polyak`` with an estimated f*) take no step there.
+
+    Where f is not known (``step()`` without a closure: ``ctx.loss`` is NaN) the test is
+    ||g|| <= sqrt(eps), which holds for no larger gradient than the test with f would.
+    """
+    scale = 1.0 + abs(ctx.loss) if math.isfinite(ctx.loss) else 1.0
+    return ctx.grad_norm <= math.sqrt(ctx.precision) * scale
+
+
 def flat_start(ctx: StepContext) -> StepChoice | None:
     """A search along a line with slope exactly 0 (a zero gradient): no decrease can be
     found at any precision, and no trial is made (status ``FLAT``, no step)."""
@@ -283,13 +301,21 @@ class FunctionSchedule(Schedule):
 class ConstantLength(_Stateless):
     """alpha_t = gamma / ||d||: every step moves the parameters by exactly gamma (with
     d = -g, gamma / ||g||). For convex Lipschitz f, f_best reaches within G*gamma/2 of f*
-    (Boyd & Mutapcic, §3.1); use a diminishing gamma for exact convergence."""
+    (Boyd & Mutapcic, §3.1); use a diminishing gamma for exact convergence.
+
+    The step's length does not shrink with the gradient, so where the gradient is rounding
+    noise (a minimiser of a smooth f reached to working precision) the rule would normalise
+    the noise into a step of length gamma in a meaningless direction. There it takes no
+    step (lr 0, status ``FLAT``), as ``Polyak(f_star=None)`` does, by the same test:
+    ||g|| <= sqrt(eps) (1 + |f|), eps the working precision (:func:`gradient_is_noise`).
+    Also no step (``FLAT``) along a zero direction.
+    """
 
     def __init__(self, gamma: float):
         self.gamma = check_step_size("gamma", gamma)
 
     def __call__(self, ctx: StepContext) -> StepChoice:
-        if ctx.direction_norm == 0:  # nothing to move along
+        if ctx.direction_norm == 0 or gradient_is_noise(ctx):  # nothing to move along
             return StepChoice(0.0, status=LineSearchStatus.FLAT)
         return StepChoice(self.gamma / ctx.direction_norm)
 
@@ -317,9 +343,8 @@ class Polyak:
     smooth f) the step gamma_t / ||g||^2 would be unbounded: there the rule takes no step
     (status ``FLAT``) once ||g|| <= sqrt(eps) (1 + |f|), eps the working precision: a
     gradient that small moves a smooth f by less than its rounding error over any step the
-    first-order model can be trusted with (Gill, Murray & Wright, *Practical
-    Optimization*, §8.2.3, the gradient test at the square root of the function
-    precision).
+    first-order model can be trusted with (:func:`gradient_is_noise`; Gill, Murray &
+    Wright, *Practical Optimization*, §8.2.3). ``ConstantLength`` uses the same test.
     """
 
     needs = Needs.NOTHING
@@ -358,8 +383,7 @@ class Polyak:
             return StepChoice(0.0, status=LineSearchStatus.NOT_DESCENT)
         if gap <= 0:  # at or below the target: nothing to aim at
             return StepChoice(0.0, status=LineSearchStatus.FLAT)
-        if self.f_star is None and ctx.grad_norm <= math.sqrt(ctx.precision) * (
-                1.0 + abs(ctx.loss)):
+        if self.f_star is None and gradient_is_noise(ctx):
             return StepChoice(0.0, status=LineSearchStatus.FLAT)
         return StepChoice(min(gap / (self.c * g2), self.max_lr))
 
