@@ -18,11 +18,7 @@ def python_blocks(markdown: str) -> list[str]:
     return re.findall(r"```python\n(.*?)```", markdown, re.S)
 
 
-def test_readme_python_blocks_run_as_written(tmp_path):
-    blocks = python_blocks((ROOT / "README.md").read_text())
-    assert len(blocks) >= 2  # the quick start and the loop at least
-    if any("sklearn" in b for b in blocks):
-        pytest.importorskip("sklearn")
+def _run_blocks(tmp_path, blocks: list[str]) -> list[str]:
     # one script, blocks in order (the later ones continue the earlier ones), run as a
     # reader would, in a fresh interpreter
     script = tmp_path / "readme.py"
@@ -33,6 +29,21 @@ def test_readme_python_blocks_run_as_written(tmp_path):
     lines = done.stdout.splitlines()
     # the loop prints lr, evaluations and status for each of ceil(1437 / 64) = 23 batches
     assert sum(1 for line in lines if "LineSearchStatus" in line or "CONVERGED" in line) >= 23
+    return lines
+
+
+def test_readme_python_blocks_run_as_written(tmp_path):
+    # the fast suite's share: every block but the scikit-learn ones (a 5-fold
+    # cross-validation, run in full by the slow suite below)
+    blocks = python_blocks((ROOT / "README.md").read_text())
+    assert len(blocks) >= 2  # the quick start and the loop at least
+    _run_blocks(tmp_path, [b for b in blocks if "sklearn" not in b])
+
+
+@pytest.mark.slow
+def test_readme_python_blocks_all_run_as_written(tmp_path):
+    pytest.importorskip("sklearn")
+    lines = _run_blocks(tmp_path, python_blocks((ROOT / "README.md").read_text()))
     assert float(lines[-1]) > 0.9  # the cross-validated accuracy of the last block
 
 
@@ -124,3 +135,26 @@ def test_tolerance_mode_still_catches_a_changed_table(tmp_path, monkeypatch, edi
     monkeypatch.setattr(module, "differences", lambda recorded: ["cpu_model: 'A' there"])
     _guide_with(tmp_path, monkeypatch, module, edit)
     assert module.stale_tables() == ["smooth"]
+
+
+CPUS = ("Intel Xeon", "AMD EPYC")
+
+
+def test_benchmarks_header_names_the_machine_of_every_section():
+    text = (ROOT / "BENCHMARKS.md").read_text()
+    header = text[text.index("## Machine and versions"):text.index("\n## 1.")]
+    machine_of: dict[str, str] = {}
+    for line in header.split("\n- ")[1:]:
+        cpu = next(c for c in CPUS if c in line)
+        listed = re.search(r"sections? ([\d, and]+)", line)
+        for number in re.findall(r"\d+", listed.group(1)):
+            assert number not in machine_of, f"section {number} listed twice"
+            machine_of[number] = cpu
+    sections = re.findall(r"^## (\d+)\. .*?(?=^## \d+\.|\Z)", text, re.S | re.M)
+    bodies = re.split(r"^## \d+\. ", text, flags=re.M)[1:]
+    assert sections and len(sections) == len(bodies)
+    for number, body in zip(sections, bodies):
+        assert number in machine_of, f"section {number}: no machine in the header"
+        named = {c for c in CPUS if c in body}
+        assert named <= {machine_of[number]}, (
+            f"section {number} names {named}, the header says {machine_of[number]}")

@@ -1,7 +1,11 @@
 """Distributed data parallel: two gloo processes on the CPU, each with half of every batch,
 end with bit-identical parameters, equal (float64, 1e-9 relative) to one process training on
 the whole batches: every loss the optimizer reads is averaged over the group, so both ranks
-accept the same step sizes, and the gradients are DDP's averages."""
+accept the same step sizes, and the gradients are DDP's averages.
+
+The two-process run starts two interpreters that import torch (the slow suite); the fast
+suite runs the same worker code in a one-rank group inside this process: DDP's wrapper, the
+group's all-reduce of every loss the optimizer reads, and the bucket-view gradients."""
 
 from __future__ import annotations
 
@@ -9,7 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
+import torch.distributed as dist
 
 from . import ddp_worker
 
@@ -29,6 +35,24 @@ def _run_ranks(tmp_path: Path, world: int = 2) -> list[dict]:
     return [torch.load(out, weights_only=True) for out in outs]
 
 
+def test_one_rank_group_matches_plain_training(tmp_path):
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0,
+                            world_size=1)
+    try:
+        grouped = {case: ddp_worker.train(case, rank=0, world=1) for case in ddp_worker.CASES}
+    finally:
+        dist.destroy_process_group()
+    start = list(ddp_worker.model().parameters())
+    for case, got in grouped.items():
+        plain = ddp_worker.train(case, rank=None)
+        assert got["lr"] == plain["lr"] and got["loss"] == plain["loss"], case
+        for a, b, s in zip(got["params"], plain["params"], start):
+            assert torch.equal(a, b), case
+            assert not torch.allclose(b, s.detach())  # training moved every parameter
+
+
+@pytest.mark.slow
 def test_two_ranks_match_each_other_and_one_process(tmp_path):
     ranks = _run_ranks(tmp_path)
     torch.set_num_threads(1)

@@ -1,13 +1,20 @@
-"""docs/pytorch.md runs as written: its quick start, and its DDP recipe under torchrun with
-two processes on the CPU."""
+"""docs/pytorch.md runs as written: its quick start (in this process, torch being imported
+already), and its DDP recipe under torchrun with two processes on the CPU (the slow suite:
+two interpreters importing torch; test_distributed.py's fast test covers the group's
+mechanics in one process)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
+import runpy
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "pytorch.md"
@@ -17,17 +24,19 @@ def _blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
 
 
-def test_quick_start_runs(tmp_path):
+def test_quick_start_runs(tmp_path, monkeypatch):
     block = _blocks()[0]
     script = tmp_path / "quick.py"
     script.write_text(block)
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          cwd=tmp_path, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    lr, evaluations, status = done.stdout.split()
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        runpy.run_path(str(script), run_name="__main__")
+    lr, evaluations, status = out.getvalue().split()
     assert float(lr) > 0 and int(evaluations) >= 2 and "CONVERGED" in status
 
 
+@pytest.mark.slow
 def test_ddp_recipe_runs_under_torchrun(tmp_path):
     (block,) = [b for b in _blocks() if "torchrun" in b]
     script = tmp_path / "train_ddp.py"
