@@ -48,3 +48,13 @@ def test_locks_cover_what_pyproject_asks_for():
     assert core | _requirement_names(extras["plot"]) <= set(_pins("run.txt"))
     wanted = core | _requirement_names(extras["plot"]) | _requirement_names(extras["test"])
     assert wanted <= set(_pins("test.txt"))
+
+
+def test_readme_states_the_locked_versions():
+    readme = (ROOT / "README.md").read_text().replace("\n", " ")
+    test = _pins("test.txt")
+    for label, package in [("NumPy", "numpy"), ("SciPy", "scipy"),
+                           ("scikit-learn", "scikit-learn"), ("matplotlib", "matplotlib"),
+                           ("pytest", "pytest"), ("hypothesis", "hypothesis")]:
+        assert f"{label} {test[package][0]}" in readme, (label, test[package][0])
+    assert f"torch=={test['torch'][0]}" in readme
