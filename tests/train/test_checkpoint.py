@@ -241,3 +241,61 @@ def test_divergence_keeps_last_checkpoint(tmp_path):
     assert all(np.isfinite(v).all() for v in state["model"].values())
     if h.stop_reason.epoch == 0:
         assert ckpt.read_bytes() == good
+
+
+def test_a_second_ctrl_c_between_steps_still_writes_the_checkpoint_and_propagates(tmp_path):
+    # a KeyboardInterrupt the Ctrl-C flag did not turn into a stop (a second Ctrl-C, or one
+    # raised by a callback): the History names it and travels with the exception, the
+    # checkpoint is written, and the run resumes to the end of one never interrupted
+    full, _ = _run("momentum", 3, dropout=0.2)
+    X, y = _data()
+    model = _model(0.2)
+    opt = OPTIMIZERS["momentum"](model.parameters())
+    ckpt = tmp_path / "int.npz"
+    seen = []
+
+    class CtrlC(ds.train.Callback):
+        def on_step_end(self, history, optimizer):
+            if history.steps == 13:
+                raise KeyboardInterrupt
+
+        def on_train_end(self, history, model):
+            seen.append(history)
+
+    with pytest.raises(KeyboardInterrupt) as info:
+        fit(model, ds.nn.CrossEntropyLoss(), opt, (X, y), epochs=3, batch_size=16, seed=3,
+            progress=False, checkpoint=ckpt, callbacks=[CtrlC()])
+    h = info.value.history
+    assert seen == [h]
+    assert h.steps == 13 and h.stop_reason.criterion == "interrupted"
+    assert str(h.stop_reason) == "interrupted at step 12 (epoch 1)"
+    state = load_checkpoint(ckpt)
+    assert (state["epoch"], state["steps_in_epoch"]) == (1, 5)
+    resumed, _ = _run("momentum", 3, dropout=0.2, resume=ckpt)
+    for a, b in zip(full.parameters(), resumed.parameters()):
+        assert np.array_equal(a.data, b.data)
+
+
+def test_a_ctrl_c_inside_a_step_writes_no_checkpoint_for_it(tmp_path):
+    X, y = _data()
+    model = _model(0.0)
+    opt = OPTIMIZERS["momentum"](model.parameters())
+    ckpt = tmp_path / "int.npz"
+    step, calls = opt.step, []
+
+    def step_interrupted_at_the_tenth(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 10:
+            raise KeyboardInterrupt
+        return step(*args, **kwargs)
+
+    opt.step = step_interrupted_at_the_tenth
+    with pytest.raises(KeyboardInterrupt) as info:
+        fit(model, ds.nn.CrossEntropyLoss(), opt, (X, y), epochs=3, batch_size=16, seed=3,
+            progress=False, checkpoint=ckpt)
+    h = info.value.history
+    assert h.steps == 9 and h.stop_reason.criterion == "interrupted"
+    assert str(h.stop_reason).startswith("interrupted during step 9 (epoch 1), which did not "
+                                         "finish; the history ends at step 8")
+    assert "the last one written stands" in str(h.stop_reason)
+    assert load_checkpoint(ckpt)["epoch"] == 1  # the end of epoch 0's checkpoint stands

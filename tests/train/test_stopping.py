@@ -353,3 +353,71 @@ def test_train_steps_is_the_loop_of_fit_over_the_callers_closures():
                              epochs=50)
     assert h.stop_reason.criterion == "diverged"
     assert all(np.isfinite(p.data).all() for p in model.parameters())
+
+
+# --------------------------------------------------------------------------- messages
+@pytest.mark.parametrize(
+    "value,threshold,digits",
+    [(0.44513455, 0.4451354445, 6), (0.4451344445 + 4e-7, 0.4451344445 + 1e-6, 6),
+     (0.0099999, 0.01, 3), (9.99999999e-7, 1e-6, 3), (0.3, 0.30000000000000004, 6),
+     (1.5e-9, 1e-6, 3)],
+)
+def test_compared_numbers_show_the_digits_that_differ(value, threshold, digits):
+    from descend.train.stopping import compared
+
+    a, b = compared(value, threshold, digits)
+    assert a != b
+    assert float(a) < float(b)  # the comparison the message states can be read off it
+
+
+def test_loss_below_message_tells_the_loss_from_the_threshold():
+    from descend.train import History
+    from descend.train.history import EpochRecord
+
+    h = History()
+    h.record_step(0.44513455, 0.1, 1.0, 1, 0.1)
+    h.epochs.append(EpochRecord(epoch=0, step=0, train_loss=0.44513455))
+    reason = StopWhen(loss_below=0.4451354445).check_epoch(h, 1)
+    assert str(reason) == "loss 0.4451346 < 0.4451354 at step 0"
+
+
+def test_divergence_names_the_step_whose_parameters_are_kept():
+    from descend.train import Divergence, History
+
+    h = History()
+    h.record_step(math.nan, 0.1, math.nan, 1, 0.0)  # the very first loss: nothing to undo
+    reason = Divergence.restored(Divergence().check(h, 0), h, undone=False)
+    assert "the parameters kept are those at the start of step 0" in str(reason)
+
+
+def test_hints_in_command_line_syntax():
+    from descend.train.stopping import HINTS, for_command_line
+
+    message = ("diverged at step 3: loss nan. Hint: the constant step 1 is too large for "
+               "this problem; try a line search (lr=ds.optim.Armijo()) or a smaller step")
+    assert for_command_line(message) == message.replace("lr=ds.optim.Armijo()", "--lr armijo")
+    assert "(--steps armijo)" in for_command_line(message, "--steps")
+    assert all(python.startswith("lr=") for python in HINTS)
+
+
+def test_train_steps_records_validation_and_stops_as_fit_does():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    model = ds.nn.mlp([3, 4, 2], rng=1)
+    opt = ds.optim.GD(model.parameters(), lr=0.5)
+    loss_fn = ds.nn.CrossEntropyLoss()
+    Xv, yv = X[:10], y[:10]
+    h = ds.train.train_steps(opt, _batches_of(model, loss_fn, X, y), epochs=6,
+                             steps_per_epoch=4, stop=StopWhen(patience=1),
+                             validate=lambda: ds.train.evaluate(model, loss_fn, Xv, yv))
+    assert all(e.val_loss is not None and e.val_accuracy is not None for e in h.epochs)
+    assert h.best is not None and h.best.loss == min(e.val_loss for e in h.epochs)
+    if h.stop_reason.criterion == "patience":
+        assert "validation loss" in str(h.stop_reason)
+    # a full batch at an exactly zero gradient: fit's `stationary` stop
+    x = ds.tensor(np.zeros(2), requires_grad=True)
+    opt = ds.optim.GD([x], lr=0.1)
+    h = ds.train.train_steps(opt, lambda: [(lambda: (x * x).sum(), 1)], epochs=50,
+                             same_batch=True)
+    assert h.stop_reason.criterion == "stationary" and h.steps == 1

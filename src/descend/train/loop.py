@@ -19,7 +19,7 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -210,8 +210,12 @@ def fit(
         replayed exactly run eagerly either way (see ``descend.autodiff.capture``).
 
     Ctrl-C (SIGINT, in the main thread) finishes the current step, writes the checkpoint
-    when one was asked for, and returns with stop reason ``interrupted``; a second Ctrl-C
-    interrupts at once.
+    when one was asked for, and returns with stop reason ``interrupted``. A second Ctrl-C
+    (any ``KeyboardInterrupt`` raised during training) interrupts at once: the History gets
+    stop reason ``interrupted``, the checkpoint is written when the interruption fell
+    between steps (not inside one, whose update may be half done), callbacks'
+    ``on_train_end`` see the History, and the ``KeyboardInterrupt`` propagates carrying the
+    History as its ``history`` attribute (the command line writes its report from it).
 
     Returns
     -------
@@ -232,9 +236,10 @@ def fit(
     backend.manual_seed(seed)
     shuffle_rng = np.random.default_rng(seed)
     optimizer.steps_per_epoch = source.steps_per_epoch
+    validate = None if held_out is None else (lambda: evaluate(model, loss_fn, *held_out))
     run = _Run(optimizer, with_no_progress_stop(stop, source.steps_per_epoch, source.same_batch),
                Divergence(), callbacks, source, shuffle_rng,
-               model=model, loss_fn=loss_fn, validation=held_out, validate_every=validate_every,
+               model=model, validate=validate, validate_every=validate_every,
                keep_best=keep_best)
     if checkpoint is not None:
         run.saver = _Saver(Path(checkpoint), model, optimizer, config, seed)
@@ -288,6 +293,9 @@ def train_steps(
     stop: StopWhen | None = None,
     callbacks: Sequence[Callback | Callable[[History], Any]] = (),
     progress: bool = False,
+    validate: Callable[[], Mapping[str, float | None]] | None = None,
+    same_batch: bool = False,
+    model: Any = None,
 ) -> History:
     """The loop of :func:`fit` over closures the caller makes, for models descend does not
     hold itself (a PyTorch model, say).
@@ -295,13 +303,24 @@ def train_steps(
     ``batches()`` is called once per epoch and yields, for each step, ``(closure, samples)``:
     a closure that runs the forward pass on one batch and returns the loss without calling
     backward, and the batch's number of samples. Stopping criteria, the divergence rule
-    (which puts back the last parameters with a finite loss) and the stop reasons are those
-    of ``fit``.
+    (which puts back the last parameters with a finite loss), Ctrl-C and the stop reasons
+    are those of ``fit``, the no-progress stops included (``stalled``; ``stationary`` with
+    ``same_batch``).
+
+    ``validate()``, when given, is called after every epoch and returns the validation
+    metrics ``{"loss": ..., "accuracy": ...}`` (accuracy may be absent or None): they are the
+    epochs' ``val_loss`` and ``val_accuracy``, and drive ``patience``, ``History.best`` and
+    rules driven by a metric, as ``fit``'s ``validation`` does. ``same_batch=True`` says
+    that every closure evaluates the same objective (full-batch training), as ``fit`` knows
+    from ``batch_size=None``. ``model`` is what callbacks' epoch hooks receive.
     """
     _check_settings(optimizer, stop, callbacks, epochs=epochs)
+    if validate is not None and not callable(validate):
+        raise TypeError(f"validate must be callable, got {type(validate).__name__}")
     optimizer.steps_per_epoch = steps_per_epoch
-    source = _Source(lambda rng: batches(), steps_per_epoch)
-    run = _Run(optimizer, stop or StopWhen(), Divergence(), callbacks, source, None)
+    source = _Source(lambda rng: batches(), steps_per_epoch, same_batch=bool(same_batch))
+    run = _Run(optimizer, with_no_progress_stop(stop, steps_per_epoch, bool(same_batch)),
+               Divergence(), callbacks, source, None, model=model, validate=validate)
     return run.train(epochs, progress, checkpoint_every=None)
 
 
@@ -393,8 +412,8 @@ class _Run:
 
     def __init__(self, optimizer: Optimizer, stop: StopWhen, divergence: Divergence,
                  callbacks: Sequence[Any], source: _Source, shuffle_rng: Any, *,
-                 model: Any = None, loss_fn: Any = None,
-                 validation: tuple[np.ndarray, np.ndarray] | None = None,
+                 model: Any = None,
+                 validate: Callable[[], Mapping[str, float | None]] | None = None,
                  validate_every: int = 1, keep_best: bool = False):
         self.optimizer = optimizer
         self.stop = stop
@@ -406,8 +425,7 @@ class _Run:
         self.timed = stop.time_limit is not None
         self.shuffle_rng = shuffle_rng
         self.model = model
-        self.loss_fn = loss_fn
-        self.validation = validation
+        self.validate = validate  # the validation metrics, {"loss", "accuracy"}
         self.validate_every = validate_every
         self.keep_best = keep_best
         self.history = History()
@@ -418,6 +436,10 @@ class _Run:
         self.interrupted: _InterruptFlag | None = None
         self.epoch_rng_state: Any = None
         self.steps_this_run = 0
+        #: where a checkpoint may be taken now, (epoch, steps done in it): set after each
+        #: completed step and epoch, None while a step or an epoch's end is under way
+        self.resumable: tuple[int, int] | None = None
+        self.in_step = False  # inside the optimizer's step, whose update may be half done
 
     def train(self, epochs: int, progress: bool | str, checkpoint_every: int | None) -> History:
         """Epochs until one of the criteria (or the epoch budget) stops training.
@@ -455,6 +477,10 @@ class _Run:
             history.stop_reason = reason or StopReason(
                 "epochs", f"completed {epochs} epochs ({history.steps} steps)",
                 history.steps - 1, epoch, epochs, epochs)
+        except KeyboardInterrupt as exc:
+            self.interrupted_now(epoch)
+            exc.history = history  # type: ignore[attr-defined]  # for the caller's report
+            raise
         finally:
             self.interrupted.restore()
             if self.bar is not None:
@@ -464,6 +490,27 @@ class _Run:
                 if isinstance(cb, Callback):
                     cb.on_train_end(history, self.model)
         return history
+
+    def interrupted_now(self, epoch: int) -> None:
+        """A KeyboardInterrupt that the Ctrl-C flag did not catch (a second Ctrl-C, or one
+        raised by a callback): name it in the History, and write the checkpoint when the
+        state is one a run can resume from (between steps)."""
+        history = self.history
+        step = history.steps - 1
+        if self.resumable is not None:
+            history.stop_reason = StopReason(
+                "interrupted", f"interrupted at step {step} (epoch {epoch})", step, epoch)
+            self.save(*self.resumable)
+            return
+        if self.in_step:
+            where = (f"during step {step + 1} (epoch {epoch}), which did not finish; the "
+                     f"history ends at step {step}")
+        else:
+            where = f"in epoch {epoch} after step {step}, outside a step"
+        unsaved = ("; no checkpoint was written for it (the last one written stands)"
+                   if self.saver is not None else "")
+        history.stop_reason = StopReason("interrupted", f"interrupted {where}{unsaved}",
+                                         step, epoch)
 
     def epoch(self, epoch: int) -> StopReason | None:
         """The steps of one epoch; the reason when one of them stops training."""
@@ -495,12 +542,15 @@ class _Run:
         same = self.source.same_batch and self.steps_this_run > 0
         if self.tally is not None:
             self.tally.armed = True
+        self.resumable = None
+        self.in_step = True
         optimizer.step(closure, same_batch=same)
         self.steps_this_run += 1
         info = optimizer.last
         assert info is not None
         history.record_step(info.loss, info.lr, info.grad_norm, info.evaluations,
                             info.step_norm)
+        self.in_step = False
         reason = None
         # the common case, a finite step below the divergence limit, costs two tests
         if not info.finite or info.loss > self.limit or self.limit != self.limit:
@@ -508,6 +558,8 @@ class _Run:
         if reason is None and self.per_step:
             elapsed = self.clock() if self.timed else 0.0
             reason = self.stop.check_step(history, elapsed, epoch)
+        if reason is None or reason.criterion != "diverged":
+            self.resumable = (epoch, history.steps - self.first_step)
         step = len(history.loss) - 1
         for cb in self.callbacks:
             if isinstance(cb, Callback):
@@ -540,15 +592,17 @@ class _Run:
         steps_in_epoch = history.steps - self.first_step
         if steps_in_epoch == 0:
             raise DataError("the data yielded no batches")
+        self.resumable = None
         record = _epoch_record(history, epoch, self.first_step,
                                time.perf_counter() - self.epoch_start)
         if self.tally is not None:
             record.train_accuracy = self.tally.take()
-        if self.validation is not None and ((epoch + 1) % self.validate_every == 0 or reason):
+        if self.validate is not None and ((epoch + 1) % self.validate_every == 0 or reason):
             if reason is None or reason.criterion != "diverged":
-                metrics = evaluate(self.model, self.loss_fn, *self.validation)
-                record.val_loss = metrics["loss"]
-                record.val_accuracy = metrics.get("accuracy")
+                metrics = self.validate()
+                record.val_loss = float(metrics["loss"])
+                accuracy = metrics.get("accuracy")
+                record.val_accuracy = None if accuracy is None else float(accuracy)
         history.epochs.append(record)
         _track_best(history, record, self.model, self.keep_best)
         _observe_metric(self.optimizer, record)
@@ -565,6 +619,8 @@ class _Run:
                 reason = stop_now if isinstance(stop_now, StopReason) else StopReason(
                     "callback", f"stopped by {name} at epoch {epoch}", history.steps - 1, epoch)
         self.epoch_rng_state = self.shuffle_rng.bit_generator.state if self.shuffle_rng else None
+        if reason is None or reason.criterion != "diverged":
+            self.resumable = (epoch + 1, 0)
         return reason
 
     def save(self, epoch: int, steps_done: int) -> None:

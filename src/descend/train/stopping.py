@@ -20,9 +20,42 @@ STOP_REASONS = ("epochs", "max_epochs", "max_steps", "time_limit", "loss_below",
                 "grad_norm_below", "rel_loss_change_below", "param_change_below", "patience",
                 "stalled", "stationary", "diverged", "callback", "interrupted")
 
+#: The suggestions stop messages make, as the library writes them (Python) and as the
+#: command line prints them (``{flag}`` is the option that takes a step rule: ``--lr`` for
+#: ``descend train``, ``--steps`` for ``descend compare``); see :func:`for_command_line`.
+HINTS = {
+    "lr=ds.optim.Armijo()": "{flag} armijo",
+}
+
 #: the default divergence factor of training: a loss that rose by more than this many
 #: times max(|first loss|, 1) above the first loss
 DIVERGENCE_FACTOR = 1e6
+
+
+def compared(value: float, threshold: float, digits: int = 6) -> tuple[str, str]:
+    """``value`` and ``threshold`` written with enough significant digits to tell them
+    apart: ``digits`` for the value (at least 6 for the threshold, which the user chose), more
+    for both until the two texts differ, then the shortest round trip (``repr``). So a
+    message "loss 0.445135 < 0.445135" cannot happen.
+
+    >>> compared(0.44513455, 0.4451354445)
+    ('0.4451346', '0.4451354')
+    >>> compared(0.000123, 1e-06, 3)
+    ('0.000123', '1e-06')
+    """
+    for d in range(digits, 16):
+        a, b = f"{value:.{d}g}", f"{threshold:.{max(d, 6)}g}"
+        if a != b or value == threshold:
+            return a, b
+    return repr(float(value)), repr(float(threshold))
+
+
+def for_command_line(message: str, flag: str = "--lr") -> str:
+    """A stop message with its hints in command-line syntax (``--lr armijo``) instead of
+    the library's Python (``lr=ds.optim.Armijo()``); ``flag`` takes the step rule."""
+    for python, cli in HINTS.items():
+        message = message.replace(python, cli.format(flag=flag))
+    return message
 
 
 class Divergence:
@@ -79,8 +112,8 @@ class Divergence:
         """The reason, saying which parameters the loop put back after it."""
         step = reason.step
         message, hint = reason.message.partition(". Hint: ")[::2]
-        if not undone:
-            message += "; the parameters are those this step started from"
+        if not undone:  # the step made no update: its starting parameters stay
+            message += f"; the parameters kept are those at the start of step {step}"
         # A step with a non-finite value made no update: undoing takes back the previous
         # step's update. A step that overshot did update: undoing takes back its own.
         else:
@@ -193,28 +226,29 @@ class StopWhen:
         e, step = rec.epoch, rec.step
         where = f"at step {step}" if steps_in_epoch == 1 else f"at epoch {e} (step {step})"
         if self.loss_below is not None and rec.train_loss < self.loss_below:
-            return StopReason("loss_below", f"loss {rec.train_loss:.6g} < {self.loss_below:.6g} "
-                              f"{where}", step, e, rec.train_loss, self.loss_below)
+            a, b = compared(rec.train_loss, self.loss_below)
+            return StopReason("loss_below", f"loss {a} < {b} {where}", step, e,
+                              rec.train_loss, self.loss_below)
         if self.grad_norm_below is not None:
             recent = history.grad_norm[-steps_in_epoch:]
             g = sum(recent) / len(recent)
             if g < self.grad_norm_below:
-                return StopReason("grad_norm_below", f"gradient norm {g:.3g} < "
-                                  f"{self.grad_norm_below:g} {where}", step, e, g,
-                                  self.grad_norm_below)
+                a, b = compared(g, self.grad_norm_below, 3)
+                return StopReason("grad_norm_below", f"gradient norm {a} < {b} {where}", step,
+                                  e, g, self.grad_norm_below)
         if self.rel_loss_change_below is not None and len(history.epochs) >= 2:
             prev = history.epochs[-2].train_loss
             change = abs(rec.train_loss - prev) / max(abs(prev), 1e-12)
             if change < self.rel_loss_change_below:
-                return StopReason("rel_loss_change_below", f"relative loss change {change:.3g} "
-                                  f"< {self.rel_loss_change_below:g} {where}", step, e, change,
-                                  self.rel_loss_change_below)
+                a, b = compared(change, self.rel_loss_change_below, 3)
+                return StopReason("rel_loss_change_below", f"relative loss change {a} < {b} "
+                                  f"{where}", step, e, change, self.rel_loss_change_below)
         if self.param_change_below is not None:
             moved = sum(history.step_norm[-steps_in_epoch:])
             if moved < self.param_change_below:
-                return StopReason("param_change_below", f"parameter change {moved:.3g} < "
-                                  f"{self.param_change_below:g} {where}", step, e, moved,
-                                  self.param_change_below)
+                a, b = compared(moved, self.param_change_below, 3)
+                return StopReason("param_change_below", f"parameter change {a} < {b} {where}",
+                                  step, e, moved, self.param_change_below)
         if self.patience is not None and history.best is not None:
             waited = e - history.best.epoch
             if waited >= self.patience:
