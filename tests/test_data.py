@@ -748,3 +748,51 @@ def _nan_at(shape: tuple[int, ...], index: tuple[int, ...], value: float = np.na
 def test_check_arrays_rejects(X: object, y: object, task: object, error: type, match: str) -> None:
     with pytest.raises(error, match=match):
         check_arrays(X, y, task=task)  # type: ignore[arg-type]
+
+
+def test_load_csv_text_labels_are_classes_as_label_encoder_numbers_them(tmp_path: Path) -> None:
+    from sklearn.preprocessing import LabelEncoder
+
+    labels = ["dog", "cat", " bird", "cat", "Zebra", "dog"]
+    path = _write(tmp_path, "x,y\n" + "".join(f"{i},{c}\n" for i, c in enumerate(labels)))
+    for task in ("classification", "infer"):
+        d = load_csv(path, task=task)
+        encoder = LabelEncoder().fit([c.strip() for c in labels])
+        assert d.classes == tuple(encoder.classes_) == ("Zebra", "bird", "cat", "dog")
+        assert d.y.tolist() == encoder.transform([c.strip() for c in labels]).tolist()
+        assert d.n_classes == 4 and d.y.dtype == np.int64
+    train, val = train_val_split(d, 0.5, seed=0)
+    assert train.classes == val.classes == d.classes
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [("x,y\n1,cat\n2,3\n", "mixes text (row 2: 'cat') and numbers (row 3: '3')"),
+     ("x,y\n1,cat\n2, \n", "row 3: the label is empty")],
+    ids=["text-and-numbers", "empty-label"],
+)
+def test_load_csv_text_labels_refused(tmp_path: Path, text: str, needle: str) -> None:
+    with pytest.raises(DataError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+        load_csv(_write(tmp_path, text))
+
+
+@pytest.mark.parametrize(
+    ("labels", "task"),
+    [(["a", "b"], "classification"), ([0.0, 1.0, 2.0, 1.0], "classification"),
+     ([float(v) for v in range(20)], "classification"),
+     ([float(v) for v in range(21)], "regression"), ([0.5, 1.0], "regression"),
+     ([100.0, 250.0, 999.0] * 3, "classification")],
+    ids=["text", "few-integers", "twenty-integers", "twenty-one-integers", "fractions",
+         "three-large-integers"],
+)
+def test_infer_task(labels: list, task: str) -> None:
+    from descend.data import infer_task
+
+    values = [None if isinstance(v, str) else v for v in labels]
+    assert infer_task(values) == task
+
+
+def test_load_csv_infers_a_regression_from_many_distinct_integers(tmp_path: Path) -> None:
+    path = _write(tmp_path, "x,price\n" + "".join(f"{i},{1000 + 37 * i}\n" for i in range(50)))
+    d = load_csv(path, task="infer")
+    assert d.n_classes is None and d.y.dtype == np.float32 and d.y[1] == 1037

@@ -25,7 +25,7 @@ import dataclasses
 import importlib.resources
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -39,6 +39,7 @@ __all__ = [
     "Dataset",
     "Standardizer",
     "check_arrays",
+    "infer_task",
     "iterate_batches",
     "load_csv",
     "load_digits",
@@ -50,6 +51,12 @@ __all__ = [
 
 Task = Literal["classification", "regression"]
 _TASKS = ("classification", "regression")
+#: What ``load_csv(task=...)`` takes: a task, or "infer" (see :func:`infer_task`).
+_TASK_CHOICES = (*_TASKS, "infer")
+
+#: Most distinct whole-number labels that :func:`infer_task` reads as classes; more make a
+#: regression target (counts, years, prices in whole units).
+MAX_INFERRED_CLASSES = 20
 
 # Floats represent every integer exactly only up to 2**53; a class label above that could
 # not be told apart from its neighbours, so it is rejected rather than silently rounded.
@@ -88,6 +95,10 @@ class Dataset:
         Number of classes, or None for regression.
     feature_names : tuple of str or None
         One name per column of ``X``, or None when the columns are unnamed.
+    classes : tuple of str or None
+        The original label of each class when the labels were text: class ``k`` is
+        ``classes[k]`` (sorted, as scikit-learn's ``LabelEncoder`` numbers them). None when
+        the labels were class indices already, and for regression.
     """
 
     X: np.ndarray
@@ -95,6 +106,7 @@ class Dataset:
     name: str
     n_classes: int | None
     feature_names: tuple[str, ...] | None = None
+    classes: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         X, y = self.X, self.y
@@ -144,6 +156,13 @@ class Dataset:
                 raise DataError(f"feature_names must be a tuple of str or None, got {names!r}")
             if len(names) != d:
                 raise DataError(f"{len(names)} feature_names given for {d} features")
+        if self.classes is not None:
+            classes = self.classes
+            if not isinstance(classes, tuple) or not all(isinstance(c, str) for c in classes):
+                raise DataError(f"classes must be a tuple of str or None, got {classes!r}")
+            if self.n_classes != len(classes):
+                raise DataError(f"{len(classes)} class names given for n_classes="
+                                f"{self.n_classes}")
 
     def __len__(self) -> int:
         """Number of samples ``n``."""
@@ -481,16 +500,33 @@ def _read_csv_rows(path: Path, delimiter: str) -> list[tuple[int, list[str]]]:
     return rows
 
 
+def infer_task(labels: Sequence[float | None]) -> Task:
+    """The task a column of labels implies (``None`` for a cell that is not a number).
+
+    Text labels (any cell not a number) are classes. Numbers are classes when every one is
+    a whole number and there are at most ``MAX_INFERRED_CLASSES`` (20) distinct values;
+    fractions, or more distinct whole numbers, make a regression target.
+    """
+    if any(v is None for v in labels):
+        return "classification"
+    values = np.asarray(labels, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    if finite.size < values.size or not np.all(finite == np.round(finite)):
+        return "regression"
+    return ("classification" if np.unique(finite).size <= MAX_INFERRED_CLASSES
+            else "regression")
+
+
 def load_csv(
     path: str | os.PathLike[str],
     *,
     label: int | str = -1,
     header: bool | Literal["infer"] = "infer",
     delimiter: str = ",",
-    task: Task = "classification",
+    task: Task | Literal["infer"] = "classification",
     dtype: DTypeLike = np.float32,
 ) -> Dataset:
-    """Load a numeric CSV file: one column of labels, every other column a feature.
+    """Load a CSV file: one column of labels, every other column a number (a feature).
 
     The file is read with Python's :mod:`csv` module as UTF-8 (a byte-order mark is
     dropped); quoted fields are allowed, blank lines are skipped, and blanks around numbers
@@ -515,11 +551,15 @@ def load_csv(
         is not a number (an empty cell counts as not a number).
     delimiter : str, default ","
         The one-character field separator.
-    task : {"classification", "regression"}, default "classification"
-        Classification labels must be whole numbers ``>= 0`` (``2`` or ``2.0``); they are
-        kept as given, not re-coded, and ``n_classes = max label + 1`` (at most
-        ``MAX_CLASSES``, 65 536; a larger label is refused before anything is allocated).
-        Regression labels are any finite numbers.
+    task : {"classification", "regression", "infer"}, default "classification"
+        Classification labels are either text, or whole numbers ``>= 0`` (``2`` or ``2.0``).
+        Text labels are classes numbered as scikit-learn's ``LabelEncoder`` numbers them
+        (the sorted distinct labels are classes ``0 .. k - 1``; ``Dataset.classes`` keeps
+        them); a column may not mix text and numbers. Whole numbers are kept as given, not
+        re-coded, and ``n_classes = max label + 1`` (at most ``MAX_CLASSES``, 65 536; a
+        larger label is refused before anything is allocated). Regression labels are any
+        finite numbers. ``"infer"`` chooses by :func:`infer_task`: text or at most 20
+        distinct whole numbers make classes, anything else a regression.
     dtype : floating dtype, default float32
         dtype of ``X`` (and of ``y`` for regression).
 
@@ -545,8 +585,9 @@ def load_csv(
         raise ConfigError(
             f"delimiter must be one character other than a quote or newline, got {delimiter!r}"
         )
-    if not isinstance(task, str) or task not in _TASKS:
-        raise ConfigError(f"task must be 'classification' or 'regression', got {task!r}")
+    if not isinstance(task, str) or task not in _TASK_CHOICES:
+        raise ConfigError(
+            f"task must be 'classification', 'regression' or 'infer', got {task!r}")
     dt = _float_dtype(dtype)
     try:
         path = Path(os.fspath(path))
@@ -579,36 +620,71 @@ def load_csv(
         return repr(names[j]) if names is not None else str(j)
 
     features = np.empty((len(data_rows), n_columns - 1), dtype=np.float64)
-    targets = np.empty(len(data_rows), dtype=np.float64)
     feature_cols = [j for j in range(n_columns) if j != label_col]
+    label_cells: list[str] = []
+    label_values: list[float | None] = []
     for i, (line, record) in enumerate(data_rows):
         if len(record) != n_columns:
             raise DataError(f"{path}: row {line} has {len(record)} columns, expected {n_columns}")
-        values = []
-        for j, cell in enumerate(record):
-            value = _parse_number(cell)
-            if value is None:
+        for k, j in enumerate(feature_cols):
+            cell = record[j]
+            v = _parse_number(cell)
+            if v is None:
                 what = "empty cell" if not cell.strip() else _cell(cell)
                 raise DataError(
                     f"{path}: row {line}, column {column_name(j)}: {what} is not a number"
                 )
-            values.append(value)
-        for k, j in enumerate(feature_cols):
-            v = values[j]
             if not math.isfinite(v):
                 kind = "NaN" if math.isnan(v) else ("inf" if v > 0 else "-inf")
                 raise DataError(f"{path}: row {line}, column {column_name(j)} is {kind}")
             features[i, k] = v
-        targets[i] = _check_label(values[label_col], record[label_col], task, line, path)
+        label_cells.append(record[label_col])
+        label_values.append(_parse_number(record[label_col]))
 
     feature_names = tuple(names[j] for j in feature_cols) if names is not None else None
-    if task == "classification":
-        y = targets.astype(np.int64)
-        n_classes: int | None = int(y.max()) + 1
+    lines = [line for line, _ in data_rows]
+    if task == "infer":
+        task = infer_task(label_values)
+    classes: tuple[str, ...] | None = None
+    if any(v is None for v in label_values):
+        y, classes = _text_classes(label_cells, label_values, lines, task, path)
+        n_classes: int | None = len(classes)
     else:
-        y = targets.astype(dt)
-        n_classes = None
-    return Dataset(features.astype(dt), y, path.stem, n_classes, feature_names)
+        targets = np.array([_check_label(v, cell, task, line, path) for v, cell, line
+                            in zip(label_values, label_cells, lines)], dtype=np.float64)
+        if task == "classification":
+            y = targets.astype(np.int64)
+            n_classes = int(y.max()) + 1
+        else:
+            y = targets.astype(dt)
+            n_classes = None
+    return Dataset(features.astype(dt), y, path.stem, n_classes, feature_names, classes)
+
+
+def _text_classes(cells: list[str], values: list[float | None], lines: list[int], task: str,
+                  path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Text labels as classes: the sorted distinct labels are classes 0..k-1 (as
+    scikit-learn's ``LabelEncoder`` numbers them). A column of text with numbers in it, or
+    an empty label, is refused: one of them is likely a mistake."""
+    first_text = next(i for i, v in enumerate(values) if v is None)
+    if task == "regression":
+        raise DataError(f"{path}: row {lines[first_text]}: label {_cell(cells[first_text])} is "
+                        "not a number (regression targets are numbers)")
+    stripped = [c.strip() for c in cells]
+    for i, text in enumerate(stripped):
+        if not text:
+            raise DataError(f"{path}: row {lines[i]}: the label is empty")
+    first_number = next((i for i, v in enumerate(values) if v is not None), None)
+    if first_number is not None:
+        raise DataError(
+            f"{path}: the label column mixes text (row {lines[first_text]}: "
+            f"{_cell(cells[first_text])}) and numbers (row {lines[first_number]}: "
+            f"{_cell(cells[first_number])}); class labels are all names or all numbers"
+        )
+    classes, y = np.unique(np.array(stripped, dtype=object).astype(str), return_inverse=True)
+    if len(classes) > MAX_CLASSES:
+        raise DataError(f"{path}: the labels name {len(classes)} classes (at most {MAX_CLASSES})")
+    return y.astype(np.int64).reshape(-1), tuple(str(c) for c in classes)
 
 
 def _resolve_label_column(
