@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from descend import cli
+from descend.cli import build_parser, main
+from descend.train import Callback
 from descend.train.checkpoint import load_checkpoint
 
 
@@ -194,3 +200,228 @@ def test_resume_with_conflicting_flags_says_so(tmp_path):
     same = run("train", "--resume", str(ckpt), "--hidden", "16", "--epochs", "2", "--quiet")
     assert same.returncode == 0, same.stderr
     assert "completed 2 epochs" in same.stdout
+
+
+# ------------------------------------------------------------------ data on standard output
+def run_bytes(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "descend", *args], capture_output=True,
+                          timeout=120, cwd=cwd)
+
+
+FAST = ["--data", "spirals", "--samples", "200", "--hidden", "8", "--epochs", "2"]
+
+
+def test_history_to_stdout_is_a_csv_and_nothing_else():
+    # `descend train --history - > run.csv`: the report goes to stderr
+    out = run_bytes("train", *FAST, "--history", "-")
+    assert out.returncode == 0, out.stderr
+    rows = list(csv.reader(io.StringIO(out.stdout.decode())))
+    assert rows[0][:3] == ["step", "loss", "lr"]
+    assert len(rows) > 3 and all(len(r) == len(rows[0]) for r in rows)
+    for row in rows[1:]:
+        float(row[1])  # every row is data
+    err = out.stderr.decode()
+    assert "stopped: completed 2 epochs" in err and "validation:" in err
+
+
+def test_plot_to_stdout_is_a_png_and_nothing_else(tmp_path):
+    out = run_bytes("train", *FAST, "--plot", "-")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(b"\x89PNG\r\n\x1a\n")
+    assert out.stdout.endswith(b"IEND\xaeB`\x82")  # the whole PNG, nothing after it
+    assert b"stopped:" in out.stderr and b"stopped:" not in out.stdout
+    # descend compare too: the table goes to stderr
+    out = run_bytes("compare", "--problem", "logreg", "--steps", "armijo", "--plot", "-",
+                    cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(b"\x89PNG") and b"loss_below" in out.stderr
+    assert list(tmp_path.iterdir()) == []  # no file named "-"
+
+
+def test_history_and_plot_both_to_stdout_is_refused():
+    out = run("train", *FAST, "--history", "-", "--plot", "-")
+    assert out.returncode == 2 and out.stdout == ""
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--history - and --plot -" in lines[0]
+
+
+# ------------------------------------------------------------------ Ctrl-C
+class _InterruptAt(Callback):
+    """Raises KeyboardInterrupt after step ``at``, as a Ctrl-C between steps does."""
+
+    def __init__(self, at: int):
+        self.at = at
+
+    def on_step_end(self, history, optimizer):
+        if history.steps == self.at + 1:
+            raise KeyboardInterrupt
+
+
+def _interrupting_fit(monkeypatch, at: int) -> None:
+    real = cli.fit
+    monkeypatch.setattr(cli, "fit", lambda *a, **k: real(*a, callbacks=[_InterruptAt(at)], **k))
+
+
+def test_ctrl_c_writes_history_plot_metrics_and_checkpoint_and_exits_130(
+        monkeypatch, capsys, tmp_path):
+    _interrupting_fit(monkeypatch, at=4)
+    h, png, ckpt = tmp_path / "h.csv", tmp_path / "p.png", tmp_path / "c.npz"
+    code = main(["train", *FAST, "--quiet", "--history", str(h), "--plot", str(png),
+                 "--checkpoint", str(ckpt)])
+    out, err = capsys.readouterr()
+    assert code == 130
+    said = [line for line in (out + err).splitlines() if "interrupted" in line]
+    assert said == [f"stopped: interrupted at step 4 (epoch 1); checkpoint {ckpt}: resume with "
+                    f"descend train --resume {ckpt} --checkpoint {ckpt}"]
+    assert said[0] in err
+    assert "train: loss" in out and "validation: loss" in out
+    assert len(h.read_text().splitlines()) == 1 + 5  # the five steps made
+    assert png.read_bytes().startswith(b"\x89PNG")
+    state = load_checkpoint(ckpt)
+    assert (state["epoch"], state["steps_in_epoch"]) == (1, 2)  # 3 steps an epoch
+    # and the run resumes from there to the same end as a run never interrupted
+    monkeypatch.undo()
+    assert main(["train", "--resume", str(ckpt), "--checkpoint", str(ckpt), "--quiet"]) == 0
+    resumed = capsys.readouterr().out
+    assert main(["train", *FAST, "--quiet"]) == 0
+    straight = capsys.readouterr().out
+
+    def metrics(text):
+        return [line for line in text.splitlines() if line.startswith(("train:", "valid"))]
+
+    assert metrics(resumed) == metrics(straight)
+
+
+def test_ctrl_c_inside_a_step_keeps_the_finished_steps(monkeypatch, capsys, tmp_path):
+    real = cli._train_optimizer
+
+    def optimizer(*args):
+        opt = real(*args)
+        step, calls = opt.step, []
+
+        def interrupted_third(*a, **k):
+            calls.append(1)
+            if len(calls) == 3:
+                raise KeyboardInterrupt
+            return step(*a, **k)
+
+        opt.step = interrupted_third
+        return opt
+
+    monkeypatch.setattr(cli, "_train_optimizer", optimizer)
+    h = tmp_path / "h.csv"
+    code = main(["train", *FAST, "--quiet", "--history", str(h), "--checkpoint",
+                 str(tmp_path / "c.npz")])
+    out, err = capsys.readouterr()
+    assert code == 130
+    said = [line for line in (out + err).splitlines() if "interrupted" in line]
+    assert len(said) == 1 and "during step 2 (epoch 0), which did not finish" in said[0]
+    assert "no checkpoint was written yet" in said[0]
+    assert len(h.read_text().splitlines()) == 1 + 2
+    assert not (tmp_path / "c.npz").exists()
+
+
+# ------------------------------------------------------------------ messages
+def test_stop_messages_show_the_digits_that_differ():
+    # f* + tol and the final loss agree to 6 digits on this problem
+    out = run("compare", "--problem", "logreg", "--steps", "constant:3/L")
+    assert out.returncode == 0, out.stderr
+    detail = re.search(r"loss ([\d.e+-]+) < ([\d.e+-]+) at step", out.stdout)
+    assert detail, out.stdout
+    value, threshold = detail.groups()
+    assert value != threshold and float(value) < float(threshold)
+
+
+def test_diverging_run_hints_in_command_line_syntax_and_names_the_kept_step():
+    out = run("train", "--lr", "1e4", "--epochs", "3", "--hidden", "16", "--batch-size",
+              "full", "--quiet")
+    assert out.returncode == 1
+    stopped = next(line for line in out.stdout.splitlines() if line.startswith("stopped:"))
+    assert "try a line search (--lr armijo)" in stopped
+    assert "ds.optim" not in stopped and "lr=" not in stopped
+    assert re.search(r"diverged at step (\d+).*restored to those at the start of step \d+",
+                     stopped)
+    out = run("compare", "--problem", "leastsq", "--steps", "constant:3/L", "--quiet")
+    assert "(--steps armijo)" in out.stdout and "ds.optim" not in out.stdout
+
+
+# ------------------------------------------------------------------ labels and tasks
+def _write_csv(path: Path, labels, n: int = 120) -> Path:
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n, 2))
+    ys = labels(X)
+    path.write_text("a,b,target\n" + "".join(f"{r[0]},{r[1]},{t}\n" for r, t in zip(X, ys)))
+    return path
+
+
+def test_text_labels_are_classes_kept_in_the_checkpoint(tmp_path):
+    names = np.array(["virginica", "setosa"])
+    data = _write_csv(tmp_path / "flowers.csv", lambda X: names[(X[:, 0] > 0).astype(int)])
+    ckpt = tmp_path / "c.npz"
+    out = run("train", "--data", str(data), "--epochs", "3", "--hidden", "8", "--quiet",
+              "--checkpoint", str(ckpt))
+    assert out.returncode == 0, out.stderr
+    assert "2 classes: setosa, virginica" in out.stdout  # sorted, as LabelEncoder numbers them
+    assert out.stderr.strip().splitlines() == [
+        "descend train: the labels are text: classification into 2 classes (inferred; "
+        "--task regression refuses text labels)"]
+    assert load_checkpoint(ckpt)["config"]["classes"] == ["setosa", "virginica"]
+    # resuming on data whose labels name other classes is refused
+    other = _write_csv(tmp_path / "flowers.csv",
+                       lambda X: np.array(["iris", "rose"])[(X[:, 0] > 0).astype(int)])
+    out = run("train", "--data", str(other), "--resume", str(ckpt), "--epochs", "4")
+    assert out.returncode == 2
+    assert "trained on classes setosa, virginica" in out.stderr.strip().splitlines()[-1]
+
+
+def test_many_distinct_integer_targets_are_a_regression(tmp_path):
+    data = _write_csv(tmp_path / "prices.csv",
+                      lambda X: np.round(1000 + 300 * X[:, 0] + 50 * X[:, 1]).astype(int))
+    out = run("train", "--data", str(data), "--epochs", "5", "--hidden", "8", "--quiet")
+    assert out.returncode == 0, out.stderr
+    assert "regression (inferred; --task classification" in out.stderr
+    assert "features, regression)" in out.stdout and "MLP 2-8-1" in out.stdout
+    r2 = float(re.search(r"validation: loss \S+ \(mean squared error\), R\^2 (\S+)",
+                         out.stdout).group(1))
+    assert r2 > 0.5
+    # --task says it: no inference, nothing on stderr
+    out = run("train", "--data", str(data), "--epochs", "1", "--hidden", "8", "--quiet",
+              "--task", "regression")
+    assert out.returncode == 0 and out.stderr == ""
+    # few distinct whole numbers are classes; --task regression overrides
+    few = _write_csv(tmp_path / "grades.csv", lambda X: (X[:, 0] > 0).astype(int) * 3)
+    out = run("train", "--data", str(few), "--epochs", "1", "--hidden", "8", "--quiet")
+    assert "4 classes" in out.stdout and "classification (inferred" in out.stderr
+    out = run("train", "--data", str(few), "--epochs", "1", "--hidden", "8", "--quiet",
+              "--task", "regression")
+    assert out.returncode == 0 and "regression)" in out.stdout
+
+
+def test_task_regression_on_a_builtin_set_is_refused():
+    out = run("train", "--task", "regression")
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        "descend train: --task regression: --data digits is a classification set; a "
+        "regression needs a CSV file"]
+
+
+# ------------------------------------------------------------------ version and help
+def test_version_from_the_package_metadata():
+    from importlib.metadata import version
+
+    out = run("--version")
+    assert out.returncode == 0
+    assert out.stdout.strip() == f"descend {version('descend')}"
+
+
+def test_every_flag_has_help_and_train_help_describes_the_csv_format():
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    missing = [f"{name} {a.option_strings[-1]}"
+               for name, p in [("descend", parser), *commands.items()]
+               for a in p._actions
+               if a.option_strings and not (a.help and a.help.strip())]
+    assert not missing, f"flags without help: {missing}"
+    text = run("train", "--help").stdout
+    assert "CSV files (--data PATH.csv)" in text
+    assert "header" in text and "LabelEncoder" in text and "--task" in text

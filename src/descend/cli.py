@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TextIO
 
 import numpy as np
 
@@ -37,15 +37,24 @@ from .compare import (
     run_rule,
     split_specs,
 )
-from .data import Standardizer, load_csv, load_digits, spirals, teacher, train_val_split
+from .data import (
+    MAX_INFERRED_CLASSES,
+    Standardizer,
+    load_csv,
+    load_digits,
+    spirals,
+    teacher,
+    train_val_split,
+)
 from .errors import ConfigError, DescendError
-from .nn import CrossEntropyLoss, mlp
+from .nn import CrossEntropyLoss, MSELoss, mlp
 from .optim import CG, GD, LBFGS, Adam, Subgradient, parse_step_rule
 from .optim.quasi_newton import BETAS
 from .optim.steps import Needs
 from .problems import PROBLEMS, make_problem
 from .train import StopWhen, evaluate, fit
 from .train.checkpoint import check_checkpoint_target, load_checkpoint
+from .train.stopping import compared, for_command_line
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -111,12 +120,51 @@ DEFAULT_LR = {"gd": "sls", "adam": "0.001", "subgradient": "invsqrt:0.1", "lbfgs
               "cg": "wolfe:0.0001:0.1"}
 
 
+def version() -> str:
+    """The installed package's version (its metadata), or the source tree's."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("descend")
+    except PackageNotFoundError:  # pragma: no cover - run from a source tree
+        from . import __version__
+
+        return __version__
+
+
+#: ``descend train --help``: the CSV files --data takes.
+CSV_FORMAT = f"""\
+CSV files (--data PATH.csv):
+  One sample per row, comma-separated, UTF-8. A first row with any cell that is not a
+  number is a header (column names). Every column but the label column is a feature and
+  must be a finite number; blank lines are skipped, quoted cells are allowed.
+  The label column is the last one, or --label NAME|INDEX (0-based; negative counts from
+  the end).
+  Labels that are text (cat, dog, ...) are classes, numbered in sorted order as
+  scikit-learn's LabelEncoder does (the names are kept in the checkpoint and printed).
+  Whole-number labels (>= 0) are class indices as given. --task chooses between
+  classification and regression; without it, text or at most {MAX_INFERRED_CLASSES} distinct
+  whole numbers mean classification, other numbers (fractions, more distinct values) a
+  regression, and the choice is said on standard error. A regression trains the same MLP
+  with one output and the mean squared error.
+
+Output:
+  The report (data, model, stop reason, metrics) goes to standard output, or to standard
+  error when --history - or --plot - writes data there. Exit codes: 0 done, 1 diverged,
+  2 bad flags or files, 130 interrupted (Ctrl-C: the history, plot and checkpoint up to
+  that step are still written)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="descend",
         description="Train neural networks by backpropagation and gradient descent, "
         "with first-class step-size control.",
+        epilog="Run 'descend COMMAND --help' for the flags of a command.",
     )
+    parser.add_argument("--version", action="version", version=f"descend {version()}",
+                        help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     _add_train_parser(sub)
@@ -127,13 +175,18 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_train_parser(sub: Any) -> argparse.ArgumentParser:
     """Register ``descend train`` on the CLI's subparsers."""
     t = sub.add_parser("train", help="train an MLP on built-in data or a CSV file",
-                       description="Train an MLP classifier and report the stop reason and "
-                       "the final metrics.")
+                       description="Train an MLP (a classifier, or a regression on a CSV "
+                       "file) and report the stop reason and the final metrics.",
+                       epilog=CSV_FORMAT, formatter_class=argparse.RawDescriptionHelpFormatter)
     g = t.add_argument_group("data")
     g.add_argument("--data", default="digits",
                    help="digits, spirals, teacher, or a path to a CSV file (default: digits)")
     g.add_argument("--label", default="-1",
                    help="CSV label column: a name or an index (default: -1, the last)")
+    g.add_argument("--task", choices=("classification", "regression"), default=None,
+                   help="what the CSV labels are (default: inferred: text or at most "
+                   f"{MAX_INFERRED_CLASSES} distinct whole numbers are classes, other numbers "
+                   "a regression target; see below)")
     g.add_argument("--samples", type=positive_int, default=2000,
                    help="samples for spirals/teacher (default: 2000)")
     g.add_argument("--val-fraction", type=fraction, default=0.2,
@@ -141,7 +194,8 @@ def _add_train_parser(sub: Any) -> argparse.ArgumentParser:
     g = t.add_argument_group("model")
     g.add_argument("--hidden", type=_hidden, default=(128, 64),
                    help="hidden layer sizes, comma-separated (default: 128,64)")
-    g.add_argument("--activation", choices=ACTIVATIONS, default="relu")
+    g.add_argument("--activation", choices=ACTIVATIONS, default="relu",
+                   help="activation after each hidden layer (default: relu)")
     g.add_argument("--dropout", type=unit_interval, default=0.0,
                    help="dropout probability after each hidden layer (default: 0)")
     g = t.add_argument_group("optimisation")
@@ -159,9 +213,12 @@ def _add_train_parser(sub: Any) -> argparse.ArgumentParser:
                    help="L-BFGS: curvature pairs kept (default: 10)")
     g.add_argument("--beta", choices=tuple(BETAS), default=None,
                    help="CG: the beta formula (default: PR+)")
-    g.add_argument("--momentum", type=unit_interval, default=0.0)
-    g.add_argument("--nesterov", action="store_true")
-    g.add_argument("--weight-decay", type=nonneg_float, default=0.0)
+    g.add_argument("--momentum", type=unit_interval, default=0.0,
+                   help="heavy-ball momentum in [0, 1) for --optimizer gd (default: 0)")
+    g.add_argument("--nesterov", action="store_true",
+                   help="Nesterov's momentum (needs --momentum > 0)")
+    g.add_argument("--weight-decay", type=nonneg_float, default=0.0,
+                   help="L2 penalty added to the gradient, decay * parameters (default: 0)")
     g.add_argument("--batch-size", type=_batch_size, default=64,
                    help="mini-batch size, or 'full' for full-batch gradient descent "
                    "(default: 64; a size above the training samples means full batch, "
@@ -170,34 +227,45 @@ def _add_train_parser(sub: Any) -> argparse.ArgumentParser:
                    help=f"passes over the data (default: {DEFAULT_EPOCHS}; with --max-steps, "
                    "enough epochs for those steps; full batch with a convergence criterion: "
                    f"{DEFAULT_FULL_BATCH_EPOCHS:,})")
-    g.add_argument("--seed", type=nonneg_int, default=0)
+    g.add_argument("--seed", type=nonneg_int, default=0,
+                   help="seed of the initial weights, the split, the shuffles and dropout "
+                   "(default: 0)")
     g.add_argument("--engine", choices=("descend", "torch"), default="descend",
                    help="descend (default: its own NumPy engine) or torch (the same optimizer "
-                   "and step rule on a PyTorch model; needs pip install 'descend[torch]')")
+                   "and step rule on a PyTorch model; needs pip install 'descend[torch]'; "
+                   "takes every flag but the checkpoint ones)")
     g.add_argument("--threads", type=positive_int, default=1,
                    help="BLAS threads (default: 1; the small matrices of these models gain "
                    "nothing from more, and lose much when cores are shared)")
     g = t.add_argument_group("stopping (any that holds stops training)")
-    g.add_argument("--max-steps", type=positive_int)
-    g.add_argument("--loss-below", type=nonneg_float)
-    g.add_argument("--grad-norm-below", type=positive_float)
+    g.add_argument("--max-steps", type=positive_int,
+                   help="optimizer steps in all (the epoch budget is raised to fit them)")
+    g.add_argument("--loss-below", type=nonneg_float,
+                   help="the epoch's mean training loss is below this")
+    g.add_argument("--grad-norm-below", type=positive_float,
+                   help="the mean gradient norm of the epoch's steps is below this")
     g.add_argument("--rel-change-below", type=positive_float,
-                   help="relative change of the epoch loss")
-    g.add_argument("--param-change-below", type=positive_float)
+                   help="the relative change of the epoch loss, |L_e - L_e-1| / |L_e-1|, is "
+                   "below this")
+    g.add_argument("--param-change-below", type=positive_float,
+                   help="the parameters moved less than this during an epoch (sum of the "
+                   "step lengths)")
     g.add_argument("--patience", type=positive_int,
                    help="epochs without a lower validation loss")
-    g.add_argument("--time-limit", type=positive_float, help="seconds")
+    g.add_argument("--time-limit", type=positive_float, help="seconds of training")
     g = t.add_argument_group("output")
     g.add_argument("--plot", type=Path, help="save loss, accuracy and step size (PNG/SVG/PDF; "
-                   "'-' writes PNG to standard output)")
+                   "'-' writes PNG to standard output, and the report to standard error)")
     g.add_argument("--history", type=Path,
-                   help="save the per-step history as CSV ('-' for standard output)")
+                   help="save the per-step history as CSV ('-' for standard output, and the "
+                   "report to standard error)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g = t.add_argument_group("checkpoints")
     g.add_argument("--checkpoint", type=Path,
                    help="write a checkpoint here (every --checkpoint-every epochs, at the end, "
                    "and on Ctrl-C)")
-    g.add_argument("--checkpoint-every", type=positive_int, default=1, metavar="N")
+    g.add_argument("--checkpoint-every", type=positive_int, default=1, metavar="N",
+                   help="epochs between checkpoints (default: 1)")
     g.add_argument("--resume", type=Path,
                    help="continue the run saved in this checkpoint (its settings are reused; "
                    "--epochs may extend it)")
@@ -230,13 +298,16 @@ def _check_output(path: Path | None, flag: str) -> None:
 
 
 def _load_data(args: argparse.Namespace) -> Any:
+    """The data set --data names; a CSV file's task as --task says, or inferred (and said
+    on standard error)."""
     name = args.data
-    if name == "digits":
-        return load_digits()
-    if name == "spirals":
-        return spirals(args.samples, seed=args.seed)
-    if name == "teacher":
-        return teacher(args.samples, seed=args.seed)
+    builtin = {"digits": load_digits, "spirals": lambda: spirals(args.samples, seed=args.seed),
+               "teacher": lambda: teacher(args.samples, seed=args.seed)}
+    if name in builtin:
+        if args.task == "regression":
+            raise UsageError(f"descend train: --task regression: --data {name} is a "
+                             "classification set; a regression needs a CSV file")
+        return builtin[name]()
     path = Path(name)
     if path.suffix.lower() != ".csv" and not path.exists():
         raise UsageError(
@@ -247,27 +318,84 @@ def _load_data(args: argparse.Namespace) -> Any:
         label = int(args.label)
     except ValueError:
         pass
-    return load_csv(path, label=label)
+    dataset = load_csv(path, label=label, task=args.task or "infer")
+    if args.task is None:
+        print(f"descend train: {_inferred_task(dataset)}", file=sys.stderr)
+    return dataset
+
+
+def _inferred_task(dataset: Any) -> str:
+    """One line: the task inferred from a CSV file's labels, why, and how to choose."""
+    if dataset.classes is not None:
+        return (f"the labels are text: classification into {dataset.n_classes} classes "
+                "(inferred; --task regression refuses text labels)")
+    values = np.unique(dataset.y)
+    if dataset.n_classes is not None:
+        return (f"the labels are {values.size} distinct whole numbers: classification "
+                "(inferred; --task regression to predict them as numbers)")
+    whole = bool(np.all(values == np.round(values)))
+    why = (f"{values.size} distinct whole numbers (more than {MAX_INFERRED_CLASSES})" if whole
+           else "numbers with fractions")
+    return (f"the labels are {why}: regression (inferred; --task classification to treat "
+            "them as classes)")
+
+
+def _report_stream(args: argparse.Namespace) -> TextIO:
+    """Where ``descend train``'s messages go: standard output, unless --history - or
+    --plot - writes its data there (then standard error, so the data stays valid)."""
+    if "-" in (str(args.history), str(args.plot)):
+        return sys.stderr
+    return sys.stdout
+
+
+class _Task:
+    """What the targets are: classes (cross-entropy, accuracy) or numbers (mean squared
+    error against targets of shape (n, 1), R^2)."""
+
+    def __init__(self, dataset: Any):
+        self.regression = dataset.n_classes is None
+        self.outputs = 1 if self.regression else int(dataset.n_classes)
+        self.classes = dataset.classes
+
+    def targets(self, y: np.ndarray) -> np.ndarray:
+        return y.astype(np.float32).reshape(-1, 1) if self.regression else y
+
+    def loss(self) -> Any:
+        return MSELoss() if self.regression else CrossEntropyLoss()
+
+    def describe(self) -> str:
+        if self.regression:
+            return "regression"
+        names = ""
+        if self.classes is not None:
+            shown = ", ".join(self.classes[:10]) + (", ..." if len(self.classes) > 10 else "")
+            names = f": {shown}"
+        return f"{self.outputs} classes{names}"
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     """``descend train``: check the flags, load the data, build the model and optimizer,
     train, report."""
     args = _checked_train_args(args)
+    out = _report_stream(args)
     torch_train = _torch_engine(args) if args.engine == "torch" else None
-    dataset, train, val, X_train, X_val = _train_data(args)
+    dataset, train, val, X_train, X_val = _train_data(args, out)
+    task = _Task(dataset)
+    _check_classes(args, task)
+    y_train, y_val = task.targets(train.y), task.targets(val.y)
     manual_seed(args.seed)
-    sizes = [X_train.shape[1], *args.hidden, dataset.n_classes]
+    sizes = [X_train.shape[1], *args.hidden, task.outputs]
     model = mlp(sizes, activation=args.activation, dropout=args.dropout, rng=args.seed)
     if args.lr is not None and not args.lr.strip():
         raise UsageError(f"descend train: --lr got {args.lr!r}; give a number or a rule name")
     rule = parse_step_rule(args.lr if args.lr is not None else DEFAULT_LR[args.optimizer])
+    print(f"data: {dataset.name} ({len(train)} train / {len(val)} validation, "
+          f"{X_train.shape[1]} features, {task.describe()})", file=out)
     if torch_train is not None:
-        print(f"data: {dataset.name} ({len(train)} train / {len(val)} validation, "
-              f"{X_train.shape[1]} features, {dataset.n_classes} classes)")
-        history, train_m, val_m, seconds = torch_train(args, rule, sizes, X_train, train.y,
-                                                       X_val, val.y)
-        return _train_report(args, history, train_m, val_m, seconds)
+        history, train_m, val_m, seconds = torch_train(args, rule, sizes, X_train, y_train,
+                                                       X_val, y_val, out=out)
+        return _train_report(args, history, _scored(train_m, y_train, task),
+                             _scored(val_m, y_val, task), seconds, out)
     params = list(model.parameters())
     opt = _train_optimizer(args, params, rule)
     stop = StopWhen(max_steps=args.max_steps, loss_below=args.loss_below,
@@ -275,25 +403,56 @@ def cmd_train(args: argparse.Namespace) -> int:
                     rel_loss_change_below=args.rel_change_below,
                     param_change_below=args.param_change_below, patience=args.patience,
                     time_limit=args.time_limit)
-    loss_fn = CrossEntropyLoss()
+    loss_fn = task.loss()
     batch = "full batch" if args.batch_size is None else f"batch {args.batch_size}"
-    print(f"data: {dataset.name} ({len(train)} train / {len(val)} validation, "
-          f"{X_train.shape[1]} features, {dataset.n_classes} classes)")
     print(f"model: MLP {'-'.join(map(str, sizes))} ({args.activation}), "
-          f"{sum(p.size for p in params):,} parameters")
+          f"{sum(p.size for p in params):,} parameters", file=out)
     print(f"optimizer: {type(opt).__name__}, lr={rule!r}, {batch}, seed {args.seed}",
-          flush=True)
+          file=out, flush=True)
+    config: dict[str, Any] = {"train_args": _saved_args(args)}
+    if task.classes is not None:
+        config["classes"] = list(task.classes)
     started = time.perf_counter()
-    history = fit(model, loss_fn, opt, (X_train, train.y), epochs=args.epochs,
-                  batch_size=args.batch_size, seed=args.seed, validation=(X_val, val.y),
-                  stop=stop, progress=not args.quiet, checkpoint=args.checkpoint,
-                  checkpoint_every=args.checkpoint_every, resume=args.resume,
-                  config={"train_args": _saved_args(args)}, overwrite=args.overwrite)
+    try:
+        history = fit(model, loss_fn, opt, (X_train, y_train), epochs=args.epochs,
+                      batch_size=args.batch_size, seed=args.seed, validation=(X_val, y_val),
+                      stop=stop, progress=not args.quiet, checkpoint=args.checkpoint,
+                      checkpoint_every=args.checkpoint_every, resume=args.resume,
+                      config=config, overwrite=args.overwrite)
+    except KeyboardInterrupt as exc:  # reported like any other stop; exit code 130
+        history = getattr(exc, "history", None)
+        if history is None:
+            raise
     seconds = time.perf_counter() - started
-    if history.stop_reason is not None and history.stop_reason.criterion == "interrupted":
-        return _interrupted(args, history)
-    return _train_report(args, history, evaluate(model, loss_fn, X_train, train.y),
-                         evaluate(model, loss_fn, X_val, val.y), seconds)
+    return _train_report(args, history,
+                         _scored(evaluate(model, loss_fn, X_train, y_train), y_train, task),
+                         _scored(evaluate(model, loss_fn, X_val, y_val), y_val, task),
+                         seconds, out)
+
+
+def _check_classes(args: argparse.Namespace, task: _Task) -> None:
+    """A resumed run's labels must name the classes its checkpoint was trained on."""
+    if args.resume is None:
+        return
+    saved = load_checkpoint(args.resume).get("config", {}).get("classes")
+    mine = None if task.classes is None else list(task.classes)
+    if saved is not None and not isinstance(saved, list):
+        raise UsageError(f"--resume {args.resume}: the saved class names are not a list; "
+                         "the checkpoint was damaged or edited")
+    if saved != mine:
+        def shown(names: list[str] | None) -> str:
+            return "class indices" if names is None else ", ".join(map(str, names[:10]))
+
+        raise UsageError(f"--resume {args.resume}: the checkpoint was trained on classes "
+                         f"{shown(saved)}, but --data {args.data} has {shown(mine)}")
+
+
+def _scored(metrics: dict[str, float], y: np.ndarray, task: _Task) -> dict[str, float]:
+    """The metrics with, for a regression, R^2 = 1 - MSE / variance of the targets."""
+    if task.regression:
+        variance = float(np.var(y))
+        metrics = {**metrics, "r2": 1 - metrics["loss"] / variance if variance > 0 else math.nan}
+    return metrics
 
 
 def _checked_train_args(args: argparse.Namespace) -> argparse.Namespace:
@@ -301,6 +460,9 @@ def _checked_train_args(args: argparse.Namespace) -> argparse.Namespace:
     settings when resuming)."""
     _check_output(args.plot, "--plot")
     _check_output(args.history, "--history")
+    if str(args.plot) == "-" and str(args.history) == "-":
+        raise UsageError("descend train: --history - and --plot - would both write to standard "
+                         "output, mixing a CSV and a PNG; send one of them to a file")
     if args.checkpoint is not None:
         try:
             check_checkpoint_target(args.checkpoint, resume=args.resume,
@@ -321,11 +483,12 @@ def _checked_train_args(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
-def _train_data(args: argparse.Namespace) -> tuple[Any, Any, Any, np.ndarray, np.ndarray]:
+def _train_data(args: argparse.Namespace,
+                out: TextIO) -> tuple[Any, Any, Any, np.ndarray, np.ndarray]:
     """The data set, its train/validation split, and the standardised inputs (float32);
     settles the batch size and the epoch budget."""
     dataset = _load_data(args)
-    if dataset.n_classes is None or dataset.n_classes < 2:
+    if dataset.n_classes is not None and dataset.n_classes < 2:
         raise UsageError(f"--data {args.data}: training needs at least 2 classes")
     train, val = train_val_split(dataset, args.val_fraction, seed=args.seed)
     scaler = Standardizer().fit(train.X)
@@ -334,7 +497,7 @@ def _train_data(args: argparse.Namespace) -> tuple[Any, Any, Any, np.ndarray, np
     if args.batch_size is not None and args.batch_size >= len(X_train):
         # as the estimators do (and scikit-learn's MLPs): one batch of all the samples
         print(f"note: --batch-size {args.batch_size} is not below the {len(X_train)} "
-              "training samples: using full batches")
+              "training samples: using full batches", file=out)
         args.batch_size = None
     if args.epochs is None:
         args.epochs = _default_epochs(args, len(X_train))
@@ -356,35 +519,50 @@ def _train_optimizer(args: argparse.Namespace, params: list[Any], rule: Any) -> 
     return Subgradient(params, lr=rule, weight_decay=args.weight_decay)
 
 
-def _interrupted(args: argparse.Namespace, history: Any) -> int:
-    """Ctrl-C: say where the run stopped and how to resume it; exit code 130."""
-    print(f"stopped: {history.stop_reason}", file=sys.stderr)
-    if args.checkpoint is not None:
-        print(f"checkpoint written to {args.checkpoint}; resume with: descend train "
-              f"--resume {args.checkpoint} --checkpoint {args.checkpoint}", file=sys.stderr)
-    else:
-        print("no checkpoint was asked for (--checkpoint PATH)", file=sys.stderr)
-    return EXIT_INTERRUPTED
+def _interruption(args: argparse.Namespace, history: Any) -> str:
+    """The one line a Ctrl-C gets: where the run stopped and how to go on from there."""
+    line = f"stopped: {history.stop_reason}"
+    if args.checkpoint is None:
+        return (f"{line}; no checkpoint was asked for (--checkpoint PATH keeps one to resume "
+                "from)")
+    if not Path(args.checkpoint).exists():
+        return f"{line}; no checkpoint was written yet"
+    return (f"{line}; checkpoint {args.checkpoint}: resume with descend train --resume "
+            f"{args.checkpoint} --checkpoint {args.checkpoint}")
 
 
 def _train_report(args: argparse.Namespace, history: Any, train_m: dict[str, float],
-                  val_m: dict[str, float], seconds: float) -> int:
-    """Print why training stopped and the final metrics, write the history and plot; the
-    exit code (1 diverged, else 0). Both engines report through it."""
-    evals = np.asarray(history.evaluations, dtype=float)
-    print(f"stopped: {_stop_message(history, args)}")
-    print(f"train: loss {train_m['loss']:.4f}, accuracy {100 * train_m['accuracy']:.2f}%")
-    print(f"validation: loss {val_m['loss']:.4f}, accuracy {100 * val_m['accuracy']:.2f}%")
-    print(f"time: {seconds:.1f} s for {history.steps} steps "
-          f"({evals.mean():.2f} forward passes per step)")
+                  val_m: dict[str, float], seconds: float, out: TextIO) -> int:
+    """Print why training stopped and the final metrics to ``out``, write the history and
+    plot; the exit code (130 interrupted, 1 diverged, else 0). Both engines report through
+    it. An interruption is said on one line on standard error, whatever ``out`` is."""
+    reason = history.stop_reason
+    interrupted = reason is not None and reason.criterion == "interrupted"
+    if interrupted:
+        print(_interruption(args, history), file=sys.stderr, flush=True)
+    else:
+        print(f"stopped: {_stop_message(history, args)}", file=out)
+    for name, m in (("train", train_m), ("validation", val_m)):
+        if "accuracy" in m:
+            print(f"{name}: loss {m['loss']:.4f}, accuracy {100 * m['accuracy']:.2f}%", file=out)
+        else:
+            print(f"{name}: loss {m['loss']:.4g} (mean squared error), R^2 {m['r2']:.4f}",
+                  file=out)
+    if history.steps:
+        evals = np.asarray(history.evaluations, dtype=float)
+        print(f"time: {seconds:.1f} s for {history.steps} steps "
+              f"({evals.mean():.2f} forward passes per step)", file=out)
     if args.history:
         history.to_csv(args.history)
-        print(f"history: {args.history}")
+        print(f"history: {args.history}", file=out)
     if args.plot:
         history.plot(args.plot, title=f"descend train --data {args.data}: "
-                     f"{history.stop_reason}")
-        print(f"plot: {args.plot}")
-    return 1 if history.stop_reason and history.stop_reason.criterion == "diverged" else 0
+                     f"{for_command_line(str(reason))}")
+        print(f"plot: {args.plot}", file=out)
+    out.flush()
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return 1 if reason is not None and reason.criterion == "diverged" else 0
 
 
 def _torch_engine(args: argparse.Namespace) -> Any:
@@ -415,12 +593,13 @@ def _default_epochs(args: argparse.Namespace, n_train: int) -> int:
 
 
 def _stop_message(history: Any, args: argparse.Namespace) -> str:
-    """The stop reason; when the epoch budget ended a run that had a convergence criterion,
-    say that the criterion was not reached and how far it was."""
+    """The stop reason, its hints in command-line syntax; when the epoch budget ended a run
+    that had a convergence criterion, say that the criterion was not reached and how far it
+    was."""
     reason = history.stop_reason
     given = [f for f in _CONVERGENCE_FLAGS if getattr(args, f) is not None]
     if reason is None or reason.criterion != "epochs" or not given or not history.epochs:
-        return str(reason)
+        return for_command_line(str(reason))
     last = history.epochs[-1]
     # the steps of the last epoch, which the epoch-level criteria read
     steps = last.step - (history.epochs[-2].step if len(history.epochs) > 1 else -1)
@@ -433,14 +612,15 @@ def _stop_message(history: Any, args: argparse.Namespace) -> str:
                              if len(history.epochs) > 1 else math.nan),
         "param_change_below": ("parameter change", sum(history.step_norm[-steps:])),
     }
-    missed = ", ".join(f"{values[f][0]} {values[f][1]:.3g} (wanted < {getattr(args, f):g})"
+    missed = ", ".join("{} {} (wanted < {})".format(values[f][0],
+                                                     *compared(values[f][1], getattr(args, f), 3))
                        for f in given)
     return (f"{reason}, before the convergence criterion was reached: {missed}; raise "
             "--epochs to train longer")
 
 
 #: Flags a checkpoint keeps, so that ``--resume PATH`` rebuilds the same run.
-_RUN_FLAGS = ("data", "label", "samples", "val_fraction", "hidden", "activation", "dropout",
+_RUN_FLAGS = ("data", "label", "task", "samples", "val_fraction", "hidden", "activation", "dropout",
               "optimizer", "lr", "momentum", "nesterov", "weight_decay", "batch_size", "seed",
               "history_size", "beta",
               "max_steps", "loss_below", "grad_norm_below", "rel_change_below",
@@ -485,6 +665,7 @@ def _resumed_args(args: argparse.Namespace) -> argparse.Namespace:
 _SAVED_FLAGS: dict[str, tuple[tuple[type, ...], Any, bool]] = {
     "data": ((str,), None, False),
     "label": ((str,), None, False),
+    "task": ((str,), ("classification", "regression"), True),
     "samples": ((int,), positive_int, False),
     "val_fraction": ((float, int), fraction, False),
     "hidden": ((list,), None, False),
@@ -599,11 +780,13 @@ def _add_compare_parser(sub: Any) -> argparse.ArgumentParser:
                    help="CG: the beta formula (default: PR+)")
     p.add_argument("--momentum", type=unit_interval, default=0.0,
                    help="heavy-ball momentum for gradient descent (default: 0)")
-    p.add_argument("--max-steps", type=positive_int, default=500)
+    p.add_argument("--max-steps", type=positive_int, default=500,
+                   help="steps per rule (default: 500)")
     p.add_argument("--tol", type=nonneg_float, default=1e-6,
                    help="stop when f - f* <= tol (default: 1e-6)")
     p.add_argument("--time-limit", type=positive_float, help="seconds per rule")
-    p.add_argument("--plot", type=Path, help="save f - f*, cost and step sizes (PNG/SVG/PDF)")
+    p.add_argument("--plot", type=Path, help="save f - f*, cost and step sizes (PNG/SVG/PDF; "
+                   "'-' writes PNG to standard output, and the table to standard error)")
     p.add_argument("--seed", type=nonneg_int, default=0, help="the problem's data (default: 0)")
     p.add_argument("--quiet", action="store_true", help="only the table and warnings")
     p.set_defaults(func=cmd_compare)
@@ -634,9 +817,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
                              "method takes constant, invtime, invsqrt, length or polyak steps")
         rules.append(spec)
 
+    # the PNG of --plot - owns standard output: the table goes to standard error then
+    out = sys.stderr if str(args.plot) == "-" else sys.stdout
     f_star = "unknown" if problem.f_star is None else f"{problem.f_star:.10g}"
     L = "" if problem.lipschitz is None else f", L = {problem.lipschitz:.4g}"
-    print(f"problem: {problem.name}: {problem.description}; f* = {f_star}{L}", flush=True)
+    print(f"problem: {problem.name}: {problem.description}; f* = {f_star}{L}", file=out,
+          flush=True)
     results = []
     for spec in rules:
         r = run_rule(problem, spec, optimizer=args.optimizer, momentum=args.momentum,
@@ -645,17 +831,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
                      beta=args.beta)
         results.append(r)
         if not args.quiet:
-            print(f"  {r.rule}: {r.stop_reason} ({r.detail}), {r.seconds:.2f} s", flush=True)
-    print(format_table(results))
+            print(f"  {r.rule}: {r.stop_reason} ({for_command_line(r.detail, '--steps')}), "
+                  f"{r.seconds:.2f} s", file=out, flush=True)
+    print(format_table(results), file=out)
     for r in results:
         if r.diverged:
             hint = ""
             if problem.lipschitz is not None:
                 hint = f"; steps above 2/L = {2 / problem.lipschitz:.4g} overshoot"
-            print(f"{r.rule}: {r.detail}{hint}")
+            print(f"{r.rule}: {for_command_line(r.detail, '--steps')}{hint}", file=out)
     if args.plot:
         plot(results, args.plot, problem)
-        print(f"plot: {args.plot}")
+        print(f"plot: {args.plot}", file=out)
+    out.flush()
     return 0
 
 
@@ -664,7 +852,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         argv = list(sys.argv[1:] if argv is None else argv)
-        args = parser.parse_args(argv)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # --help and --version print, then argparse exits
+            sys.stdout.flush()
+            return exc.code if isinstance(exc.code, int) else 0
         for name, value in vars(args).items():  # argparse turns "--flag=--" into []
             if isinstance(value, list):
                 raise UsageError(f"descend: --{name.replace('_', '-')} needs a value")

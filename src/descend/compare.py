@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from ._output import write_output
 from .errors import ConfigError
 from .optim import CG, GD, LBFGS, Polyak, Subgradient, parse_step_rule
 from .optim.steps import Needs, as_step_rule
@@ -488,8 +489,10 @@ def plot(results: Sequence[RunResult], path: str | Path, problem: Problem | None
     """Save a figure: f - f* (log scale) against steps and against forward passes, and the
     step sizes used. Subgradient runs show the best value so far, with the classical bound
     dashed where known; a diverged run ends with a cross. Where f* is unknown,
-    f - f_ref is plotted on a log scale, f_ref just below the lowest value reached. Needs
-    matplotlib (imported here; pyplot's global state is left alone)."""
+    f - f_ref is plotted on a log scale, f_ref just below the lowest value reached. The
+    format follows the extension (PNG for ``"-"``, standard output); the file is written as
+    ``History.plot`` writes it (atomically). Needs matplotlib (imported here; pyplot's
+    global state is left alone)."""
     try:
         from matplotlib.figure import Figure
     except ImportError as exc:  # pragma: no cover - matplotlib is an optional dependency
@@ -546,5 +549,6 @@ def plot(results: Sequence[RunResult], path: str | Path, problem: Problem | None
     name = problem.name if problem is not None else (results[0].problem if results else "")
     fig.suptitle(title or f"descend compare --problem {name}", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
+    fmt = path.suffix.lower().lstrip(".") or "png"
+    write_output(path, lambda fh: fig.savefig(fh, dpi=dpi, format=fmt), what="plot")
     return path

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import subprocess
 import sys
+
+import numpy as np
 
 from descend.cli import main
 
@@ -55,3 +59,62 @@ def test_without_torch_the_flag_says_what_to_install():
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         "descend train: --engine torch needs PyTorch: pip install 'descend[torch]'"]
+
+
+SPIRALS = ["--data", "spirals", "--samples", "400", "--hidden", "16", "--quiet"]
+
+
+def test_patience_reads_the_validation_loss_as_the_numpy_engine_does(capsys, tmp_path):
+    said = {}
+    for engine in ("descend", "torch"):
+        csv_path = tmp_path / f"{engine}.csv"
+        code = main(["train", "--engine", engine, *SPIRALS, "--lr", "0.3", "--epochs", "40",
+                     "--patience", "2", "--history", str(csv_path)])
+        out = capsys.readouterr().out
+        assert code == 0, out
+        said[engine] = next(line for line in out.splitlines() if line.startswith("stopped:"))
+        rows = list(csv.DictReader(csv_path.open()))
+        ends = [r for r in rows if r["epoch"]]
+        assert ends and all(r["val_loss"] and r["val_accuracy"] for r in ends)
+    assert "no lower validation loss for 2 epochs" in said["torch"]
+    assert said["torch"] == said["descend"]
+
+
+def test_ctrl_c_writes_the_history_and_exits_130(monkeypatch, capsys, tmp_path):
+    from descend.torch import cli as torch_cli
+    from descend.train import Callback
+
+    class InterruptAt(Callback):
+        def on_step_end(self, history, optimizer):
+            if history.steps == 3:
+                raise KeyboardInterrupt
+
+    real = torch_cli.train_steps
+    monkeypatch.setattr(torch_cli, "train_steps",
+                        lambda *a, **k: real(*a, callbacks=[InterruptAt()], **k))
+    h, png = tmp_path / "h.csv", tmp_path / "p.png"
+    code = main(["train", "--engine", "torch", *SPIRALS, "--epochs", "3", "--history", str(h),
+                 "--plot", str(png)])
+    out, err = capsys.readouterr()
+    assert code == 130
+    said = [line for line in (out + err).splitlines() if "interrupted" in line]
+    assert len(said) == 1 and said[0].startswith("stopped: interrupted at step 2 (epoch 0)")
+    assert said[0] in err
+    assert "validation: loss" in out
+    assert len(h.read_text().splitlines()) == 1 + 3
+    assert png.read_bytes().startswith(b"\x89PNG")
+
+
+def test_history_to_stdout_and_a_regression(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 2))
+    y = np.round(100 * X[:, 0] - 40 * X[:, 1]).astype(int)
+    data = tmp_path / "values.csv"
+    data.write_text("a,b,y\n" + "".join(f"{r[0]},{r[1]},{t}\n" for r, t in zip(X, y)))
+    done = subprocess.run([sys.executable, "-m", "descend", "train", "--engine", "torch",
+                           "--data", str(data), "--hidden", "8", "--epochs", "3",
+                           "--history", "-"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.reader(io.StringIO(done.stdout)))
+    assert rows[0][:2] == ["step", "loss"] and len(rows) == 1 + 3 * 3
+    assert "regression (inferred" in done.stderr and "R^2" in done.stderr

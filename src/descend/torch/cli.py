@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 import torch
@@ -22,8 +23,9 @@ from ..nn import Dropout, Linear, mlp
 from ..train import StopWhen, train_steps
 from .optimizers import CG, GD, LBFGS, Adam, Subgradient
 
-#: ``descend train`` flags this engine does not take (their value when not given)
-UNSUPPORTED = {"checkpoint": None, "resume": None}
+#: ``descend train`` flags this engine does not take, with their value when not given.
+#: docs/pytorch.md lists them between its ``torch-refuses`` markers (a test compares).
+UNSUPPORTED = {"checkpoint": None, "resume": None, "checkpoint_every": 1, "overwrite": False}
 
 _ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.01), "tanh": nn.Tanh,
                 "sigmoid": nn.Sigmoid, "gelu": nn.GELU}
@@ -52,50 +54,67 @@ def torch_mlp(sizes: list[int], activation: str, dropout: float, seed: int) -> n
     return nn.Sequential(*layers)
 
 
-def _metrics(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+def _metrics(model: nn.Module, X: torch.Tensor, y: torch.Tensor,
+             loss_fn: Callable[..., torch.Tensor]) -> dict[str, float]:
+    """The loss, and for class targets the accuracy, in evaluation mode."""
     was = model.training
     model.eval()
     with torch.no_grad():
         out = model(X)
-        loss = nn.functional.cross_entropy(out, y).item()
-        accuracy = (out.argmax(1) == y).double().mean().item()
+        metrics = {"loss": loss_fn(out, y).item()}
+        if not y.is_floating_point():
+            metrics["accuracy"] = (out.argmax(1) == y).double().mean().item()
     model.train(was)
-    return {"loss": loss, "accuracy": accuracy}
+    return metrics
+
+
+def _optimizer(args: argparse.Namespace, params: list[Any], rule: Any) -> Any:
+    """The optimizer ``--optimizer`` names, from ``descend.torch``, with its flags."""
+    if args.optimizer == "gd":
+        return GD(params, lr=rule, momentum=args.momentum, nesterov=args.nesterov,
+                  weight_decay=args.weight_decay)
+    if args.optimizer == "adam":
+        return Adam(params, lr=rule, weight_decay=args.weight_decay)
+    if args.optimizer == "lbfgs":
+        return LBFGS(params, lr=rule, history_size=args.history_size or 10,
+                     weight_decay=args.weight_decay)
+    if args.optimizer == "cg":
+        return CG(params, lr=rule, beta=args.beta or "PR+", weight_decay=args.weight_decay)
+    return Subgradient(params, lr=rule, weight_decay=args.weight_decay)
 
 
 def train(args: argparse.Namespace, rule: Any, sizes: list[int], X_train: np.ndarray,
-          y_train: np.ndarray, X_val: np.ndarray,
-          y_val: np.ndarray) -> tuple[Any, dict[str, float], dict[str, float], float]:
+          y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, *,
+          out: TextIO = sys.stdout) -> tuple[Any, dict[str, float], dict[str, float], float]:
     """Train as ``descend train`` does; (the History, train and validation metrics, the
-    seconds of training), which the command line reports."""
+    seconds of training), which the command line reports. Integer targets are classes
+    (cross-entropy), floating ones a regression (mean squared error, targets of shape
+    (n, 1)). The loop is descend's (``train_steps``): the stopping criteria, the validation
+    metrics after every epoch (``--patience`` reads them), the divergence rule and Ctrl-C
+    are those of the NumPy engine. Messages go to ``out``."""
     # --threads, as for the NumPy engine's BLAS: more intra-op threads than free cores
     # make every parallel region wait for a descheduled thread
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     model = torch_mlp(sizes, args.activation, args.dropout, args.seed)
     params = list(model.parameters())
-    if args.optimizer == "gd":
-        opt: Any = GD(params, lr=rule, momentum=args.momentum, nesterov=args.nesterov,
-                      weight_decay=args.weight_decay)
-    elif args.optimizer == "adam":
-        opt = Adam(params, lr=rule, weight_decay=args.weight_decay)
-    elif args.optimizer == "lbfgs":
-        opt = LBFGS(params, lr=rule, history_size=args.history_size or 10,
-                    weight_decay=args.weight_decay)
-    elif args.optimizer == "cg":
-        opt = CG(params, lr=rule, beta=args.beta or "PR+", weight_decay=args.weight_decay)
-    else:
-        opt = Subgradient(params, lr=rule, weight_decay=args.weight_decay)
-    Xt, yt = torch.from_numpy(X_train), torch.from_numpy(np.asarray(y_train, dtype=np.int64))
-    Xv, yv = torch.from_numpy(X_val), torch.from_numpy(np.asarray(y_val, dtype=np.int64))
+    opt = _optimizer(args, params, rule)
+    regression = np.asarray(y_train).dtype.kind == "f"
+    target_type = np.float32 if regression else np.int64
+    loss_fn = nn.functional.mse_loss if regression else nn.functional.cross_entropy
+    Xt = torch.from_numpy(X_train)
+    yt = torch.from_numpy(np.asarray(y_train, dtype=target_type))
+    Xv = torch.from_numpy(X_val)
+    yv = torch.from_numpy(np.asarray(y_val, dtype=target_type))
     n = len(Xt)
     batch = n if args.batch_size is None else args.batch_size
     opt.steps_per_epoch = math.ceil(n / batch)
     print(f"model: MLP {'-'.join(map(str, sizes))} ({args.activation}), "
-          f"{sum(p.numel() for p in params):,} parameters, PyTorch {torch.__version__}")
+          f"{sum(p.numel() for p in params):,} parameters, PyTorch {torch.__version__}",
+          file=out)
     print(f"optimizer: descend.torch.{type(opt).__name__}, lr={rule!r}, "
           f"{'full batch' if args.batch_size is None else f'batch {batch}'}, seed {args.seed}",
-          flush=True)
+          file=out, flush=True)
     order = np.random.default_rng(args.seed)
 
     def batches() -> Iterator[tuple[Callable[[], Any], int]]:
@@ -103,7 +122,7 @@ def train(args: argparse.Namespace, rule: Any, sizes: list[int], X_train: np.nda
         for start in range(0, n, batch):
             idx = perm[start:start + batch]
             xb, yb = Xt[idx], yt[idx]
-            yield (lambda xb=xb, yb=yb: nn.functional.cross_entropy(model(xb), yb)), len(idx)
+            yield (lambda xb=xb, yb=yb: loss_fn(model(xb), yb)), len(idx)
 
     stop = StopWhen(max_steps=args.max_steps, loss_below=args.loss_below,
                     grad_norm_below=args.grad_norm_below,
@@ -111,8 +130,16 @@ def train(args: argparse.Namespace, rule: Any, sizes: list[int], X_train: np.nda
                     param_change_below=args.param_change_below, patience=args.patience,
                     time_limit=args.time_limit)
     started = time.perf_counter()
-    history = train_steps(opt, batches, epochs=args.epochs,
-                          steps_per_epoch=opt.steps_per_epoch, stop=stop,
-                          progress=not args.quiet)
+    try:
+        history = train_steps(opt, batches, epochs=args.epochs,
+                              steps_per_epoch=opt.steps_per_epoch, stop=stop,
+                              progress=not args.quiet, model=model,
+                              validate=lambda: _metrics(model, Xv, yv, loss_fn),
+                              same_batch=args.batch_size is None)
+    except KeyboardInterrupt as exc:  # reported like any other stop: the caller exits 130
+        history = getattr(exc, "history", None)
+        if history is None:
+            raise
     seconds = time.perf_counter() - started
-    return history, _metrics(model, Xt, yt), _metrics(model, Xv, yv), seconds
+    return (history, _metrics(model, Xt, yt, loss_fn), _metrics(model, Xv, yv, loss_fn),
+            seconds)
