@@ -29,6 +29,8 @@ def files(tmp: Path) -> dict[str, str]:
         "nan.csv": "a,b,label\n1,2,0\n3,nan,1\n4,5,0\n",
         "negative.csv": "a,b,label\n1,2,0\n3,4,-1\n",
         "good.csv": "a,b,label\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(40)),
+        "text.csv": "a,b,label\n" + "".join(f"{i},{i % 3},{'ab'[i % 2]}\n" for i in range(40)),
+        "mixed.csv": "a,b,label\n1,2,cat\n3,4,1\n",
         "junk.npz": "this is not a checkpoint",
     }
     out = {}
@@ -74,6 +76,18 @@ CASES = [
     cli("data-nan-cell", lambda f: ["train", "--data", f["nan.csv"]],
         "row 3, column 'b' is NaN"),
     cli("data-negative-label", lambda f: ["train", "--data", f["negative.csv"]], "label -1"),
+    cli("data-text-labels-as-regression", lambda f: ["train", "--data", f["text.csv"], "--task",
+                                                     "regression"], "'a'", "not a number"),
+    cli("data-text-and-number-labels", lambda f: ["train", "--data", f["mixed.csv"]],
+        "mixes text", "'cat'", "'1'"),
+    cli("task-unknown", lambda f: ["train", "--task", "ranking"], "--task", "'ranking'"),
+    cli("task-regression-builtin", lambda f: ["train", "--data", "spirals", "--task",
+                                              "regression"], "--task regression", "spirals"),
+    cli("history-and-plot-both-stdout", lambda f: ["train", *FAST, "--history", "-",
+                                                   "--plot", "-"], "--history -", "--plot -"),
+    cli("torch-checkpoint-every", lambda f: ["train", "--engine", "torch", *FAST,
+                                             "--checkpoint-every", "2"],
+        "--checkpoint-every not supported with --engine torch"),
     cli("data-unknown-label-column", lambda f: ["train", "--data", f["good.csv"], "--label",
                                                 "target"], "'target'"),
     # ------------------------------------------------------------------ outputs and resume
