@@ -58,6 +58,19 @@ CONSTRUCTORS = [
     case("cg-lr-string", lambda: optim.CG(params(), lr="wolfe"), ConfigError, "'wolfe'"),
     case("cg-no-parameters", lambda: optim.CG([]), ConfigError, "empty parameter list"),
     case("lbfgs-arrays", lambda: optim.LBFGS([np.ones(2)]), TypeError, "ndarray"),
+    *(
+        case(f"{kind}-max-iter-{name}", lambda make=make, v=v: make(params(), max_iter=v),
+             ConfigError, needle)
+        for kind, make in [("lbfgs", optim.LBFGS), ("cg", optim.CG)]
+        for name, v, needle in [
+            ("zero", 0, "max_iter must be an int >= 1, got 0"),
+            ("negative", -2, "max_iter must be an int >= 1, got -2"),
+            ("float", 20.0, "max_iter must be an int >= 1, got 20.0"),
+            ("string", "20", "max_iter must be an int >= 1, got '20'"),
+            ("bool", True, "max_iter must be an int >= 1, got True"),
+            ("None", None, "max_iter must be an int >= 1, got None"),
+        ]
+    ),
 ]
 
 
@@ -73,6 +86,17 @@ def test_line_search_default_needs_a_closure(make) -> None:
     opt = make([x])
     (x * x).sum().backward()
     raises_naming(ConfigError, "pass step(closure)", opt.step)
+
+
+@pytest.mark.parametrize("make", [optim.LBFGS, optim.CG])
+@pytest.mark.parametrize("rule", [None, 0.1], ids=["wolfe", "constant"])
+def test_max_iter_needs_a_closure(make, rule) -> None:
+    # iterations after the first must evaluate the loss: even a schedule needs the closure
+    x = nn.Parameter(np.ones(2))
+    opt = make([x], lr=rule, max_iter=3)
+    (x * x).sum().backward()
+    raises_naming(ConfigError, "max_iter=3 evaluates the loss after each iteration: pass "
+                  "step(closure)", opt.step)
 
 
 @pytest.mark.parametrize("make", [optim.LBFGS, optim.CG])

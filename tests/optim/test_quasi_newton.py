@@ -468,3 +468,141 @@ def test_linear_full_rank_cg_reaches_the_known_optimum():
         opt.step(p.loss, same_batch=True)
     assert p.value() == pytest.approx(3.0, abs=1e-12)  # f* = m - n
     np.testing.assert_allclose(p.point()[0], -np.ones(6), atol=1e-7)
+
+
+# --------------------------------------------------------------------------- max_iter
+ITERATING = {
+    "lbfgs": lambda p, **kw: LBFGS(p, **kw),
+    "lbfgs-m3-armijo": lambda p, **kw: LBFGS(p, lr=optim.Armijo(), history_size=3, **kw),
+    "cg": lambda p, **kw: CG(p, **kw),
+    "cg-fr-restart": lambda p, **kw: CG(p, beta="FR", restart=4, **kw),
+}
+
+
+class _Counted:
+    """A problem's closure that counts its forward passes."""
+
+    def __init__(self, problem):
+        self.problem = problem
+        self.calls = 0
+
+    def __call__(self):
+        self.calls += 1
+        return self.problem.loss()
+
+
+def _same_record(a, b):
+    """The fields of two StepInfo records that describe an iteration (not the call)."""
+    skip = {"iterations", "call_evaluations", "call_gradient_evaluations"}
+    return all(getattr(a, f) == getattr(b, f) for f in a.__dataclass_fields__ if f not in skip)
+
+
+@pytest.mark.parametrize("problem", ["rosenbrock", "wood", "box3d", "penalty1"])
+@pytest.mark.parametrize("method", sorted(ITERATING))
+@pytest.mark.parametrize("k", [1, 2, 7])
+def test_max_iter_k_is_k_calls_with_same_batch(problem, method, k):
+    p, q = PROBLEMS[problem](), PROBLEMS[problem]()
+    one = ITERATING[method](p.params, max_iter=k)
+    many = ITERATING[method](q.params)
+    closure_one, closure_many = _Counted(p), _Counted(q)
+    full = 0
+    for call in range(3):  # calls after the first continue the direction's memory too
+        loss = one.step(closure_one, same_batch=call > 0)  # a full-batch loop of calls
+        n = one.last.iterations
+        # k iterations, or fewer when the last of them took no step
+        assert n == k or (n < k and one.last.step_norm == 0.0)
+        full += n == k
+        first = None
+        for i in range(n):
+            out = many.step(closure_many, same_batch=i > 0 or call > 0)
+            first = out if i == 0 else first
+        assert float(loss.data) == float(first.data)  # the loss at the start of the call
+        assert np.array_equal(p.point()[0], q.point()[0])  # bit for bit
+        assert closure_one.calls == closure_many.calls  # the same evaluations
+        assert one.t == many.t
+        assert many.last.iterations == 1
+        assert _same_record(one.last, many.last)
+    assert full >= 2  # most calls ran all k iterations
+
+
+@pytest.mark.parametrize("method", sorted(ITERATING))
+def test_max_iter_records_the_calls_evaluations(method):
+    p = PROBLEMS["rosenbrock"]()
+    opt = ITERATING[method](p.params, max_iter=10)
+    closure = _Counted(p)
+    opt.step(closure)
+    info = opt.last
+    assert info.iterations == 10 and info.step == 9
+    assert info.call_evaluations == closure.calls > info.evaluations
+    assert info.call_gradient_evaluations >= info.gradient_evaluations
+    # a call of one iteration: the call's counts are the iteration's
+    q = PROBLEMS["rosenbrock"]()
+    single = ITERATING[method](q.params)
+    single.step(q.loss)
+    assert single.last.iterations == 1
+    assert single.last.call_evaluations == single.last.evaluations
+    assert single.last.call_gradient_evaluations == single.last.gradient_evaluations
+
+
+@pytest.mark.parametrize("method", ["lbfgs", "cg"])
+def test_max_iter_saves_the_evaluations_plain_calls_spend(method):
+    # the same trajectory, without evaluating each accepted point a second time
+    k = 25
+    p, q = PROBLEMS["wood"](), PROBLEMS["wood"]()
+    looped = ITERATING[method](p.params, max_iter=k)
+    plain = ITERATING[method](q.params)
+    counted_looped, counted_plain = _Counted(p), _Counted(q)
+    looped.step(counted_looped)
+    assert looped.last.iterations == k
+    for _ in range(k):
+        plain.step(counted_plain)  # no same_batch: every step evaluates its start again
+    assert np.array_equal(p.point()[0], q.point()[0])
+    # the strong-Wolfe search ends at an evaluated point, whose gradient the next
+    # iteration reuses: one forward and backward pass saved per iteration
+    assert counted_looped.calls == counted_plain.calls - (k - 1)
+    assert counted_looped.calls < 0.75 * counted_plain.calls
+
+
+@pytest.mark.parametrize("method", sorted(ITERATING))
+def test_max_iter_stops_after_an_iteration_that_does_not_move(method):
+    # at the minimiser the gradient is exactly zero: the first iteration takes no step
+    x = ds.tensor(np.zeros(3), requires_grad=True)
+    opt = ITERATING[method]([x], max_iter=50)
+    closure = _Counted(type("Q", (), {"loss": lambda self: ((x - 0.0) * x).sum()})())
+    opt.step(closure)
+    assert opt.last.iterations == 1 and opt.last.step_norm == 0.0 and opt.t == 1
+    assert opt.last.status is ds.linesearch.LineSearchStatus.FLAT
+    assert closure.calls == 1
+    # a quadratic L-BFGS or CG solves, then stops moving long before max_iter
+    p = linear_full_rank(n=4, m=6)
+    opt = ITERATING[method](p.params, max_iter=200)
+    opt.step(p.loss)
+    assert opt.last.iterations < 200 and opt.last.step_norm == 0.0
+    assert p.value() == pytest.approx(2.0, abs=1e-10)  # f* = m - n
+
+
+@pytest.mark.parametrize("make", [LBFGS, CG])
+def test_max_iter_stops_at_a_non_finite_loss(make):
+    x = ds.tensor(np.array([2.0, -1.0]), requires_grad=True)
+    calls = []
+
+    def closure():
+        calls.append(1)
+        # finite for two evaluations, then NaN wherever the search goes
+        return (x * x).sum() * (1.0 if len(calls) <= 2 else math.nan)
+
+    opt = make([x], lr=0.1, max_iter=10)  # a schedule: one evaluation per iteration
+    before = x.data.copy()
+    opt.step(closure)
+    assert opt.last.iterations == 3 and not opt.last.finite and opt.last.lr == 0.0
+    assert opt.last.call_evaluations == 3 == len(calls)
+    assert not np.array_equal(x.data, before) and np.all(np.isfinite(x.data))
+
+
+@pytest.mark.parametrize("make", [LBFGS, CG])
+def test_max_iter_default_is_one_iteration_per_call(make):
+    p = PROBLEMS["rosenbrock"]()
+    opt = make(p.params)
+    assert opt.max_iter == 1
+    opt.step(p.loss)
+    assert opt.t == 1 and opt.last.iterations == 1

@@ -3,6 +3,7 @@ error class and message that name the problem; and the optional import."""
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 
@@ -57,6 +58,14 @@ BAD = [
     ("searches differ", lambda: dt.GD([{"params": [_p(3)], "lr": optim.Armijo()},
                                        {"params": [_p(2)], "lr": 0.1}]),
      ConfigError, "every parameter group must use that same step rule"),
+    ("lbfgs max_iter zero", lambda: dt.LBFGS([_p(3)], max_iter=0), ConfigError,
+     "max_iter must be an int >= 1, got 0"),
+    ("lbfgs max_iter float", lambda: dt.LBFGS([_p(3)], max_iter=20.0), ConfigError,
+     "max_iter must be an int >= 1, got 20.0"),
+    ("cg max_iter bool", lambda: dt.CG([_p(3)], max_iter=True), ConfigError,
+     "max_iter must be an int >= 1, got True"),
+    ("cg max_iter string", lambda: dt.CG([_p(3)], max_iter="5"), ConfigError,
+     "max_iter must be an int >= 1, got '5'"),
 ]
 
 
@@ -84,3 +93,12 @@ def test_without_torch_the_import_error_says_what_to_install():
                    "try:\n    import descend.torch\nexcept ImportError as e:\n    print(e)\n")
     assert done.returncode == 0, done.stderr
     assert "pip install 'descend[torch]'" in done.stdout
+
+
+@pytest.mark.parametrize("name", ["LBFGS", "CG"])
+def test_quasi_newton_signatures_match_the_numpy_engine(name):
+    # the same arguments in the same order (max_iter included), plus process_group
+    ours = inspect.signature(getattr(dt, name))
+    numpy_side = inspect.signature(getattr(optim, name))
+    assert [p for p in ours.parameters.values() if p.name != "process_group"] == \
+        list(numpy_side.parameters.values())

@@ -119,6 +119,20 @@ def test_step_hooks_and_the_torch_base_class():
     assert calls == [0, 1, 2]
 
 
+@pytest.mark.parametrize("make", [dt.LBFGS, dt.CG])
+def test_max_iter_runs_its_iterations_inside_one_hooked_step(make):
+    # as torch.optim.LBFGS: one step(closure) call, one pair of step hooks, many iterations
+    model = _net()
+    opt = make(model.parameters(), max_iter=6)
+    calls = []
+    opt.register_step_pre_hook(lambda o, args, kwargs: calls.append(("pre", o.t)))
+    opt.register_step_post_hook(lambda o, args, kwargs: calls.append(("post", o.t)))
+    loss = opt.step(_loss(model, 0))
+    assert calls == [("pre", 0), ("post", 6)]
+    assert opt.last.iterations == 6 and opt.last.step == 5
+    assert loss.item() > opt.last.loss  # the loss at the start of the call, not the last
+
+
 @pytest.mark.parametrize("bad", ["inf", "nan"])
 def test_a_non_finite_loss_is_handled_as_in_the_numpy_engine(bad):
     value = float(bad)

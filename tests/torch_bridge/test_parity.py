@@ -223,3 +223,38 @@ def test_brent_search_in_both_engines_step_by_step(device):
             assert np.all(moved <= gap * np.abs(direction) * (1 + 1e-6) + slack), step
     print(f"exact (Brent): largest relative difference of alpha {largest:.2e} "
           f"(bound {BRENT_BOUND:.2e})")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("make", [
+    lambda m, p: m.LBFGS(p, history_size=5, max_iter=10),
+    lambda m, p: m.CG(p, beta="PR+", max_iter=10),
+    lambda m, p: m.LBFGS(p, lr=optim.Armijo(), weight_decay=0.01, max_iter=10),
+], ids=["lbfgs", "cg", "lbfgs-armijo-decay"])
+def test_max_iter_in_both_engines(make, device):
+    # full batch, three calls of up to 10 iterations each: the same iterations, the same
+    # evaluations, and the same parameters to rounding
+    X, y = _data()
+    model = nn.mlp(SIZES, activation="tanh", rng=3, dtype=np.float64)
+    start = [p.data.copy() for p in model.parameters()]
+    twin = _torch_twin(model, device)
+    opt_np = make(optim, model.parameters())
+    opt_t = make(dt, twin.parameters())
+    xd, xt = ds.tensor(X), torch.from_numpy(X).to(device)
+    yt = torch.from_numpy(y).to(device)
+    loss_np = nn.CrossEntropyLoss()
+    iterations = 0
+    for call in range(3):
+        first_np = opt_np.step(lambda: loss_np(model(xd), y), same_batch=call > 0)
+        first_t = opt_t.step(lambda: torch.nn.functional.cross_entropy(twin(xt), yt),
+                             same_batch=call > 0)
+        a, b = opt_np.last, opt_t.last
+        assert first_t.item() == pytest.approx(first_np.item(), rel=1e-9)
+        assert (a.iterations, a.call_evaluations, a.call_gradient_evaluations, a.status) == \
+            (b.iterations, b.call_evaluations, b.call_gradient_evaluations, b.status), call
+        assert b.lr == pytest.approx(a.lr, rel=1e-9) and opt_np.t == opt_t.t
+        for pn, pt in zip(model.parameters(), twin.parameters()):
+            assert _relative(pt.detach().cpu().numpy(), pn.data) <= 1e-9, call
+        iterations += a.iterations
+    assert iterations == 30  # no early stop: every call ran its 10 iterations
+    assert max(_relative(p.data, q) for p, q in zip(model.parameters(), start)) > 1e-2

@@ -332,25 +332,34 @@ class Subgradient(Optimizer, core_subgradient.Subgradient):
 class LBFGS(Optimizer, core_quasi_newton.LBFGS):
     """L-BFGS on torch parameters: ``descend.optim.LBFGS`` (the two-loop recursion over the
     last ``history_size`` curvature pairs, strong Wolfe by default; any step rule) as a
-    ``torch.optim.Optimizer``. Unlike ``torch.optim.LBFGS`` one ``step(closure)`` is one
-    iteration, and the line search's constants are the rule's. ``process_group`` as in
-    :class:`GD`."""
+    ``torch.optim.Optimizer``, with the same arguments.
+
+    ``max_iter`` is ``torch.optim.LBFGS``'s: up to that many iterations in one
+    ``step(closure)`` call, each after the first reusing the gradient the line search
+    computed at the point it accepted. The default is 1 (torch's is 20): one iteration per
+    call, where a full-batch loop should pass ``step(closure, same_batch=True)`` to get
+    that reuse. The iterations stop early after one that does not move the parameters;
+    there are no ``max_eval``, ``tolerance_grad`` and ``tolerance_change`` (the search
+    rules stop at working precision), and the line search's constants are the rule's
+    (``descend.optim.LBFGS`` documents all of it). ``process_group`` as in :class:`GD`.
+    """
 
     def __init__(self, params: Iterable[Any], lr: Any = None, history_size: int = 10,
-                 curvature_eps: float = 1e-10, weight_decay: float = 0.0, *,
-                 process_group: Any = None):
+                 curvature_eps: float = 1e-10, weight_decay: float = 0.0,
+                 max_iter: int = 1, *, process_group: Any = None):
         self._process_group = process_group
         core_quasi_newton.LBFGS.__init__(self, params, lr, history_size, curvature_eps,
-                                         weight_decay)
+                                         weight_decay, max_iter)
 
 
 class CG(Optimizer, core_quasi_newton.CG):
     """Nonlinear conjugate gradients on torch parameters: ``descend.optim.CG`` (beta in FR,
-    PR+, HS, DY; strong Wolfe with c2 = 0.1 by default) as a ``torch.optim.Optimizer``.
-    ``process_group`` as in :class:`GD`."""
+    PR+, HS, DY; strong Wolfe with c2 = 0.1 by default) as a ``torch.optim.Optimizer``,
+    with the same arguments: ``max_iter`` iterations per ``step(closure)`` as for
+    :class:`LBFGS`. ``process_group`` as in :class:`GD`."""
 
     def __init__(self, params: Iterable[Any], lr: Any = None, beta: str = "PR+",
-                 restart: int | None = None, weight_decay: float = 0.0, *,
-                 process_group: Any = None):
+                 restart: int | None = None, weight_decay: float = 0.0, max_iter: int = 1,
+                 *, process_group: Any = None):
         self._process_group = process_group
-        core_quasi_newton.CG.__init__(self, params, lr, beta, restart, weight_decay)
+        core_quasi_newton.CG.__init__(self, params, lr, beta, restart, weight_decay, max_iter)
