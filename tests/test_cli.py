@@ -238,6 +238,17 @@ def test_plot_to_stdout_is_a_png_and_nothing_else(tmp_path):
     assert list(tmp_path.iterdir()) == []  # no file named "-"
 
 
+def test_history_to_dev_stdout_is_standard_output_too(tmp_path):
+    target = tmp_path / "run.csv"
+    with target.open("wb") as fh:
+        done = subprocess.run([sys.executable, "-m", "descend", "train", *FAST, "--history",
+                               "/dev/stdout"], stdout=fh, stderr=subprocess.PIPE, timeout=120)
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.reader(target.open()))
+    assert rows[0][:2] == ["step", "loss"] and all(len(r) == len(rows[0]) for r in rows)
+    assert b"stopped:" in done.stderr
+
+
 def test_history_and_plot_both_to_stdout_is_refused():
     out = run("train", *FAST, "--history", "-", "--plot", "-")
     assert out.returncode == 2 and out.stdout == ""

@@ -11,6 +11,7 @@ import argparse
 import errno
 import math
 import os
+import stat
 import sys
 import time
 from collections.abc import Sequence
@@ -340,10 +341,26 @@ def _inferred_task(dataset: Any) -> str:
             "them as classes)")
 
 
+def _is_stdout(path: Path | None) -> bool:
+    """Whether an output path is standard output: ``-``, or a name for the same open file
+    (``/dev/stdout``, ``/dev/fd/1``) when that is a file or a pipe (a terminal or /dev/null
+    loses nothing when messages go there too)."""
+    if path is None:
+        return False
+    if str(path) == "-":
+        return True
+    try:
+        mine, theirs = os.fstat(sys.stdout.fileno()), os.stat(path)
+    except (OSError, ValueError, AttributeError):  # no such file, or stdout without a descriptor
+        return False
+    same = (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino)
+    return same and not stat.S_ISCHR(mine.st_mode)
+
+
 def _report_stream(args: argparse.Namespace) -> TextIO:
-    """Where ``descend train``'s messages go: standard output, unless --history - or
-    --plot - writes its data there (then standard error, so the data stays valid)."""
-    if "-" in (str(args.history), str(args.plot)):
+    """Where ``descend train``'s messages go: standard output, unless --history or --plot
+    writes its data there (then standard error, so the data stays valid)."""
+    if _is_stdout(args.history) or _is_stdout(args.plot):
         return sys.stderr
     return sys.stdout
 
@@ -460,9 +477,10 @@ def _checked_train_args(args: argparse.Namespace) -> argparse.Namespace:
     settings when resuming)."""
     _check_output(args.plot, "--plot")
     _check_output(args.history, "--history")
-    if str(args.plot) == "-" and str(args.history) == "-":
-        raise UsageError("descend train: --history - and --plot - would both write to standard "
-                         "output, mixing a CSV and a PNG; send one of them to a file")
+    if _is_stdout(args.plot) and _is_stdout(args.history):
+        raise UsageError(f"descend train: --history {args.history} and --plot {args.plot} "
+                         "would both write to standard output, mixing a CSV and a PNG; send "
+                         "one of them to a file")
     if args.checkpoint is not None:
         try:
             check_checkpoint_target(args.checkpoint, resume=args.resume,
@@ -818,7 +836,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         rules.append(spec)
 
     # the PNG of --plot - owns standard output: the table goes to standard error then
-    out = sys.stderr if str(args.plot) == "-" else sys.stdout
+    out = sys.stderr if _is_stdout(args.plot) else sys.stdout
     f_star = "unknown" if problem.f_star is None else f"{problem.f_star:.10g}"
     L = "" if problem.lipschitz is None else f", L = {problem.lipschitz:.4g}"
     print(f"problem: {problem.name}: {problem.description}; f* = {f_star}{L}", file=out,
