@@ -18,14 +18,13 @@ tolerances (:func:`rows_agree`) and says which mode ran.
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-import json
-import math
 
 from descend._environment import differences, fingerprint
 from descend.compare import RunResult, compare, format_table, plot
