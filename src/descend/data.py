@@ -25,7 +25,7 @@ import dataclasses
 import importlib.resources
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -33,7 +33,8 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from descend.errors import ConfigError, DataError, DTypeError
+from descend.checks import is_real
+from descend.errors import ConfigError, ConfigTypeError, DataError, DTypeError
 
 __all__ = [
     "Dataset",
@@ -507,9 +508,13 @@ def infer_task(labels: Sequence[float | None]) -> Task:
     a whole number and there are at most ``MAX_INFERRED_CLASSES`` (20) distinct values;
     fractions, or more distinct whole numbers, make a regression target.
     """
-    if any(v is None for v in labels):
+    cells = list(labels) if isinstance(labels, Iterable) and not isinstance(labels, str) else None
+    if cells is None or not all(v is None or is_real(v) for v in cells):
+        raise ConfigTypeError(f"labels must be a sequence of numbers, None for a text cell; "
+                              f"got {labels!r:.60}")
+    if any(v is None for v in cells):
         return "classification"
-    values = np.asarray(labels, dtype=np.float64)
+    values = np.asarray(cells, dtype=np.float64)
     finite = values[np.isfinite(values)]
     if finite.size < values.size or not np.all(finite == np.round(finite)):
         return "regression"
