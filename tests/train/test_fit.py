@@ -578,3 +578,31 @@ def test_a_callback_may_name_its_own_stop_reason():
             epochs=5, progress=False, callbacks=[Enough()])
     assert h.stop_reason.criterion == "patience" and str(h.stop_reason) == "my own reason"
     assert len(h.epochs) == 2
+
+
+def test_history_counts_every_forward_pass_of_a_multi_iteration_step():
+    # LBFGS(max_iter=3) makes up to three iterations per step: History's evaluations are
+    # the call's forward passes, all of them, not the last iteration's. The loop's own
+    # passes outside the steps are the same with max_iter=1, where every pass is counted.
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    y = X @ np.array([1.0, -2.0, 0.5])
+    mse = ds.nn.MSELoss()
+
+    def run(max_iter):
+        model = ds.nn.Sequential(ds.nn.Linear(3, 1, rng=0, dtype=np.float64))
+        calls = []
+
+        def loss_fn(out, target):
+            calls.append(1)
+            return mse(out.reshape(-1), target)
+
+        opt = ds.optim.LBFGS(model.parameters(), max_iter=max_iter)
+        history = ds.train.fit(model, loss_fn, opt, (X, y), epochs=2, batch_size=None,
+                               progress=False, capture=False)
+        return len(calls) - sum(history.evaluations), opt.last.iterations
+
+    outside_one, _ = run(1)
+    outside_three, iterations = run(3)
+    assert iterations > 1
+    assert outside_three == outside_one

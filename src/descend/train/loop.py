@@ -548,7 +548,7 @@ class _Run:
         self.steps_this_run += 1
         info = optimizer.last
         assert info is not None
-        history.record_step(info.loss, info.lr, info.grad_norm, info.evaluations,
+        history.record_step(info.loss, info.lr, info.grad_norm, info.call_evaluations,
                             info.step_norm)
         self.in_step = False
         reason = None
