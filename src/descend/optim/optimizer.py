@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..autodiff.tensor import Tensor
-from ..checks import check_number, check_step_size
+from ..checks import check_count, check_number, check_step_size
 from ..errors import ConfigError, GradientError
 from ..linesearch import LineSearchStatus
 from .directions import AdamDirection, Direction, DirectionStatus, Feedback, Gradient, Momentum
@@ -219,9 +219,7 @@ class Optimizer:
         self._pending: _Pending | None = None  # the learning direction's next feedback
         self.t = 0
         self.last: StepInfo | None = None
-        #: mini-batches per epoch, when known (``fit`` sets it; the stochastic line search
-        #: uses it to grow its step by 2 per epoch)
-        self.steps_per_epoch: int | None = None
+        self._steps_per_epoch: int | None = None  # see the steps_per_epoch property
         self._spare: Vector | None = None  # buffers the next parameters are written into
         self._undo: Vector | None = None  # the parameters before the last update
         self._accepted: TrialPoint | None = None  # the last accepted point's gradient
@@ -281,6 +279,20 @@ class Optimizer:
     def rule(self) -> Any:
         """The step rule of the first group (the only one when a line search is used)."""
         return self.param_groups[0]["rule"]
+
+    @property
+    def steps_per_epoch(self) -> int | None:
+        """Mini-batches per epoch, when known; None otherwise (the default).
+
+        The stochastic line search reads it (through ``StepContext.steps_per_epoch``) to
+        grow its step by 2 per epoch. The training loop sets it once per run; set it
+        yourself when you drive ``step`` from your own loop.
+        """
+        return self._steps_per_epoch
+
+    @steps_per_epoch.setter
+    def steps_per_epoch(self, value: int | None) -> None:
+        self._steps_per_epoch = None if value is None else check_count("steps_per_epoch", value)
 
     def zero_grad(self) -> None:
         """Set every parameter's ``.grad`` to None."""

@@ -108,7 +108,7 @@ def train(args: argparse.Namespace, rule: Any, sizes: list[int], X_train: np.nda
     yv = torch.from_numpy(np.asarray(y_val, dtype=target_type))
     n = len(Xt)
     batch = n if args.batch_size is None else args.batch_size
-    opt.steps_per_epoch = math.ceil(n / batch)
+    per_epoch = math.ceil(n / batch)  # train_steps gives it to the optimizer
     print(f"model: MLP {'-'.join(map(str, sizes))} ({args.activation}), "
           f"{sum(p.numel() for p in params):,} parameters, PyTorch {torch.__version__}",
           file=out)
@@ -132,7 +132,7 @@ def train(args: argparse.Namespace, rule: Any, sizes: list[int], X_train: np.nda
     started = time.perf_counter()
     try:
         history = train_steps(opt, batches, epochs=args.epochs,
-                              steps_per_epoch=opt.steps_per_epoch, stop=stop,
+                              steps_per_epoch=per_epoch, stop=stop,
                               progress=not args.quiet, model=model,
                               validate=lambda: _metrics(model, Xv, yv, loss_fn),
                               same_batch=args.batch_size is None)
