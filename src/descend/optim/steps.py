@@ -120,6 +120,19 @@ class StepRule(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
+@runtime_checkable
+class MetricObserver(Protocol):
+    """A step rule driven by a metric (``ReduceOnPlateau``): besides ``rule(ctx)``, it is
+    told a metric once per epoch (lower is better) and returns its next step size.
+
+    ``fit`` and ``train_steps`` call ``observe`` at the end of every epoch with the
+    validation loss, or the training loss when there is no validation data; the check
+    ``isinstance(rule, MetricObserver)`` is how they find such rules.
+    """
+
+    def observe(self, metric: float) -> float: ...
+
+
 #: where no first-order decrease is resolvable, values of f this many times eps |f| apart
 #: are taken for rounding (a loss summed over many terms is off by several ulps)
 ROUNDING_ULPS = 8.0
