@@ -15,7 +15,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -166,42 +166,88 @@ def unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return g.reshape(shape)
 
 
+def walk(root: Tensor) -> Iterator[Tensor]:
+    """The tensors ``root`` was computed from through inputs that need a gradient, each
+    once, in reverse topological order: root first, then by decreasing node seq.
+
+    A tensor comes only after every operation that used it (their nodes are newer), so a
+    consumer that accumulates gradients has each one complete when its tensor comes. Only
+    tensors made by a recorded operation are yielded; leaves are met as parents. A tensor's
+    node is read before it is yielded, so the consumer may release it then. When an
+    operation reaches a single new input and nothing else waits (a chain), that input comes
+    next without going through the heap.
+
+    This one walk orders :func:`backward` and the captured programs' backward code
+    (``trace.py``) alike, so both sum every gradient in the same order, bit for bit.
+
+    Raises
+    ------
+    GradientError
+        When the walk reaches a graph that an earlier ``backward()`` released.
+    """
+    node = root._node
+    if node is None:
+        return
+    if node is FREED:
+        raise GradientError(_FREED_MESSAGE)
+    seen = {id(root)}
+    heap: list[tuple[int, Tensor]] = []
+    pop = heapq.heappop
+    push = heapq.heappush
+    t = root
+    while True:
+        yield t
+        first = None
+        for p, need in zip(node.parents, node.needs):
+            if not need:
+                continue
+            pnode = p._node
+            if pnode is None or id(p) in seen:
+                continue
+            if pnode is FREED:
+                raise GradientError(_FREED_MESSAGE)
+            seen.add(id(p))
+            if first is None:
+                first = p
+            else:
+                push(heap, (-pnode.seq, p))
+        if first is not None:
+            if heap:
+                push(heap, (-first._node.seq, first))
+                first = pop(heap)[1]
+            t = first
+        elif heap:
+            t = pop(heap)[1]
+        else:
+            return
+        node = t._node
+
+
 def backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None:
     """Backpropagate ``grad`` (d loss / d root) to every leaf that requires grad.
 
-    One pass over a heap ordered by decreasing node seq: a tensor is taken only after every
-    operation that used it (they all have a larger seq), so its gradient is complete then.
-    Gradients in flight live on the tensors (``_g``), not in a dictionary. When a node
-    reaches a single new input and nothing else is waiting (a chain), that input is taken
-    next directly, without going through the heap.
+    One pass of :func:`walk`: each tensor's gradient is complete when it comes, its VJP
+    runs, broadcasting is undone once per input, and the results are added to the inputs'
+    gradients in flight, which live on the tensors (``_g``), not in a dictionary.
     """
     # Arrays handed on unchanged by a VJP may be shared by several tensors; a leaf gets its
     # own copy of those (and of views) so that editing one .grad never edits another.
     shared = {id(grad)}
     leaves: list[Tensor] = []
-    heap: list[tuple[int, Tensor]] = []
-    node = root._node
-    if node is None:
-        root._g = grad
+    # tensors holding a gradient in flight, not yet taken (cleared if an error interrupts)
+    waiting: dict[int, Tensor] = {}
+    root._g = grad
+    if root._node is None:
         leaves.append(root)
-    elif node is FREED:
-        raise GradientError(_FREED_MESSAGE)
     else:
-        root._g = grad
-        heap.append((-node.seq, root))
-    pop = heapq.heappop
-    push = heapq.heappush
-    nxt: Tensor | None = None
+        waiting[id(root)] = root
     try:
-        while True:
-            if nxt is not None:
-                t, nxt = nxt, None
-            elif heap:
-                t = pop(heap)[1]
-            else:
-                break
+        for t in walk(root):
             g = t._g
+            if g is None:  # reached only through inputs whose VJP gave no gradient
+                continue
             t._g = None
+            del waiting[id(t)]
             node = t._node
             if not retain_graph:
                 t._node = FREED
@@ -210,7 +256,6 @@ def backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None
                 results = node.prim.vjp(g, t.data, node.inputs, node.needs, **params)
             else:
                 results = node.prim.vjp(g, t.data, node.inputs, node.needs)
-            first = None
             for p, r, need in zip(node.parents, results, node.needs):
                 if not need or r is None:
                     continue
@@ -224,20 +269,10 @@ def backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None
                     p._g = previous + r
                     continue
                 p._g = r
-                pnode = p._node
-                if pnode is None:
+                if p._node is None:
                     leaves.append(p)
-                elif pnode is FREED:
-                    raise GradientError(_FREED_MESSAGE)
-                elif first is None:
-                    first = p
                 else:
-                    push(heap, (-pnode.seq, p))
-            if first is not None:
-                if heap:
-                    push(heap, (-first._node.seq, first))
-                else:
-                    nxt = first
+                    waiting[id(p)] = p
         for leaf in leaves:
             g = leaf._g
             dtype = leaf.data.dtype
@@ -247,9 +282,7 @@ def backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None
                 g = g.copy()
             leaf.grad = g if leaf.grad is None else leaf.grad + g
     finally:  # after an error, leave no gradient half-way on any tensor
-        if nxt is not None:
-            nxt._g = None
-        for _, t in heap:
+        for t in waiting.values():
             t._g = None
         for leaf in leaves:
             leaf._g = None
@@ -370,7 +403,7 @@ def apply2(prim: Primitive, a: Any, b: Any) -> Tensor:
     return result
 
 
-#: While a step is being recorded (``descend.autodiff.capture``), a callable that sees
+#: While a step is being recorded (``descend.autodiff.trace``), a callable that sees
 #: every primitive application: ``tracer(prim, args, params, result)``; None otherwise.
 tracer: Any = None
 _tensor_type: Any = None
