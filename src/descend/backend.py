@@ -158,3 +158,12 @@ def rng_restore(snapshot: list[tuple[np.random.Generator, dict]]) -> None:
     """Put every generator of ``snapshot`` back in the state it had."""
     for gen, state in snapshot:
         gen.bit_generator.state = state
+
+
+def rng_same(a: list[tuple[np.random.Generator, dict]] | None,
+             b: list[tuple[np.random.Generator, dict]] | None) -> bool:
+    """Whether two snapshots hold the same generators in the same states (no draw happened
+    between them); False when either is None."""
+    if a is None or b is None or len(a) != len(b):
+        return False
+    return all(ga is gb and sa == sb for (ga, sa), (gb, sb) in zip(a, b))

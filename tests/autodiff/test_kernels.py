@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from descend import nn, optim
-from descend.autodiff import capture, ops
-from descend.train import fit
+from descend.autodiff import ops
+from descend.train import capture, fit
 
 # (the modules, not the functions of the same names that ``ops`` exports)
 linalg, nonsmooth, reduce, softmax = (

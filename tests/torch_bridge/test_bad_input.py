@@ -95,10 +95,12 @@ def test_without_torch_the_import_error_says_what_to_install():
     assert "pip install 'descend[torch]'" in done.stdout
 
 
-@pytest.mark.parametrize("name", ["LBFGS", "CG"])
-def test_quasi_newton_signatures_match_the_numpy_engine(name):
-    # the same arguments in the same order (max_iter included), plus process_group
+@pytest.mark.parametrize("name", ["GD", "Adam", "Subgradient", "LBFGS", "CG"])
+def test_signatures_match_the_numpy_engine(name):
+    # the same arguments in the same order, kinds and defaults (max_iter, max_grad_norm
+    # included), plus process_group; engine= is the one the torch classes make themselves
     ours = inspect.signature(getattr(dt, name))
     numpy_side = inspect.signature(getattr(optim, name))
     assert [p for p in ours.parameters.values() if p.name != "process_group"] == \
-        list(numpy_side.parameters.values())
+        [p for p in numpy_side.parameters.values() if p.name != "engine"]
+    assert "process_group" in ours.parameters and "engine" in numpy_side.parameters

@@ -18,8 +18,7 @@ import pytest
 
 import descend as ds
 from descend import nn, optim
-from descend.autodiff import capture
-from descend.train import fit
+from descend.train import capture, fit
 
 DTYPES = (np.float32, np.float64)
 

@@ -11,7 +11,7 @@ once per step, what their last direction led to (:meth:`Direction.learn`, a
 
 Directions are written once for every engine: elementwise arithmetic uses Python operators
 (shared by NumPy arrays and torch tensors), and allocation and square roots go through
-``self.ops``, the engine the optimizer binds (:mod:`descend.optim.vectors`).
+``self.engine``, the engine the optimizer binds (:mod:`descend.engine`).
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from enum import StrEnum
 from typing import Any, NamedTuple
 
 from ..checks import check_number, check_step_size
+from ..engine.base import Engine, Vector
+from ..engine.numpy import NUMPY
 from ..errors import ConfigError
-from .vectors import NUMPY, Engine, Vector
 
 
 class Feedback(NamedTuple):
@@ -73,8 +74,9 @@ class Direction:
     """
 
     sign = 1.0
-    #: the engine whose arrays the state holds (bound by the optimizer)
-    ops: Engine = NUMPY
+    #: the engine whose arrays the state holds: the optimizer's, bound when the direction is
+    #: given to one (the NumPy engine for a direction used on its own)
+    engine: Engine = NUMPY
     #: whether the optimizer gives this direction :class:`Feedback` (False: no cost at all)
     learns = False
     #: what the direction did in the last step (learning directions only)
@@ -128,7 +130,7 @@ class Momentum(Direction):
     def compute(self, grads: Vector) -> Vector:
         bufs = self.state.buffers
         if not bufs:
-            bufs.extend(self.ops.clone(grads))
+            bufs.extend(self.engine.clone(grads))
         else:
             for b, g in zip(bufs, grads):
                 b *= self.beta
@@ -138,10 +140,10 @@ class Momentum(Direction):
         return [-b for b in bufs]
 
     def state_dict(self) -> dict[str, Any]:
-        return {"buffers": self.ops.clone(self.state.buffers)}
+        return {"buffers": self.engine.clone(self.state.buffers)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.state.buffers = self.ops.from_numpy(state["buffers"])
+        self.state.buffers = self.engine.from_state(state["buffers"])
 
 
 @dataclass
@@ -167,8 +169,8 @@ class AdamDirection(Direction):
     def compute(self, grads: Vector) -> Vector:
         s = self.state
         if not s.m:
-            s.m = self.ops.zeros_like(grads)
-            s.v = self.ops.zeros_like(grads)
+            s.m = self.engine.zeros_like(grads)
+            s.v = self.engine.zeros_like(grads)
         s.t += 1
         c1 = 1 - self.b1**s.t
         c2 = 1 - self.b2**s.t
@@ -178,16 +180,16 @@ class AdamDirection(Direction):
             m += (1 - self.b1) * g
             v *= self.b2
             v += (1 - self.b2) * (g * g)
-            denom = self.ops.sqrt(v / c2)
+            denom = self.engine.sqrt(v / c2)
             denom += self.eps
             out.append(-(m / c1) / denom)
         return out
 
     def state_dict(self) -> dict[str, Any]:
         s = self.state
-        return {"t": s.t, "m": self.ops.clone(s.m), "v": self.ops.clone(s.v)}
+        return {"t": s.t, "m": self.engine.clone(s.m), "v": self.engine.clone(s.v)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.state = AdamState(
-            int(state["t"]), self.ops.from_numpy(state["m"]), self.ops.from_numpy(state["v"])
+            int(state["t"]), self.engine.from_state(state["m"]), self.engine.from_state(state["v"])
         )

@@ -25,12 +25,13 @@ import numpy as np
 
 from ..autodiff.tensor import Tensor
 from ..checks import check_count, check_number, check_step_size
+from ..engine.base import Engine, Vector
+from ..engine.numpy import NumpyEngine
 from ..errors import ConfigError, GradientError
 from ..linesearch import LineSearchStatus
 from .directions import AdamDirection, Direction, DirectionStatus, Feedback, Gradient, Momentum
 from .restriction import Replay, Restriction, TrialPoint, WeightDecay
 from .steps import Needs, StepChoice, StepContext, as_step_rule, working_precision
-from .vectors import NUMPY, Engine, Vector
 
 Closure = Callable[[], Any]
 
@@ -158,20 +159,51 @@ class Optimizer:
         ``clip_grad_norm_``; weight decay is added after). Line searches still measure the
         slope of the true objective along the direction, g . d, so their conditions hold
         for f itself.
+    engine : Engine or None
+        What the steps run on (:mod:`descend.engine`): the array, parameter, closure and
+        random-state operations. None: a new :class:`~descend.engine.numpy.NumpyEngine`.
+        The optimizer hands it to its direction and weight-decay term;
+        :meth:`use_engine` is the one way to change it afterwards.
 
     Each group is a dict with ``"params"``, ``"rule"`` (the step rule), ``"lr"`` (the step
     size the group took last; NaN before the first step) and ``"weight_decay"``.
     """
 
-    #: the engine seam: array, parameter, closure and random-state operations
-    engine: Engine = NUMPY
     #: the type of the parameters this shell takes
     _param_type: type = Tensor
 
     def __init__(self, params: Iterable[Any], lr: Any, weight_decay: float, direction: Direction,
-                 *, max_grad_norm: float | None = None):
+                 *, max_grad_norm: float | None = None, engine: Engine | None = None):
+        self._engine: Engine = _check_engine(engine)
         self.param_groups: list[dict[str, Any]] = self._make_groups(params, lr, weight_decay)
         self._init_step(direction, max_grad_norm)
+
+    @property
+    def engine(self) -> Engine:
+        """The engine the steps run on: given at construction, changed only by
+        :meth:`use_engine`."""
+        return self._engine
+
+    def use_engine(self, engine: Engine) -> Engine:
+        """Run the following steps on ``engine``; return the engine used until now.
+
+        The one way to change an optimizer's engine after construction:
+        ``fit(..., capture=True)`` runs its steps on a capturing engine this way
+        (:mod:`descend.engine.captured`) and switches back when it returns. The new engine
+        must hold the same kind of arrays (``engine.arrays``), so that the direction's
+        state, the spare buffers and the parameters kept for :meth:`undo` stay valid.
+        """
+        engine = _check_engine(engine)
+        if engine.arrays != self._engine.arrays:
+            raise ConfigError(
+                f"use_engine: the {engine.name!r} engine holds {engine.arrays} arrays, this "
+                f"optimizer's state holds {self._engine.arrays} arrays"
+            )
+        previous = self._engine
+        self._engine = engine
+        self.direction.engine = engine
+        self._decay.engine = engine
+        return previous
 
     def _make_groups(self, params: Iterable[Any], lr: Any,
                      weight_decay: float) -> list[dict[str, Any]]:
@@ -197,13 +229,13 @@ class Optimizer:
             )
         self._shared_rule = len(rules) == 1
         #: the machine epsilon of the parameters' coarsest dtype (what rules can resolve)
-        self._precision = working_precision(self.engine.values(
+        self._precision = working_precision(self._engine.values(
             [p for g in self.param_groups for p in g["params"]]))
         #: what the (shared) rule needs: trial points or not
         self._needs = Needs(self.rule.needs)
         self._params = [p for g in self.param_groups for p in g["params"]]
         self._group_of = [i for i, g in enumerate(self.param_groups) for _ in g["params"]]
-        self._decay = WeightDecay(self.engine, [(g["weight_decay"], len(g["params"]))
+        self._decay = WeightDecay(self._engine, [(g["weight_decay"], len(g["params"]))
                                                 for g in self.param_groups])
         steepest_only = [r for r in rules.values() if getattr(r, "gradient_direction_only", False)]
         if steepest_only and not isinstance(direction, Gradient):
@@ -212,7 +244,7 @@ class Optimizer:
                 f"with GD without momentum or Subgradient, not {type(self).__name__}"
                 + (f"(momentum={direction.beta})" if isinstance(direction, Momentum) else "")
             )
-        direction.ops = self.engine
+        direction.engine = self._engine
         self.direction = direction
         #: whether the direction learns from the steps (L-BFGS, CG); the others cost nothing
         self._learns = bool(direction.learns)
@@ -296,7 +328,7 @@ class Optimizer:
 
     def zero_grad(self) -> None:
         """Set every parameter's ``.grad`` to None."""
-        self.engine.zero_grad(self._params)
+        self._engine.zero_grad(self._params)
 
     def step(self, closure: Closure | None = None, *, same_batch: bool = False) -> Any:
         """Take one step and return the loss at its start.
@@ -335,8 +367,8 @@ class Optimizer:
         if self._undo is None:
             return False
         params = self._params
-        replaced = self.engine.values(params)
-        self.engine.assign(params, self._undo)
+        replaced = self._engine.values(params)
+        self._engine.assign(params, self._undo)
         self._spare = replaced
         self._undo = None
         self._accepted = None
@@ -354,7 +386,7 @@ class Optimizer:
         if self._learns:
             pending = self._pending
             state["feedback"] = None if pending is None else {
-                "s": self.engine.to_numpy(pending.s), "g": self.engine.to_numpy(pending.g)}
+                "s": self._engine.to_state(pending.s), "g": self._engine.to_state(pending.g)}
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -376,9 +408,9 @@ class Optimizer:
         self._pending = None
         feedback = state.get("feedback") if self._learns else None
         if feedback is not None:
-            like = self.engine.values(self._params)
-            self._pending = _Pending(self.engine.from_numpy(feedback["s"], like),
-                                     self.engine.from_numpy(feedback["g"], like))
+            like = self._engine.values(self._params)
+            self._pending = _Pending(self._engine.from_state(feedback["s"], like),
+                                     self._engine.from_state(feedback["g"], like))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(lr={self.rule!r}, {len(self.params)} parameters)"
@@ -397,7 +429,7 @@ class Optimizer:
     # ------------------------------------------------------------------ the phases of a step
     def _evaluate(self, closure: Closure | None, same_batch: bool) -> _Start:
         """Phase 1: the objective and its gradient at x (weight decay included)."""
-        engine, params = self.engine, self._params
+        engine, params = self._engine, self._params
         loss_tensor, loss, evaluations, replay = self._loss_and_gradient(closure, same_batch)
         x0 = engine.values(params)
         if closure is not None and not math.isfinite(loss):
@@ -421,7 +453,7 @@ class Optimizer:
         backward pass, from the previous search's accepted point, or, without a closure,
         from the caller's own backward pass. Also the forward passes made and the random
         states a line search replays."""
-        engine, params = self.engine, self._params
+        engine, params = self._engine, self._params
         searching = self._needs is not Needs.NOTHING
         replay = None
         accepted, self._accepted = self._accepted, None
@@ -454,7 +486,7 @@ class Optimizer:
 
     def _clip(self, grads: Vector) -> Vector:
         """The gradients scaled to norm ``max_grad_norm`` when larger (else themselves)."""
-        norm = math.sqrt(self.engine.dot(grads, grads))
+        norm = math.sqrt(self._engine.dot(grads, grads))
         limit = self.max_grad_norm
         assert limit is not None
         if not norm > limit:  # NaN too: the finiteness check names it
@@ -474,8 +506,8 @@ class Optimizer:
         if v is start.grads and sign == -1.0:
             slope, norm = -start.sq_norm, math.sqrt(start.sq_norm)
         else:
-            slope = sign * self.engine.dot(start.grads, v)
-            norm = math.sqrt(self.engine.dot(v, v))
+            slope = sign * self._engine.dot(start.grads, v)
+            norm = math.sqrt(self._engine.dot(v, v))
         if self._needs is not Needs.NOTHING and not slope < 0 and start.sq_norm > 0:
             # not a descent direction: the line search runs along -g instead
             return _Line(start.grads, -1.0, -start.sq_norm, math.sqrt(start.sq_norm), True)
@@ -485,12 +517,12 @@ class Optimizer:
                 closure: Closure | None) -> tuple[StepChoice, list[float]]:
         """Phase 3: the step rule picks alpha (one per parameter when groups differ)."""
         rule = self.rule
-        self._spare = self.engine.spare_like(self._spare, start.x0)
+        self._spare = self._engine.spare_like(self._spare, start.x0)
         t, loss, per_epoch = self.t, start.loss, self.steps_per_epoch
         norm = math.sqrt(start.sq_norm)
         if self._needs is not Needs.NOTHING:
             assert closure is not None
-            line_fn = Restriction(self.engine, self._params, closure, start.x0, line.v,
+            line_fn = Restriction(self._engine, self._params, closure, start.x0, line.v,
                                   line.sign, self._spare, start.replay, self._decay)
             initial = self.direction.initial if self._learns and not line.fallback else None
             ctx = StepContext(t, loss, norm, line.norm, line.slope, line_fn.phi,
@@ -530,13 +562,13 @@ class Optimizer:
                 self._undo = None
                 return
             if alphas[0] == self._in_spare:  # x0 + alpha d is there already: no second pass
-                self.engine.assign(self._params, spare)
+                self._engine.assign(self._params, spare)
             else:
-                self.engine.place(self._params, spare, x0, line.sign * alphas[0], line.v)
+                self._engine.place(self._params, spare, x0, line.sign * alphas[0], line.v)
         else:
             for i, (p, buf, x, v) in enumerate(zip(self._params, spare, x0, line.v)):
                 alpha = alphas[self._group_of[i]]
-                self.engine.place([p], [buf], [x], line.sign * alpha, [v])
+                self._engine.place([p], [buf], [x], line.sign * alpha, [v])
         self._spare = x0
         self._undo = x0
 
@@ -573,9 +605,9 @@ class Optimizer:
         """Keep s = x_{k+1} - x_k and g_k for a learning direction (y needs g_{k+1}); tell
         it at once when no step was taken."""
         if any(alphas):
-            new = self.engine.values(self._params)
+            new = self._engine.values(self._params)
             self._pending = _Pending([a - b for a, b in zip(new, start.x0)],
-                                     self.engine.clone(start.grads))
+                                     self._engine.clone(start.grads))
         else:
             self._pending = None
             self.direction.learn(Feedback(None, None))
@@ -584,6 +616,16 @@ class Optimizer:
         """A loss or gradient that is not finite: no update, and ``last.finite`` False."""
         self.last = StepInfo(self.t, start.loss, 0.0, math.sqrt(start.sq_norm),
                              start.evaluations, start.evaluations, finite=False)
+
+
+def _check_engine(engine: Any) -> Engine:
+    """``engine``, or a new NumPy engine for None; a TypeError naming it otherwise."""
+    if engine is None:
+        return NumpyEngine()
+    if isinstance(engine, type) or not isinstance(engine, Engine):
+        raise TypeError("engine must be an Engine (descend.engine: e.g. NumpyEngine()) or None, "
+                        f"got {engine!r:.60}")
+    return engine
 
 
 class GD(Optimizer):
@@ -601,6 +643,10 @@ class GD(Optimizer):
         Nesterov's momentum (needs momentum > 0).
     weight_decay : float >= 0
         L2 penalty lambda; the objective is f + (lambda/2) ||x||^2.
+    max_grad_norm : float or None
+        Clip the gradient to this global norm before it makes the direction.
+    engine : Engine or None
+        What the steps run on (None: a NumPy engine); see :class:`Optimizer`.
     """
 
     def __init__(
@@ -612,6 +658,7 @@ class GD(Optimizer):
         weight_decay: float = 0.0,
         *,
         max_grad_norm: float | None = None,
+        engine: Engine | None = None,
     ):
         momentum = check_number("momentum", momentum, 0.0, 1.0)
         if not isinstance(nesterov, bool | np.bool_):
@@ -619,14 +666,18 @@ class GD(Optimizer):
         if nesterov and momentum == 0:
             raise ConfigError("nesterov=True needs momentum > 0")
         direction = Momentum(momentum, nesterov) if momentum else Gradient()
-        super().__init__(params, lr, weight_decay, direction, max_grad_norm=max_grad_norm)
+        super().__init__(params, lr, weight_decay, direction, max_grad_norm=max_grad_norm,
+                         engine=engine)
         self.momentum = momentum
         self.nesterov = nesterov
 
 
 class Adam(Optimizer):
     """Adam (Kingma & Ba, 2015): x <- x - alpha m_hat / (sqrt(v_hat) + eps), where alpha
-    may also be a schedule or a step rule (Adam's direction with a line search)."""
+    may also be a schedule or a step rule (Adam's direction with a line search).
+
+    ``max_grad_norm`` and ``engine`` as in :class:`GD`.
+    """
 
     def __init__(
         self,
@@ -637,6 +688,7 @@ class Adam(Optimizer):
         weight_decay: float = 0.0,
         *,
         max_grad_norm: float | None = None,
+        engine: Engine | None = None,
     ):
         super().__init__(params, lr, weight_decay, AdamDirection(betas, eps),
-                         max_grad_norm=max_grad_norm)
+                         max_grad_norm=max_grad_norm, engine=engine)

@@ -5,7 +5,7 @@ every step the optimizer hands them the accepted step s_k = x_{k+1} - x_k and th
 gradient y_k = g_{k+1} - g_k (:class:`~descend.optim.directions.Feedback`). Like every
 direction they compose with any step rule, and they are written against the engine seam
 (elementwise arithmetic with Python operators, reductions and allocation through
-``self.ops``), so the same code serves NumPy and PyTorch parameters.
+``self.engine``), so the same code serves NumPy and PyTorch parameters.
 
 They are made for line searches that enforce the curvature condition: under the strong
 Wolfe conditions s'y >= (1 - c2) |g_k'd_k| > 0, so every L-BFGS pair has positive curvature
@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..checks import check_count, check_number
+from ..engine.base import Engine, Vector
 from ..errors import ConfigError
 from .directions import Direction, DirectionStatus, Feedback
 from .optimizer import Closure, Optimizer
 from .steps import StrongWolfe
-from .vectors import Vector
 
 __all__ = [
     "BETAS",
@@ -116,11 +116,11 @@ class LBFGSDirection(Direction):
         self._learned: DirectionStatus | None = None
 
     def compute(self, grads: Vector) -> Vector:
-        st, ops = self.state, self.ops
+        st, engine = self.state, self.engine
         status, self._learned = self._learned, None
         if st.s:
             r = self._two_loop(grads)
-            slope = -ops.dot(grads, r)
+            slope = -engine.dot(grads, r)
             if not slope < 0:  # not a descent direction (or not finite): start again
                 self._reset()
                 status = DirectionStatus.RESET
@@ -136,33 +136,33 @@ class LBFGSDirection(Direction):
 
     def _two_loop(self, grads: Vector) -> Vector:
         """r = H_k g by N&W Algorithm 7.4 (a new vector; ``grads`` untouched)."""
-        st, ops = self.state, self.ops
-        q = ops.clone(grads)
+        st, engine = self.state, self.engine
+        q = engine.clone(grads)
         m = len(st.s)
         a = [0.0] * m
         for i in range(m - 1, -1, -1):
-            a[i] = st.rho[i] * ops.dot(st.s[i], q)
+            a[i] = st.rho[i] * engine.dot(st.s[i], q)
             for qj, yj in zip(q, st.y[i]):
                 qj -= a[i] * yj
         for qj in q:
             qj *= st.gamma
         for i in range(m):
-            b = st.rho[i] * ops.dot(st.y[i], q)
+            b = st.rho[i] * engine.dot(st.y[i], q)
             for qj, sj in zip(q, st.s[i]):
                 qj += (a[i] - b) * sj
         return q
 
     def learn(self, feedback: Feedback) -> None:
-        st, ops = self.state, self.ops
+        st, engine = self.state, self.engine
         if feedback.s is None or feedback.y is None:  # no step was taken along d
             self._reset()
             self.status = DirectionStatus.RESET
             return
         st.fresh = False
         s, y = feedback.s, feedback.y
-        sy = ops.dot(s, y)
-        yy = ops.dot(y, y)
-        ss = ops.dot(s, s)
+        sy = engine.dot(s, y)
+        yy = engine.dot(y, y)
+        ss = engine.dot(s, s)
         threshold = self.curvature_eps * math.sqrt(ss) * math.sqrt(yy)
         if math.isfinite(sy) and yy > 0 and sy > threshold:
             st.s.append(s)
@@ -187,10 +187,10 @@ class LBFGSDirection(Direction):
         st.fresh = True
 
     def state_dict(self) -> dict[str, Any]:
-        st, ops = self.state, self.ops
+        st, engine = self.state, self.engine
         return {
-            "s": [ops.to_numpy(v) for v in st.s],
-            "y": [ops.to_numpy(v) for v in st.y],
+            "s": [engine.to_state(v) for v in st.s],
+            "y": [engine.to_state(v) for v in st.y],
             "rho": list(st.rho),
             "gamma": st.gamma,
             "stored": st.stored,
@@ -200,9 +200,9 @@ class LBFGSDirection(Direction):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        ops = self.ops
-        s = [ops.from_numpy(v) for v in state["s"]]
-        y = [ops.from_numpy(v) for v in state["y"]]
+        engine = self.engine
+        s = [engine.from_state(v) for v in state["s"]]
+        y = [engine.from_state(v) for v in state["y"]]
         rho = [float(r) for r in state["rho"]]
         if not len(s) == len(y) == len(rho) or len(s) > self.history_size:
             raise ConfigError(
@@ -321,9 +321,9 @@ class CGDirection(Direction):
         self.state = CGState()
 
     def compute(self, grads: Vector) -> Vector:
-        st, ops = self.state, self.ops
+        st, engine = self.state, self.engine
         status = None
-        gg = ops.dot(grads, grads)
+        gg = engine.dot(grads, grads)
         d: Vector | None = None
         n = self.restart or sum(math.prod(x.shape) for x in grads)
         if st.d is not None and st.y is not None:
@@ -331,17 +331,17 @@ class CGDirection(Direction):
                 st.restarts += 1
                 status = DirectionStatus.RESTART
             else:
-                gy = ops.dot(grads, st.y)
+                gy = engine.dot(grads, st.y)
                 if abs(gg - gy) >= POWELL * gg:  # g_k'g_{k-1} = g_k'g_k - g_k'y_{k-1}
                     st.powell += 1
                     status = DirectionStatus.POWELL
                 else:
-                    dy = ops.dot(st.d, st.y)
+                    dy = engine.dot(st.d, st.y)
                     try:
                         beta = self.formula(gg, gy, dy, st.gg)
                     except ZeroDivisionError:  # d'y = 0 or g_{k-1} = 0: restart
                         beta = math.nan
-                    gd = -gg + beta * ops.dot(grads, st.d)  # g_k'd_k
+                    gd = -gg + beta * engine.dot(grads, st.d)  # g_k'd_k
                     if math.isfinite(beta) and gd < 0:
                         d = [beta * dj - gj for gj, dj in zip(grads, st.d)]
                     else:
@@ -372,30 +372,30 @@ class CGDirection(Direction):
         st.y = feedback.y
 
     def state_dict(self) -> dict[str, Any]:
-        st, ops = self.state, self.ops
+        st, engine = self.state, self.engine
         pending = st.pending
         return {
-            "d": None if st.d is None else ops.to_numpy(st.d),
+            "d": None if st.d is None else engine.to_state(st.d),
             "gg": st.gg,
-            "y": None if st.y is None else ops.to_numpy(st.y),
+            "y": None if st.y is None else engine.to_state(st.y),
             "since_restart": st.since_restart,
             "restarts": st.restarts,
             "powell": st.powell,
             "resets": st.resets,
             "pending": None if pending is None else
-            {"d": ops.to_numpy(pending[0]), "gg": pending[1], "since": pending[2]},
+            {"d": engine.to_state(pending[0]), "gg": pending[1], "since": pending[2]},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        ops = self.ops
+        engine = self.engine
         p = state["pending"]
         self.state = CGState(
-            None if state["d"] is None else ops.from_numpy(state["d"]),
+            None if state["d"] is None else engine.from_state(state["d"]),
             float(state["gg"]),
-            None if state["y"] is None else ops.from_numpy(state["y"]),
+            None if state["y"] is None else engine.from_state(state["y"]),
             int(state["since_restart"]), int(state["restarts"]), int(state["powell"]),
             int(state["resets"]),
-            None if p is None else (ops.from_numpy(p["d"]), float(p["gg"]), int(p["since"])),
+            None if p is None else (engine.from_state(p["d"]), float(p["gg"]), int(p["since"])),
         )
 
     def __repr__(self) -> str:
@@ -458,6 +458,11 @@ class LBFGS(_Iterations):
     max_iter : int >= 1, default 1
         Iterations per ``step(closure)`` call (``torch.optim.LBFGS``'s ``max_iter``, whose
         default is 20). With 1, each call is one iteration.
+    max_grad_norm : float or None
+        Clip the gradient to this global norm before it makes the direction (as for
+        :class:`~descend.optim.GD`; the curvature pairs keep the unclipped gradients).
+    engine : Engine or None
+        What the steps run on (None: a NumPy engine).
 
     Full-batch training. In a loop of ``opt.step(closure)`` calls on one objective, pass
     ``same_batch=True`` (``fit`` and ``minimize`` do), or use ``max_iter``. Without either,
@@ -491,10 +496,12 @@ class LBFGS(_Iterations):
 
     def __init__(self, params: Iterable[Any], lr: Any = None, history_size: int = 10,
                  curvature_eps: float = 1e-10, weight_decay: float = 0.0,
-                 max_iter: int = 1):
+                 max_iter: int = 1, *, max_grad_norm: float | None = None,
+                 engine: Engine | None = None):
         max_iter = check_count("max_iter", max_iter)
         direction = LBFGSDirection(history_size, curvature_eps)
-        super().__init__(params, StrongWolfe() if lr is None else lr, weight_decay, direction)
+        super().__init__(params, StrongWolfe() if lr is None else lr, weight_decay, direction,
+                         max_grad_norm=max_grad_norm, engine=engine)
         self.history_size = direction.history_size
         self.max_iter = max_iter
 
@@ -516,6 +523,7 @@ class CG(_Iterations):
     max_iter : int >= 1, default 1
         Iterations per ``step(closure)`` call: one by default; with k > 1 up to k, with
         the reuse, early stop and records described for :class:`LBFGS`.
+    max_grad_norm, engine : as for :class:`LBFGS`.
 
     Full-batch training: pass ``same_batch=True`` to each ``step``, or use ``max_iter``,
     as for :class:`LBFGS`; without either, each iteration costs a forward and backward
@@ -523,10 +531,11 @@ class CG(_Iterations):
     """
 
     def __init__(self, params: Iterable[Any], lr: Any = None, beta: str = "PR+",
-                 restart: int | None = None, weight_decay: float = 0.0, max_iter: int = 1):
+                 restart: int | None = None, weight_decay: float = 0.0, max_iter: int = 1,
+                 *, max_grad_norm: float | None = None, engine: Engine | None = None):
         max_iter = check_count("max_iter", max_iter)
         direction = CGDirection(beta, restart)
         super().__init__(params, StrongWolfe(c2=0.1) if lr is None else lr, weight_decay,
-                         direction)
+                         direction, max_grad_norm=max_grad_norm, engine=engine)
         self.beta = direction.beta
         self.max_iter = max_iter

@@ -14,7 +14,7 @@ searches in :mod:`descend.linesearch` only ever see ``phi`` and ``phi'``; the
   reuses when it is the accepted point and the batch is the same,
 * putting the parameters back at x when the search is over (:meth:`Restriction.close`).
 
-It works through the engine seam (:mod:`descend.optim.vectors`), so the same code serves
+It works through the engine seam (:mod:`descend.engine`), so the same code serves
 NumPy and PyTorch parameters.
 """
 
@@ -24,7 +24,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from .vectors import Engine, Vector
+from ..engine.base import Engine, Vector
 
 
 class Replay(NamedTuple):

@@ -18,11 +18,11 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+from ..engine.base import Engine, Vector
 from ..errors import ConfigError
 from .directions import Gradient
 from .optimizer import Optimizer
 from .steps import Needs
-from .vectors import Vector
 
 
 class Subgradient(Optimizer):
@@ -37,8 +37,9 @@ class Subgradient(Optimizer):
     """
 
     def __init__(self, params: Iterable[Any], lr: Any = 0.01, weight_decay: float = 0.0, *,
-                 max_grad_norm: float | None = None):
-        super().__init__(params, lr, weight_decay, Gradient(), max_grad_norm=max_grad_norm)
+                 max_grad_norm: float | None = None, engine: Engine | None = None):
+        super().__init__(params, lr, weight_decay, Gradient(), max_grad_norm=max_grad_norm,
+                         engine=engine)
         if self.rule.needs != Needs.NOTHING:
             raise ConfigError(
                 f"{self.rule!r} is a line search; the subgradient method is not a descent "
@@ -84,7 +85,7 @@ class Subgradient(Optimizer):
         state["subgradient"] = {
             "best_loss": self.best_loss,
             "best_step": self.best_step,
-            "best": None if self._best is None else self.engine.to_numpy(self._best),
+            "best": None if self._best is None else self.engine.to_state(self._best),
             "sum_lr": self.sum_lr,
             "sum_lr_sq": self.sum_lr_sq,
         }
@@ -95,6 +96,6 @@ class Subgradient(Optimizer):
         sub = state["subgradient"]
         self.best_loss = float(sub["best_loss"])
         self.best_step = None if sub["best_step"] is None else int(sub["best_step"])
-        self._best = None if sub["best"] is None else self.engine.from_numpy(sub["best"])
+        self._best = None if sub["best"] is None else self.engine.from_state(sub["best"])
         self.sum_lr = float(sub["sum_lr"])
         self.sum_lr_sq = float(sub["sum_lr_sq"])

@@ -1,6 +1,6 @@
 """The engine seam over torch tensors: what one optimizer step does to parameters.
 
-:class:`TorchEngine` implements :class:`descend.optim.vectors.Engine` for torch parameters,
+:class:`TorchEngine` implements :class:`descend.engine.base.Engine` for torch parameters,
 so the step rules, directions and the restriction of the loss to a line run unchanged.
 
 * Parameters, gradients and directions stay on their device; only the scalars a rule reads
@@ -25,30 +25,32 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from ..engine.base import Engine, Vector
 from ..errors import GradientError, ShapeError
-
-Vector = list[Any]
 
 #: whether this build of torch has torch.distributed (read once: the check is not free)
 _DISTRIBUTED = dist.is_available()
 
 
-class TorchEngine:
-    """The :class:`~descend.optim.vectors.Engine` protocol over torch tensors.
+class TorchEngine(Engine):
+    """The :class:`~descend.engine.base.Engine` protocol over torch tensors.
 
     Parameters
     ----------
     params : sequence of torch.Tensor
         The optimizer's parameters, in its order: their devices and dtypes say where loaded
-        state goes, and which CUDA generators belong to the random state.
+        state goes, and which CUDA generators belong to the random state. The optimizers of
+        ``descend.torch`` make their engine before they read their parameters, and
+        :meth:`bind` them once they have.
     process_group : torch.distributed.ProcessGroup or None
         The group losses are averaged over; None means the default group when
         ``torch.distributed`` is initialised, and no averaging otherwise.
     """
 
     name = "torch"
+    arrays = "torch"
 
-    def __init__(self, params: Sequence[torch.Tensor], process_group: Any = None):
+    def __init__(self, params: Sequence[torch.Tensor] = (), process_group: Any = None):
         self.process_group = process_group
         self.bind(params)
 
@@ -130,11 +132,11 @@ class TorchEngine:
         torch._foreach_copy_(dst, src)
 
     @staticmethod
-    def to_numpy(a: Vector) -> Vector:
+    def to_state(a: Vector) -> Vector:
         """Detached copies on their devices (torch's ``state_dict`` keeps tensors)."""
         return [x.detach().clone() for x in a]
 
-    def from_numpy(self, arrays: Sequence[Any], like: Vector | None = None) -> Vector:
+    def from_state(self, arrays: Sequence[Any], like: Vector | None = None) -> Vector:
         """Tensors of saved state, each on its parameter's device and in its dtype.
 
         ``arrays`` (tensors or NumPy arrays) with one entry per parameter are placed like
@@ -227,15 +229,6 @@ class TorchEngine:
     @staticmethod
     def backward(loss: Any) -> None:
         loss.backward()
-
-    def evaluate(self, closure: Callable[[], Any],
-                 params: Sequence[torch.Tensor]) -> tuple[Any, float]:
-        for p in params:
-            p.grad = None
-        loss, value = self.forward(closure)
-        if math.isfinite(value):
-            loss.backward()
-        return loss, value
 
     def value(self, closure: Callable[[], Any]) -> float:
         with torch.no_grad():

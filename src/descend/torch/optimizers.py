@@ -87,7 +87,6 @@ class Optimizer(core.Optimizer, torch.optim.Optimizer):
     """
 
     _param_type = torch.Tensor
-    _process_group: Any = None
 
     # ------------------------------------------------------------------ construction
     def _make_groups(self, params: Iterable[Any], lr: Any,
@@ -96,8 +95,7 @@ class Optimizer(core.Optimizer, torch.optim.Optimizer):
             raise ConfigError("params must be an iterable of tensors or of parameter-group "
                               "dicts, got a dict (pass [group] for one group)")
         groups = super()._make_groups(params, lr, weight_decay)
-        self.engine = TorchEngine([p for g in groups for p in g["params"]],
-                                  self._process_group)
+        self._engine.bind([p for g in groups for p in g["params"]])
         self._bound = False
         torch.optim.Optimizer.__init__(
             self, groups, {"rule": groups[0]["rule"], "lr": math.nan,
@@ -106,7 +104,7 @@ class Optimizer(core.Optimizer, torch.optim.Optimizer):
 
     def _init_step(self, direction: Any, max_grad_norm: float | None = None) -> None:
         super()._init_step(direction, max_grad_norm)
-        self.engine.bind(self._params)
+        self._engine.bind(self._params)
         self._bound = True
 
     @staticmethod
@@ -149,13 +147,13 @@ class Optimizer(core.Optimizer, torch.optim.Optimizer):
         if any(id(p) in known for p in new["params"]):
             raise ConfigError("a parameter of the new group is already in the optimizer")
         self.param_groups.append(new)
-        self._init_step(self.direction)
+        self._init_step(self.direction, self.max_grad_norm)
 
     # ------------------------------------------------------------------ the torch shell
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients: to None (default), or to zeros in place."""
         if set_to_none:
-            self.engine.zero_grad(self._params)
+            self._engine.zero_grad(self._params)
             return
         for p in self._params:
             if p.grad is not None:
@@ -287,30 +285,40 @@ class GD(Optimizer, core.GD):
     nesterov : bool
     weight_decay : float >= 0
         L2 penalty lambda: the objective is f + (lambda/2) ||x||^2.
+    max_grad_norm : float or None
+        Clip the gradient to this global norm before it makes the direction.
     process_group : torch.distributed.ProcessGroup, optional
         Average every loss the optimizer reads over this group (default: the default
         group when ``torch.distributed`` is initialised).
+
+    The step runs on a :class:`~descend.torch.engine.TorchEngine` that the constructor
+    makes (``descend.optim``'s ``engine=`` is the one core argument these classes do not
+    take).
     """
 
     def __init__(self, params: Iterable[Any], lr: Any = 0.1, momentum: float = 0.0,
                  nesterov: bool = False, weight_decay: float = 0.0, *,
-                 process_group: Any = None):
-        self._process_group = process_group
-        core.GD.__init__(self, params, lr, momentum, nesterov, weight_decay)
+                 max_grad_norm: float | None = None, process_group: Any = None):
+        core.GD.__init__(self, params, lr, momentum, nesterov, weight_decay,
+                         max_grad_norm=max_grad_norm,
+                         engine=TorchEngine(process_group=process_group))
 
 
 class Adam(Optimizer, core.Adam):
     """Adam (Kingma & Ba, 2015) on torch parameters: ``descend.optim.Adam`` as a
     ``torch.optim.Optimizer``; ``lr`` may be a schedule or a step rule too.
 
-    x <- x - alpha m_hat / (sqrt(v_hat) + eps). ``process_group`` as in :class:`GD`.
+    x <- x - alpha m_hat / (sqrt(v_hat) + eps). ``max_grad_norm`` and ``process_group`` as
+    in :class:`GD`.
     """
 
     def __init__(self, params: Iterable[Any], lr: Any = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, *, process_group: Any = None):
-        self._process_group = process_group
-        core.Adam.__init__(self, params, lr, betas, eps, weight_decay)
+                 weight_decay: float = 0.0, *, max_grad_norm: float | None = None,
+                 process_group: Any = None):
+        core.Adam.__init__(self, params, lr, betas, eps, weight_decay,
+                           max_grad_norm=max_grad_norm,
+                           engine=TorchEngine(process_group=process_group))
 
 
 class Subgradient(Optimizer, core_subgradient.Subgradient):
@@ -320,13 +328,14 @@ class Subgradient(Optimizer, core_subgradient.Subgradient):
 
     x_{k+1} = x_k - alpha_k g_k; ``lr`` a float, a schedule, ``ConstantLength`` or
     ``Polyak`` (line searches are refused: -g need not be a descent direction).
-    ``process_group`` as in :class:`GD`.
+    ``max_grad_norm`` and ``process_group`` as in :class:`GD`.
     """
 
     def __init__(self, params: Iterable[Any], lr: Any = 0.01, weight_decay: float = 0.0, *,
-                 process_group: Any = None):
-        self._process_group = process_group
-        core_subgradient.Subgradient.__init__(self, params, lr, weight_decay)
+                 max_grad_norm: float | None = None, process_group: Any = None):
+        core_subgradient.Subgradient.__init__(self, params, lr, weight_decay,
+                                              max_grad_norm=max_grad_norm,
+                                              engine=TorchEngine(process_group=process_group))
 
 
 class LBFGS(Optimizer, core_quasi_newton.LBFGS):
@@ -341,25 +350,28 @@ class LBFGS(Optimizer, core_quasi_newton.LBFGS):
     that reuse. The iterations stop early after one that does not move the parameters;
     there are no ``max_eval``, ``tolerance_grad`` and ``tolerance_change`` (the search
     rules stop at working precision), and the line search's constants are the rule's
-    (``descend.optim.LBFGS`` documents all of it). ``process_group`` as in :class:`GD`.
+    (``descend.optim.LBFGS`` documents all of it). ``max_grad_norm`` and ``process_group``
+    as in :class:`GD`.
     """
 
     def __init__(self, params: Iterable[Any], lr: Any = None, history_size: int = 10,
                  curvature_eps: float = 1e-10, weight_decay: float = 0.0,
-                 max_iter: int = 1, *, process_group: Any = None):
-        self._process_group = process_group
+                 max_iter: int = 1, *, max_grad_norm: float | None = None,
+                 process_group: Any = None):
         core_quasi_newton.LBFGS.__init__(self, params, lr, history_size, curvature_eps,
-                                         weight_decay, max_iter)
+                                         weight_decay, max_iter, max_grad_norm=max_grad_norm,
+                                         engine=TorchEngine(process_group=process_group))
 
 
 class CG(Optimizer, core_quasi_newton.CG):
     """Nonlinear conjugate gradients on torch parameters: ``descend.optim.CG`` (beta in FR,
     PR+, HS, DY; strong Wolfe with c2 = 0.1 by default) as a ``torch.optim.Optimizer``,
     with the same arguments: ``max_iter`` iterations per ``step(closure)`` as for
-    :class:`LBFGS`. ``process_group`` as in :class:`GD`."""
+    :class:`LBFGS`. ``max_grad_norm`` and ``process_group`` as in :class:`GD`."""
 
     def __init__(self, params: Iterable[Any], lr: Any = None, beta: str = "PR+",
                  restart: int | None = None, weight_decay: float = 0.0, max_iter: int = 1,
-                 *, process_group: Any = None):
-        self._process_group = process_group
-        core_quasi_newton.CG.__init__(self, params, lr, beta, restart, weight_decay, max_iter)
+                 *, max_grad_norm: float | None = None, process_group: Any = None):
+        core_quasi_newton.CG.__init__(self, params, lr, beta, restart, weight_decay, max_iter,
+                                      max_grad_norm=max_grad_norm,
+                                      engine=TorchEngine(process_group=process_group))

@@ -1,6 +1,6 @@
 """Training: fit(), stopping criteria, and the History it returns."""
 
-from ..autodiff.capture import captured_step
+from .capture import captured_step, explain_capture
 from .history import Best, EpochRecord, History, StopReason
 from .loop import Callback, evaluate, fit, minimize, train_steps
 from .stopping import STOP_REASONS, Divergence, StopWhen
@@ -18,6 +18,7 @@ __all__ = [
     "TensorBoardLogger",
     "captured_step",
     "evaluate",
+    "explain_capture",
     "fit",
     "minimize",
     "train_steps",

@@ -27,13 +27,13 @@ from typing import Any
 import numpy as np
 
 from .. import backend
-from ..autodiff import capture as _capture
 from ..autodiff.graph import no_grad
 from ..autodiff.tensor import Tensor, wrap
 from ..checks import check_count
 from ..data import check_arrays, iterate_batches, num_batches
 from ..errors import CheckpointError, ConfigError, DataError, DTypeError, ShapeError
 from ..optim.optimizer import Optimizer
+from . import capture as _capture
 from .checkpoint import (
     check_checkpoint_target,
     check_model_state,
@@ -207,7 +207,7 @@ def fit(
         Record the step once per batch shape and replay it (forward, backward, and the
         forward-only pass of line-search trials) without building a graph; bit-identical
         to ``capture=False``, which runs every step eagerly. Models that cannot be
-        replayed exactly run eagerly either way (see ``descend.autodiff.capture``).
+        replayed exactly run eagerly either way (see ``descend.engine.captured``).
 
     Ctrl-C (SIGINT, in the main thread) finishes the current step, writes the checkpoint
     when one was asked for, and returns with stop reason ``interrupted``. A second Ctrl-C
