@@ -49,9 +49,9 @@ from .data import (
 )
 from .errors import ConfigError, DescendError
 from .nn import CrossEntropyLoss, MSELoss, mlp
-from .optim import CG, GD, LBFGS, Adam, Subgradient, parse_step_rule
+from .optim import spec
 from .optim.quasi_newton import BETAS
-from .optim.steps import Needs
+from .optim.rules import Needs
 from .problems import PROBLEMS, make_problem
 from .train import StopWhen, evaluate, fit
 from .train.checkpoint import check_checkpoint_target, load_checkpoint
@@ -116,9 +116,8 @@ DEFAULT_FULL_BATCH_EPOCHS = 10_000
 _CONVERGENCE_FLAGS = ("loss_below", "grad_norm_below", "rel_change_below",
                       "param_change_below")
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "gelu")
-#: ``descend train``'s step rule for each optimizer when --lr is not given.
-DEFAULT_LR = {"gd": "sls", "adam": "0.001", "subgradient": "invsqrt:0.1", "lbfgs": "wolfe",
-              "cg": "wolfe:0.0001:0.1"}
+#: ``descend train``'s step rule for each optimizer when --lr is not given (the registry's).
+DEFAULT_LR = {name: entry.default_lr for name, entry in spec.OPTIMIZERS.items()}
 
 
 def version() -> str:
@@ -132,6 +131,12 @@ def version() -> str:
         from . import __version__
 
         return __version__
+
+
+def rules_help(flag: str) -> str:
+    """``--help``'s list of the step rules ``flag`` takes: one line per registered rule."""
+    return "\n".join([f"Step rules ({flag} SPEC; KEY=NUMBER names an argument, as in "
+                      "armijo:c1=0.1):", *spec.RULES.help_lines()])
 
 
 #: ``descend train --help``: the CSV files --data takes.
@@ -178,7 +183,8 @@ def _add_train_parser(sub: Any) -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train an MLP on built-in data or a CSV file",
                        description="Train an MLP (a classifier, or a regression on a CSV "
                        "file) and report the stop reason and the final metrics.",
-                       epilog=CSV_FORMAT, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=f"{rules_help('--lr')}\n\n{CSV_FORMAT}",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     g = t.add_argument_group("data")
     g.add_argument("--data", default="digits",
                    help="digits, spirals, teacher, or a path to a CSV file (default: digits)")
@@ -200,16 +206,14 @@ def _add_train_parser(sub: Any) -> argparse.ArgumentParser:
     g.add_argument("--dropout", type=unit_interval, default=0.0,
                    help="dropout probability after each hidden layer (default: 0)")
     g = t.add_argument_group("optimisation")
-    g.add_argument("--optimizer", choices=("gd", "adam", "subgradient", "lbfgs", "cg"),
-                   default="gd", help="gd (default), adam, subgradient, lbfgs (L-BFGS) or cg "
-                   "(nonlinear conjugate gradients); lbfgs and cg are made for full batches "
-                   "(--batch-size full)")
-    g.add_argument("--lr", default=None,
-                   help="step size: a number (0.1), a schedule (invsqrt:0.5, invtime:1:10, "
-                   "exp:0.1:0.99, step:0.1:1000:0.5, cosine:0.1:5000), or a rule (armijo, "
-                   "sls, wolfe, exact, polyak, sps:1.0, length:0.01). Default: sls for gd "
-                   "(stochastic Armijo line search), 0.001 for adam, wolfe for lbfgs "
-                   "(c2 = 0.9), wolfe:0.0001:0.1 for cg")
+    g.add_argument("--optimizer", choices=tuple(spec.OPTIMIZERS), default="gd",
+                   help="; ".join(f"{e.name}: {e.help}" for e in spec.OPTIMIZERS.values())
+                   + " (default: gd; lbfgs and cg want --batch-size full)")
+    g.add_argument("--lr", default=None, metavar="SPEC",
+                   help="step size: a number (0.1), a schedule (invsqrt:0.5, cosine:0.1:5000) "
+                   "or a rule (armijo, sls, wolfe:0.0001:0.1, polyak, ...; every rule is "
+                   "listed below). Default: " + ", ".join(
+                       f"{lr} for {name}" for name, lr in DEFAULT_LR.items()))
     g.add_argument("--history-size", type=positive_int, default=None,
                    help="L-BFGS: curvature pairs kept (default: 10)")
     g.add_argument("--beta", choices=tuple(BETAS), default=None,
@@ -405,7 +409,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     model = mlp(sizes, activation=args.activation, dropout=args.dropout, rng=args.seed)
     if args.lr is not None and not args.lr.strip():
         raise UsageError(f"descend train: --lr got {args.lr!r}; give a number or a rule name")
-    rule = parse_step_rule(args.lr if args.lr is not None else DEFAULT_LR[args.optimizer])
+    rule = spec.parse_step_rule(args.lr if args.lr is not None else DEFAULT_LR[args.optimizer])
     print(f"data: {dataset.name} ({len(train)} train / {len(val)} validation, "
           f"{X_train.shape[1]} features, {task.describe()})", file=out)
     if torch_train is not None:
@@ -415,11 +419,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                              _scored(val_m, y_val, task), seconds, out)
     params = list(model.parameters())
     opt = _train_optimizer(args, params, rule)
-    stop = StopWhen(max_steps=args.max_steps, loss_below=args.loss_below,
-                    grad_norm_below=args.grad_norm_below,
-                    rel_loss_change_below=args.rel_change_below,
-                    param_change_below=args.param_change_below, patience=args.patience,
-                    time_limit=args.time_limit)
+    stop = stop_when(args)
     loss_fn = task.loss()
     batch = "full batch" if args.batch_size is None else f"batch {args.batch_size}"
     print(f"model: MLP {'-'.join(map(str, sizes))} ({args.activation}), "
@@ -491,13 +491,15 @@ def _checked_train_args(args: argparse.Namespace) -> argparse.Namespace:
         args = _resumed_args(args)
     if args.nesterov and args.momentum == 0:
         raise UsageError("--nesterov needs --momentum > 0")
-    if args.optimizer in ("lbfgs", "cg") and args.momentum:
+    takes = spec.optimizer_entry(args.optimizer).options
+    if args.momentum and "momentum" not in takes:
         raise UsageError(f"--optimizer {args.optimizer} takes no --momentum (its direction "
                          "is its own); use --optimizer gd")
-    if args.history_size is not None and args.optimizer != "lbfgs":
-        raise UsageError("--history-size is for --optimizer lbfgs")
-    if args.beta is not None and args.optimizer != "cg":
-        raise UsageError("--beta is for --optimizer cg")
+    for option in ("history_size", "beta"):
+        if getattr(args, option) is not None and option not in takes:
+            users = [e.name for e in spec.OPTIMIZERS.values() if option in e.options]
+            raise UsageError(f"--{option.replace('_', '-')} is for --optimizer "
+                             f"{' or '.join(users)}")
     return args
 
 
@@ -523,18 +525,25 @@ def _train_data(args: argparse.Namespace,
 
 
 def _train_optimizer(args: argparse.Namespace, params: list[Any], rule: Any) -> Any:
-    """The optimizer ``--optimizer`` names, with its flags."""
-    if args.optimizer == "gd":
-        return GD(params, lr=rule, momentum=args.momentum, nesterov=args.nesterov,
-                  weight_decay=args.weight_decay)
-    if args.optimizer == "adam":
-        return Adam(params, lr=rule, weight_decay=args.weight_decay)
-    if args.optimizer == "lbfgs":
-        return LBFGS(params, lr=rule, history_size=args.history_size or 10,
-                     weight_decay=args.weight_decay)
-    if args.optimizer == "cg":
-        return CG(params, lr=rule, beta=args.beta or "PR+", weight_decay=args.weight_decay)
-    return Subgradient(params, lr=rule, weight_decay=args.weight_decay)
+    """The optimizer ``--optimizer`` names, with its flags (NumPy engine)."""
+    return spec.make_optimizer(args.optimizer, params, rule, **optimizer_options(args))
+
+
+def optimizer_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``descend train``'s optimizer flags as :func:`descend.optim.spec.make_optimizer`'s
+    options (None: not given); both engines build their optimizer from them."""
+    return {"momentum": args.momentum, "nesterov": args.nesterov,
+            "weight_decay": args.weight_decay, "history_size": args.history_size,
+            "beta": args.beta}
+
+
+def stop_when(args: argparse.Namespace) -> StopWhen:
+    """The stopping criteria ``descend train``'s flags ask for (both engines)."""
+    return StopWhen(max_steps=args.max_steps, loss_below=args.loss_below,
+                    grad_norm_below=args.grad_norm_below,
+                    rel_loss_change_below=args.rel_change_below,
+                    param_change_below=args.param_change_below, patience=args.patience,
+                    time_limit=args.time_limit)
 
 
 def _interruption(args: argparse.Namespace, history: Any) -> str:
@@ -689,7 +698,7 @@ _SAVED_FLAGS: dict[str, tuple[tuple[type, ...], Any, bool]] = {
     "hidden": ((list,), None, False),
     "activation": ((str,), ACTIVATIONS, False),
     "dropout": ((float, int), unit_interval, False),
-    "optimizer": ((str,), ("gd", "adam", "subgradient", "lbfgs", "cg"), False),
+    "optimizer": ((str,), tuple(spec.OPTIMIZERS), False),
     "history_size": ((int,), positive_int, True),
     "beta": ((str,), tuple(BETAS), True),
     "lr": ((str,), None, True),
@@ -771,6 +780,15 @@ def _given_flags(argv: Sequence[str]) -> set[str]:
 
 
 # ------------------------------------------------------------------------------ descend compare
+class _RulesEpilog(argparse.HelpFormatter):
+    """Wrapped description and flags, the epilog's list of rules line by line."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith("Step rules"):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
 def _add_compare_parser(sub: Any) -> argparse.ArgumentParser:
     """Register ``descend compare`` on the CLI's subparsers."""
     p = sub.add_parser(
@@ -779,14 +797,15 @@ def _add_compare_parser(sub: Any) -> argparse.ArgumentParser:
         description="Run step-size rules on a test problem with a known optimum and report "
         "the final loss, the gap to f*, the steps and evaluations used, and why each run "
         "stopped (a step that is too large shows up as 'diverged').",
+        epilog=rules_help("--steps"), formatter_class=_RulesEpilog,
     )
     p.add_argument("--problem", required=True, metavar="NAME",
                    help=f"one of: {', '.join(PROBLEMS)}")
     p.add_argument("--steps", metavar="RULES",
                    help="comma-separated step rules, e.g. constant:0.1,invsqrt:0.5,armijo,"
-                   "wolfe,exact,polyak; 'k/L' means k over the problem's gradient Lipschitz "
-                   "constant (constant:1/L); a bare 'polyak' uses the problem's f*. Default: "
-                   "a set suited to the problem")
+                   "wolfe,exact,polyak (every rule is listed below); 'k/L' means k over the "
+                   "problem's gradient Lipschitz constant (constant:1/L); a bare 'polyak' "
+                   "uses the problem's f*. Default: a set suited to the problem")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="auto",
                    help="auto (default): the subgradient method on convex non-smooth "
                    "problems for non-search rules, gradient descent otherwise; lbfgs "
@@ -825,15 +844,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
     specs = (split_specs(args.steps) if args.steps is not None
              else default_specs(problem, args.optimizer))
     rules = []
-    for spec in specs:
+    for text in specs:
         try:
-            rule, _ = resolve_rule(problem, spec)
+            rule, _ = resolve_rule(problem, text)
         except ConfigError as exc:
             raise UsageError(f"descend compare: --steps: {exc}") from None
         if args.optimizer == "subgradient" and rule.needs != Needs.NOTHING:
-            raise UsageError(f"descend compare: {spec!r} is a line search; the subgradient "
+            raise UsageError(f"descend compare: {text!r} is a line search; the subgradient "
                              "method takes constant, invtime, invsqrt, length or polyak steps")
-        rules.append(spec)
+        rules.append(text)
 
     # the PNG of --plot - owns standard output: the table goes to standard error then
     out = sys.stderr if _is_stdout(args.plot) else sys.stdout
@@ -842,8 +861,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(f"problem: {problem.name}: {problem.description}; f* = {f_star}{L}", file=out,
           flush=True)
     results = []
-    for spec in rules:
-        r = run_rule(problem, spec, optimizer=args.optimizer, momentum=args.momentum,
+    for text in rules:
+        r = run_rule(problem, text, optimizer=args.optimizer, momentum=args.momentum,
                      max_steps=args.max_steps, tol=args.tol, time_limit=args.time_limit,
                      progress=not args.quiet, history_size=args.history_size,
                      beta=args.beta)

@@ -17,10 +17,11 @@ Conventions
   problems when the rule is not a line search, gradient descent otherwise. ``"lbfgs"`` and
   ``"cg"`` run :class:`~descend.optim.LBFGS` and :class:`~descend.optim.CG` with the rule
   (by default strong Wolfe with c2 = 0.9 and 0.1 respectively).
-* Step-rule strings are those of :func:`~descend.optim.parse_step_rule`, plus two
-  conveniences that need the problem: a number written ``k/L`` (``constant:1/L``) is k
-  divided by the problem's gradient Lipschitz constant, and a bare ``polyak`` uses the
-  problem's known f* (the estimated-target Polyak step when f* is unknown).
+* Step-rule strings are those of the registry (:mod:`descend.optim.spec`), parsed with
+  the problem as the objective: a number written ``k/L`` (``constant:1/L``) is k divided
+  by the problem's gradient Lipschitz constant, and a bare ``polyak`` uses the problem's
+  known f* (the estimated-target Polyak step when f* is unknown). Optimizers are built by
+  the same registry (:func:`~descend.optim.spec.make_optimizer`).
 * Every run is :func:`descend.train.minimize`, the training loop of ``fit``: the same
   stopping criteria, the same divergence rule and the same stop reasons
   (:data:`~descend.train.stopping.STOP_REASONS`).
@@ -40,7 +41,6 @@ Conventions
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections.abc import Sequence
@@ -52,8 +52,8 @@ import numpy as np
 
 from ._output import write_output
 from .errors import ConfigError
-from .optim import CG, GD, LBFGS, Polyak, Subgradient, parse_step_rule
-from .optim.steps import Needs, as_step_rule
+from .optim import spec
+from .optim.rules import Needs
 from .problems import Problem
 from .train.history import History
 from .train.loop import Callback, minimize
@@ -159,55 +159,16 @@ class RunResult:
 
 
 # ------------------------------------------------------------------------------ rules
-def _resolve_number(text: str, problem: Problem, spec: str) -> str:
-    """``k/L`` -> k / L for the problem; any other argument unchanged."""
-    lowered = text.strip().lower()
-    if not lowered.endswith("/l"):
-        return text
-    numerator = lowered[:-2] or "1"
-    try:
-        k = float(numerator)
-    except ValueError:
-        raise ConfigError(f"step rule {spec!r}: cannot read {text!r} (expected k/L)") from None
-    if problem.lipschitz is None:
-        raise ConfigError(
-            f"step rule {spec!r}: problem {problem.name!r} has no known gradient Lipschitz "
-            "constant L; give the step as a number"
-        )
-    return repr(k / problem.lipschitz)
-
-
-def resolve_rule(problem: Problem, spec: Any) -> tuple[Any, str]:
+def resolve_rule(problem: Problem, spec_or_rule: Any) -> tuple[Any, str]:
     """Turn a rule string (or a step-rule object) into a fresh rule and a display name.
 
-    Strings follow :func:`~descend.optim.parse_step_rule`, with ``k/L`` arguments and a bare
-    ``polyak`` resolved against ``problem`` (see the module docstring). A rule object is
-    deep-copied, so its state (a warm-started line search, Polyak's f_best) starts fresh.
+    Strings are parsed by the registry (:func:`descend.optim.spec.resolve_rule`) with
+    ``problem`` as the objective: ``k/L`` arguments and a bare ``polyak`` are resolved
+    against it (see the module docstring). A rule object is deep-copied, so its state (a
+    warm-started line search, Polyak's f_best) starts fresh.
     """
-    if not isinstance(spec, str):
-        rule = copy.deepcopy(as_step_rule(spec))
-        return rule, repr(rule)
-    text = spec.strip()
-    if not text:
-        raise ConfigError("an empty step rule was given")
-    name, _, rest = text.partition(":")
-    if name.strip().lower() == "polyak" and not rest.strip():
-        if problem.f_star is None:
-            return Polyak(f_star=None), "polyak (f* estimated)"
-        return Polyak(f_star=problem.f_star), "polyak"
-    args = rest.split(":") if rest else []
-    resolved = [_resolve_number(a, problem, text) for a in args]
-    full = ":".join([name, *resolved]) if args else name
-    rule = parse_step_rule(full)
-    label = text if resolved == args else f"{text} (={':'.join(_short(a) for a in resolved)})"
-    return rule, label
-
-
-def _short(text: str) -> str:
-    try:
-        return f"{float(text):.4g}"
-    except ValueError:
-        return text
+    parsed = spec.resolve_rule(spec_or_rule, problem)
+    return parsed.rule, parsed.label
 
 
 #: The optimizers ``run_rule`` builds, by name.
@@ -322,17 +283,17 @@ def run_rule(
 
 def _make_optimizer(problem: Problem, rule: Any, kind: str, momentum: float,
                     history_size: int, beta: str) -> tuple[Any, str]:
-    """The optimizer of one run and its name in the table."""
-    if kind == "subgradient":
-        return Subgradient(problem.params, lr=rule), "subgradient"
+    """The optimizer of one run (from the registry; each takes the options that apply to
+    it) and its name in the table."""
+    opt = spec.make_optimizer(kind, problem.params, rule, strict=False, momentum=momentum,
+                              history_size=history_size, beta=beta)
     if kind == "lbfgs":
-        opt: Any = LBFGS(problem.params, lr=rule, history_size=history_size)
         return opt, f"lbfgs({opt.history_size})"
     if kind == "cg":
-        opt = CG(problem.params, lr=rule, beta=beta)
         return opt, f"cg({opt.beta})"
-    opt = GD(problem.params, lr=rule, momentum=momentum)
-    return opt, f"gd+momentum({momentum:g})" if momentum else "gd"
+    if kind == "gd" and momentum:
+        return opt, f"gd+momentum({momentum:g})"
+    return opt, kind
 
 
 def _result(problem: Problem, opt: Any, kind: str, label: str, method: str, history: History,
@@ -412,7 +373,7 @@ def compare(problem: Problem, specs: Sequence[Any] | str, **kwargs: Any) -> list
     items = split_specs(specs) if isinstance(specs, str) else list(specs)
     if not items:
         raise ConfigError("no step rules to compare")
-    return [run_rule(problem, spec, **kwargs) for spec in items]
+    return [run_rule(problem, item, **kwargs) for item in items]
 
 
 def split_specs(text: str) -> list[str]:

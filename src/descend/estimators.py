@@ -30,7 +30,6 @@ descend`` loads it only when ``ds.MLPClassifier`` or ``ds.MLPRegressor`` is firs
 
 from __future__ import annotations
 
-import copy
 import math
 import numbers
 import warnings
@@ -42,7 +41,7 @@ from .autodiff.graph import no_grad
 from .autodiff.tensor import tensor
 from .checks import check_random_state
 from .nn import CrossEntropyLoss, Linear, MSELoss, mlp
-from .optim import GD, Adam, as_step_rule, parse_step_rule
+from .optim import spec
 from .train import fit
 
 try:
@@ -239,16 +238,13 @@ class _MLPBase(BaseEstimator):
         sizes = self._hidden_sizes()
         self.model_ = mlp([n_in, *sizes, n_out], activation=self.activation,
                                 rng=self._seed())
-        # A rule object carries state (its last step size): copy it, so that fitting does
-        # not change the estimator's parameters and clones do not share it.
-        rule = (parse_step_rule(self.lr) if isinstance(self.lr, str)
-                else as_step_rule(copy.deepcopy(self.lr)))
-        params = list(self.model_.parameters())
-        if self.optimizer == "gd":
-            self.optimizer_ = GD(params, lr=rule, momentum=self.momentum,
-                                          weight_decay=self.weight_decay)
-        else:
-            self.optimizer_ = Adam(params, lr=rule, weight_decay=self.weight_decay)
+        # A rule object carries state (its last step size): the registry copies it, so
+        # that fitting does not change the estimator's parameters and clones do not share
+        # it. As in scikit-learn's MLPs, momentum is ignored where it does not apply (Adam).
+        rule = spec.resolve_rule(self.lr).rule
+        self.optimizer_ = spec.make_optimizer(
+            self.optimizer, list(self.model_.parameters()), rule, strict=False,
+            momentum=self.momentum, weight_decay=self.weight_decay)
         self.n_iter_ = 0
         self.t_ = 0
         self.loss_curve_: list[float] = []
@@ -403,11 +399,13 @@ class MLPClassifier(ClassifierMixin, _MLPBase):
     optimizer : {"gd", "adam"}
         The direction: the (momentum) gradient, or Adam's scaled one.
     lr : str, float, schedule or StepRule, default "sls"
-        The step size: a rule string (``"sls"``, ``"armijo"``, ``"wolfe"``, ``"0.01"``,
-        ``"invsqrt:0.5"``, ...), a number, or a rule object (copied at fit).
+        The step size: a spec of the rule registry (``"sls"``, ``"armijo:c1=0.1"``,
+        ``"wolfe"``, ``"0.01"``, ``"invsqrt:0.5"``, ...; :data:`descend.optim.spec.RULES`),
+        a number, or a rule object (copied at fit).
     momentum, weight_decay : float
-        Heavy-ball momentum; L2 coefficient lambda (objective + lambda/2 ||x||^2, every
-        parameter). The default 3e-4 is one setting for all data (see
+        Heavy-ball momentum (``optimizer="gd"``; Adam ignores it); L2 coefficient lambda
+        (objective + lambda/2 ||x||^2, every parameter). The default 3e-4 is one setting
+        for all data (see
         bench/sklearn_datasets.py): the line search fits the training data fast, and this
         light penalty keeps the fitted network smooth.
     batch_size : int, "auto" or None

@@ -213,14 +213,14 @@ def test_constant_length_and_estimated_polyak_share_one_noise_test():
     for norm, noise in [(edge, True), (edge * (1 - 1e-12), True), (edge * (1 + 1e-9), False)]:
         ctx = optim.StepContext(t=0, loss=loss, grad_norm=norm, direction_norm=norm,
                                 slope=-norm * norm, precision=eps)
-        assert optim.steps.gradient_is_noise(ctx) is noise
+        assert optim.rules.gradient_is_noise(ctx) is noise
         for rule in (optim.ConstantLength(0.1), optim.Polyak(f_star=None)):
             choice = rule(ctx)
             assert (choice.status is LineSearchStatus.FLAT) is noise, (rule, norm)
             assert (choice.lr == 0.0) is noise
     # f unknown (a step without a closure): the test falls back to ||g|| <= sqrt(eps)
     ctx = optim.StepContext(0, math.nan, 0.9 * math.sqrt(eps), 1.0, -1.0, precision=eps)
-    assert optim.steps.gradient_is_noise(ctx)
+    assert optim.rules.gradient_is_noise(ctx)
     assert optim.ConstantLength(0.1)(ctx).status is LineSearchStatus.FLAT
 
 

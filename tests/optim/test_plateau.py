@@ -11,7 +11,7 @@ import pytest
 from descend import nn, optim
 from descend.errors import ConfigError
 from descend.optim import ReduceOnPlateau, parse_step_rule
-from descend.optim.steps import StepContext
+from descend.optim.rules import StepContext
 from descend.train import fit
 
 

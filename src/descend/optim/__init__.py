@@ -4,11 +4,12 @@
 >>> opt.step(lambda: loss_fn(model(X), y))
 """
 
+from typing import Any
+
 from .directions import AdamDirection, Direction, DirectionStatus, Feedback, Gradient, Momentum
 from .optimizer import GD, Adam, Optimizer, StepInfo
-from .plateau import ReduceOnPlateau
 from .quasi_newton import CG, LBFGS, CGDirection, LBFGSDirection
-from .steps import (
+from .rules import (
     Armijo,
     Constant,
     ConstantLength,
@@ -20,6 +21,7 @@ from .steps import (
     InverseTime,
     Needs,
     Polyak,
+    ReduceOnPlateau,
     Schedule,
     StepChoice,
     StepContext,
@@ -27,8 +29,8 @@ from .steps import (
     StepRule,
     StrongWolfe,
     as_step_rule,
-    parse_step_rule,
 )
+from .spec import make_optimizer, parse_step_rule
 from .subgradient import Subgradient
 
 __all__ = [
@@ -66,5 +68,15 @@ __all__ = [
     "StrongWolfe",
     "Subgradient",
     "as_step_rule",
+    "make_optimizer",
     "parse_step_rule",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # ``ds.optim.steps`` (the deprecated module) without importing it first, as before
+    if name == "steps":
+        import importlib
+
+        return importlib.import_module(".steps", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

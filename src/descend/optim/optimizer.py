@@ -31,7 +31,7 @@ from ..errors import ConfigError, GradientError
 from ..linesearch import LineSearchStatus
 from .directions import AdamDirection, Direction, DirectionStatus, Feedback, Gradient, Momentum
 from .restriction import Replay, Restriction, TrialPoint, WeightDecay
-from .steps import Needs, StepChoice, StepContext, as_step_rule, working_precision
+from .rules import Needs, StepChoice, StepContext, as_step_rule, working_precision
 
 Closure = Callable[[], Any]
 

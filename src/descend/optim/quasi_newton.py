@@ -27,7 +27,7 @@ from ..engine.base import Engine, Vector
 from ..errors import ConfigError
 from .directions import Direction, DirectionStatus, Feedback
 from .optimizer import Closure, Optimizer
-from .steps import StrongWolfe
+from .rules import StrongWolfe
 
 __all__ = [
     "BETAS",

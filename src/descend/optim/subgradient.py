@@ -22,7 +22,7 @@ from ..engine.base import Engine, Vector
 from ..errors import ConfigError
 from .directions import Gradient
 from .optimizer import Optimizer
-from .steps import Needs
+from .rules import Needs
 
 
 class Subgradient(Optimizer):

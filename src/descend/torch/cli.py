@@ -1,9 +1,11 @@
 """``descend train --engine torch``: the same job as ``descend train``, run through PyTorch.
 
 The MLP is built by descend (same sizes, activation, dropout and initial weights for a given
-seed) and copied into ``torch.nn`` layers; the optimizer is ``descend.torch``'s, with the
-step rule parsed from ``--lr`` exactly as for the NumPy engine. The loop is a plain PyTorch
-loop: seeded shuffles, ``opt.step(closure)``, a line per epoch.
+seed) and copied into ``torch.nn`` layers; the optimizer is ``descend.torch``'s, built by
+the registry (:func:`descend.optim.spec.make_optimizer`) from the same flags and step rule as
+for the NumPy engine, and the stopping criteria by the same function
+(:func:`descend.cli.stop_when`). The loop is descend's ``train_steps``: seeded shuffles,
+``opt.step(closure)``, a line per epoch.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..cli import optimizer_options, stop_when
 from ..nn import Dropout, Linear, mlp
-from ..train import StopWhen, train_steps
-from .optimizers import CG, GD, LBFGS, Adam, Subgradient
+from ..optim.spec import make_optimizer
+from ..train import train_steps
+from . import optimizers
 
 #: ``descend train`` flags this engine does not take, with their value when not given.
 #: docs/pytorch.md lists them between its ``torch-refuses`` markers (a test compares).
@@ -68,21 +72,6 @@ def _metrics(model: nn.Module, X: torch.Tensor, y: torch.Tensor,
     return metrics
 
 
-def _optimizer(args: argparse.Namespace, params: list[Any], rule: Any) -> Any:
-    """The optimizer ``--optimizer`` names, from ``descend.torch``, with its flags."""
-    if args.optimizer == "gd":
-        return GD(params, lr=rule, momentum=args.momentum, nesterov=args.nesterov,
-                  weight_decay=args.weight_decay)
-    if args.optimizer == "adam":
-        return Adam(params, lr=rule, weight_decay=args.weight_decay)
-    if args.optimizer == "lbfgs":
-        return LBFGS(params, lr=rule, history_size=args.history_size or 10,
-                     weight_decay=args.weight_decay)
-    if args.optimizer == "cg":
-        return CG(params, lr=rule, beta=args.beta or "PR+", weight_decay=args.weight_decay)
-    return Subgradient(params, lr=rule, weight_decay=args.weight_decay)
-
-
 def train(args: argparse.Namespace, rule: Any, sizes: list[int], X_train: np.ndarray,
           y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, *,
           out: TextIO = sys.stdout) -> tuple[Any, dict[str, float], dict[str, float], float]:
@@ -98,7 +87,8 @@ def train(args: argparse.Namespace, rule: Any, sizes: list[int], X_train: np.nda
     torch.manual_seed(args.seed)
     model = torch_mlp(sizes, args.activation, args.dropout, args.seed)
     params = list(model.parameters())
-    opt = _optimizer(args, params, rule)
+    opt = make_optimizer(args.optimizer, params, rule, namespace=optimizers,
+                         **optimizer_options(args))
     regression = np.asarray(y_train).dtype.kind == "f"
     target_type = np.float32 if regression else np.int64
     loss_fn = nn.functional.mse_loss if regression else nn.functional.cross_entropy
@@ -124,11 +114,7 @@ def train(args: argparse.Namespace, rule: Any, sizes: list[int], X_train: np.nda
             xb, yb = Xt[idx], yt[idx]
             yield (lambda xb=xb, yb=yb: loss_fn(model(xb), yb)), len(idx)
 
-    stop = StopWhen(max_steps=args.max_steps, loss_below=args.loss_below,
-                    grad_norm_below=args.grad_norm_below,
-                    rel_loss_change_below=args.rel_change_below,
-                    param_change_below=args.param_change_below, patience=args.patience,
-                    time_limit=args.time_limit)
+    stop = stop_when(args)
     started = time.perf_counter()
     try:
         history = train_steps(opt, batches, epochs=args.epochs,

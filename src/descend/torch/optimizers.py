@@ -24,7 +24,7 @@ from ..errors import ConfigError, DTypeError
 from ..optim import optimizer as core
 from ..optim import quasi_newton as core_quasi_newton
 from ..optim import subgradient as core_subgradient
-from ..optim.steps import Needs
+from ..optim.rules import Needs
 from .engine import TorchEngine
 
 #: names torch's own optimizers give to the per-parameter state of descend's directions

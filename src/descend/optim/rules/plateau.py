@@ -3,7 +3,8 @@
 :class:`ReduceOnPlateau` is a step rule like a schedule (it needs no trial points), whose
 value changes only when it is told the metric: ``fit`` calls :meth:`ReduceOnPlateau.observe`
 at the end of every epoch with the validation loss, or the training loss when there is no
-validation data. Outside ``fit``, call ``observe`` yourself.
+validation data. Outside ``fit``, call ``observe`` yourself. It is a
+:class:`~descend.optim.rules.base.MetricObserver`, the protocol the loop looks for.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..checks import check_count, check_fraction, check_step_size, is_real
-from ..errors import ConfigError
-from .steps import Needs, StepChoice, StepContext
+from ...checks import check_count, check_fraction, check_step_size, is_real
+from ...errors import ConfigError
+from .base import Needs, StepChoice, StepContext
+
+__all__ = ["ReduceOnPlateau"]
 
 
 class ReduceOnPlateau:

@@ -1,0 +1,29 @@
+"""The registry's doors for PyTorch: :func:`make_optimizer` with ``descend.torch``'s classes.
+
+Step rules need nothing torch-specific (they read numbers from the step's context), so
+:func:`descend.optim.parse_step_rule` serves both engines; only the optimizer classes differ.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..optim import spec
+from . import optimizers
+
+__all__ = ["make_optimizer"]
+
+
+def make_optimizer(name: str, params: Any, lr: Any = None, *, strict: bool = True,
+                   **options: Any) -> Any:
+    """The ``descend.torch`` optimizer ``name`` over torch parameters.
+
+    ``lr`` is a spec string (``"armijo:c1=0.1"``, parsed by the one registry,
+    :data:`descend.optim.spec.RULES`), a number, a schedule or a rule; None is the
+    optimizer's registered default. ``strict`` and ``options`` as in
+    :func:`descend.optim.spec.make_optimizer` (``momentum``, ``weight_decay``, ...).
+
+    >>> opt = descend.torch.make_optimizer("gd", model.parameters(), "sls", momentum=0.9)
+    """
+    return spec.make_optimizer(name, params, lr, namespace=optimizers, strict=strict,
+                               **options)
