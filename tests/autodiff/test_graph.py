@@ -419,3 +419,30 @@ def test_memory_does_not_grow_over_repeated_steps():
     assert arrays_end - arrays < one_graph // 4
     # a graph kept per step would add 90 graphs to the peak; Python's free lists add a little
     assert second_peak <= first_peak + 2 * one_graph
+
+
+def test_walk_yields_each_tensor_once_by_decreasing_seq():
+    # a diamond with a chain and a shared input: x -> a, b -> c = a * b + a -> loss
+    from descend.autodiff.graph import walk
+
+    x = ds.tensor(np.arange(3.0), requires_grad=True)
+    a = x.exp()
+    b = a.tanh()
+    c = a * b + a
+    loss = c.sum()
+    order = list(walk(loss))
+    assert order[0] is loss
+    assert len({id(t) for t in order}) == len(order) == 5  # loss, c, a*b, b, a (x: a leaf)
+    seqs = [t._node.seq for t in order]
+    assert seqs == sorted(seqs, reverse=True)
+    assert list(walk(x)) == []  # a leaf: nothing to walk
+
+
+def test_walk_refuses_a_released_graph():
+    from descend.autodiff.graph import walk
+
+    x = ds.tensor([1.0, 2.0], requires_grad=True)
+    loss = (x * x).sum()
+    loss.backward()
+    with pytest.raises(GradientError, match="released"):
+        list(walk(loss))

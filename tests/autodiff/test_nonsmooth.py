@@ -165,3 +165,9 @@ def test_where_accepts_a_tensor_condition_and_a_constant_branch():
     out.sum().backward()
     assert_array_equal(out.data, [0.0, 2.0])
     assert_array_equal(x.grad, [0.0, 1.0])
+
+
+def test_class_mask_marks_each_rows_class_and_takes_no_gradient():
+    mask = ops.class_mask(np.array([2, 0, 1, 2]), 3)
+    assert mask.dtype == bool and not mask.requires_grad
+    assert_array_equal(mask.data, np.eye(3, dtype=bool)[[2, 0, 1, 2]])

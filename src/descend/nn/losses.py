@@ -191,7 +191,9 @@ def hinge_loss(scores: Any, targets: Any, reduction: str = "mean") -> Any:
                 f"hinge_loss: binary targets must be -1 or +1, got {y[bad].flat[0].item()!r} "
                 "(for 0/1 labels pass 2 * y - 1)"
             )
-        margin = ops.mul(scores, y.astype(s.dtype, copy=False))
+        # (a cast of other labels is an operation, so a captured step repeats it per batch)
+        signs = y if y.dtype == s.dtype else ops.astype(y, s.dtype)
+        margin = ops.mul(scores, signs)
         return _reduce(ops.relu(ops.sub(1.0, margin)), reduction)
     if s.ndim != 2:
         raise ShapeError(
@@ -214,10 +216,12 @@ def hinge_loss(scores: Any, targets: Any, reduction: str = "mean") -> Any:
         raise DataError(
             f"hinge_loss: target {bad} is out of range for {k} classes (valid: 0..{k - 1})"
         )
-    rows = np.arange(n)
-    true = ops.getitem(scores, (rows, y))
-    onehot = np.zeros(s.shape, dtype=bool)
-    onehot[rows, y] = True
+    # The mask is an operation on the targets (not a NumPy array made here), so that a
+    # captured step makes it anew from each batch's labels. The true class's score is the
+    # max of its row under the mask: the same value as scores[i, y_i], and the same
+    # gradient bits (-g there, +0 elsewhere) as indexing would give.
+    onehot = ops.class_mask(y, k)
+    true = ops.amax(ops.where(onehot, scores, -np.inf), axis=1)
     runner_up = ops.amax(ops.where(onehot, -np.inf, scores), axis=1)
     return _reduce(ops.relu(ops.add(ops.sub(runner_up, true), 1.0)), reduction)
 

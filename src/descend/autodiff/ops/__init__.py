@@ -21,7 +21,7 @@ from .elementwise import (
     tanh,
 )
 from .linalg import linear, matmul
-from .nonsmooth import absolute, clip, leaky_relu, maximum, minimum, relu, where
+from .nonsmooth import absolute, class_mask, clip, leaky_relu, maximum, minimum, relu, where
 from .reduce import amax, amin, logsumexp, mean, sum
 from .shape import astype, broadcast_to, concatenate, getitem, reshape, stack, transpose
 from .softmax import cross_entropy_per_sample, log_softmax, softmax
@@ -33,6 +33,7 @@ __all__ = [
     "amin",
     "astype",
     "broadcast_to",
+    "class_mask",
     "clip",
     "concatenate",
     "conv2d",

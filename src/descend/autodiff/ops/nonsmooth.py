@@ -168,3 +168,25 @@ def where(cond: Any, a: Any, b: Any) -> Any:
     if isinstance(cond, Tensor):
         cond = cond.data
     return call(_WHERE, xp.asarray(cond, dtype=bool), a, b)
+
+
+def _class_mask_forward(targets, classes):
+    n = targets.shape[0]
+    mask = xp.zeros((n, classes), dtype=bool)
+    mask[xp.arange(n), targets] = True
+    return mask
+
+
+def _class_mask_vjp(g, out, inputs, needs, classes):
+    return (None,)  # integer labels: no gradient
+
+
+_CLASS_MASK = primitive("class_mask", _class_mask_forward, _class_mask_vjp)
+
+
+def class_mask(targets: Any, classes: int) -> Any:
+    """The boolean (n, classes) mask that is True at ``[i, targets[i]]`` (integer labels,
+    checked by the caller; no gradient). A primitive rather than NumPy code in a loss, so
+    that a captured step computes it from each batch's targets instead of keeping the
+    first batch's mask as a constant."""
+    return apply1(_CLASS_MASK, targets, {"classes": int(classes)})
