@@ -160,15 +160,18 @@ class CaptureReport:
     def __str__(self) -> str:
         if self.note is not None:
             return f"capture: {self.note}"
-        lines = [f"capture: {self.replayed} of {self.replayed + self.eager} evaluations with a "
-                 f"gradient replayed, {self.eager} eager; {self.trials_replayed} of "
-                 f"{self.trials_replayed + self.trials_eager} forward-only trials replayed; "
-                 f"{self.recording} eager evaluations recorded programs"]
-        if self.reasons:
-            lines.append("eager because:")
-            lines += [f"  {count} {_KINDS[f.kind]} later, {f}" for f, count in self.reasons]
-        else:
+        lines = [
+            f"capture: {self.replayed} of {self.replayed + self.eager} evaluations with a "
+            f"gradient replayed, {self.trials_replayed} of "
+            f"{self.trials_replayed + self.trials_eager} forward-only trials replayed",
+            f"eager: {self.eager + self.trials_eager} evaluations, {self.recording} of them "
+            "recording programs",
+        ]
+        if not self.reasons:
             lines.append("no fallback to eager")
+        for fallback, count in self.reasons:
+            lines.append(f"fell back to eager for {fallback.batch} ({_KINDS[fallback.kind]}, "
+                         f"{count} evaluations since): {fallback.error}: {fallback.message}")
         return "\n".join(lines)
 
 

@@ -10,6 +10,10 @@ Writing goes to a temporary file in the same folder, which is flushed, fsynced a
 renamed over the target: a crash during a write leaves the previous checkpoint intact (see
 ``descend._output``, the one place files are written). Reading checks every field of the
 metadata by type and range, so a hand-edited file fails with one CheckpointError.
+
+A training run's state is the typed record :class:`RunState`; :class:`Checkpointer`
+writes it during a run and :func:`restore_run` loads it into a model, an optimizer and the
+random generators (all or nothing) to continue bit for bit.
 """
 
 from __future__ import annotations
@@ -20,15 +24,20 @@ import math
 import numbers
 import os
 import zipfile
-from dataclasses import asdict, fields
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .. import backend
 from .._output import remove_stale_temporaries, target_kind, write_output
 from ..errors import CheckpointError
 from .history import Best, EpochRecord, History, StopReason
+
+if TYPE_CHECKING:
+    from ..optim.optimizer import Optimizer
 
 FORMAT = "descend-checkpoint"
 VERSION = 1
@@ -256,10 +265,185 @@ def check_model_state(path: str | Path, saved: dict[str, np.ndarray], model: Any
             )
 
 
-# --------------------------------------------------------------------------- validation
+# --------------------------------------------------------------------------- run state
+def module_rngs(model: Any) -> dict[str, np.random.Generator]:
+    """The generators owned by the model's modules (e.g. seeded Dropout layers), by module
+    name (``"<root>"`` for the model itself); none for a model without ``named_modules``."""
+    named = getattr(model, "named_modules", None)
+    if named is None:
+        return {}
+    return {name or "<root>": m.rng for name, m in named()
+            if isinstance(getattr(m, "rng", None), np.random.Generator)}
+
+
+@dataclass
+class RunState:
+    """Everything a training run needs to continue exactly: a training checkpoint's payload.
+
+    Attributes (in the order they are written)
+    ----------
+    epoch, steps_in_epoch : int
+        Where the run continues: ``epoch`` epochs completed, and ``steps_in_epoch`` steps of
+        the next one already taken.
+    seed : int
+        The run's seed.
+    epoch_rng : dict
+        The shuffling generator's state at the start of the epoch under way (its batches
+        are drawn again, and the steps already taken skipped).
+    global_rng, module_rngs : dict
+        descend's global generator's state; the states of the model's own generators
+        (:func:`module_rngs`), by module name.
+    model, optimizer : dict
+        Their ``state_dict()``.
+    optimizer_type : str
+        The optimizer's class name (a checkpoint resumes with the same kind).
+    history : History
+        What the run recorded so far.
+    config : dict
+        JSON-able settings of the caller (the command line keeps its flags there).
+    """
+
+    epoch: int
+    steps_in_epoch: int
+    seed: int
+    epoch_rng: dict[str, Any]
+    global_rng: dict[str, Any]
+    module_rngs: dict[str, dict[str, Any]]
+    model: dict[str, np.ndarray]
+    optimizer: dict[str, Any]
+    optimizer_type: str
+    history: History
+    config: dict[str, Any]
+
+    @classmethod
+    def of(cls, model: Any, optimizer: Optimizer, history: History, *, epoch: int,
+           steps_in_epoch: int, epoch_rng: dict[str, Any], seed: int,
+           config: dict[str, Any] | None) -> RunState:
+        """The state of a run now (the generators' states read at this moment)."""
+        return cls(
+            epoch=epoch, steps_in_epoch=steps_in_epoch, seed=seed, epoch_rng=epoch_rng,
+            global_rng=backend.global_rng().bit_generator.state,
+            module_rngs={k: g.bit_generator.state for k, g in module_rngs(model).items()},
+            model=model.state_dict(), optimizer=optimizer.state_dict(),
+            optimizer_type=type(optimizer).__name__, history=history, config=config or {})
+
+    def payload(self) -> dict[str, Any]:
+        """The nested dict :func:`save_checkpoint` writes (the history as plain state)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["history"] = history_to_state(self.history)
+        return out
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> RunState:
+        """The record of a payload that :func:`validate_training_state` accepted."""
+        state = {name: payload[name] for name in TRAINING_FIELDS}
+        state["history"] = history_from_state(payload["history"])
+        return cls(**state)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the state atomically to ``path`` (see :func:`save_checkpoint`)."""
+        return save_checkpoint(path, self.payload())
+
+    @classmethod
+    def read(cls, path: str | Path) -> RunState:
+        """The state in the training checkpoint at ``path``, every field checked."""
+        return cls.from_payload(load_checkpoint(path))
+
+
 #: The fields of a training checkpoint, as ``fit`` writes them.
-TRAINING_FIELDS = ("epoch", "steps_in_epoch", "seed", "epoch_rng", "global_rng", "module_rngs",
-                   "model", "optimizer", "optimizer_type", "history", "config")
+TRAINING_FIELDS = tuple(f.name for f in fields(RunState))
+
+
+class Checkpointer:
+    """Writes one run's checkpoints to ``path``: the parts fixed for the run are held, the
+    position in the run is given to each :meth:`save`."""
+
+    def __init__(self, path: Path, model: Any, optimizer: Optimizer,
+                 config: dict[str, Any] | None, seed: int) -> None:
+        self.path = path
+        self.model = model
+        self.optimizer = optimizer
+        self.config = config
+        self.seed = seed
+
+    def save(self, history: History, epoch: int, steps_in_epoch: int,
+             epoch_rng: dict[str, Any]) -> None:
+        """Write the run's state, resumable at (``epoch``, ``steps_in_epoch``)."""
+        RunState.of(self.model, self.optimizer, history, epoch=epoch,
+                    steps_in_epoch=steps_in_epoch, epoch_rng=epoch_rng, seed=self.seed,
+                    config=self.config).save(self.path)
+
+
+def restore_run(path: str | Path, model: Any, optimizer: Optimizer,
+                shuffle_rng: np.random.Generator) -> RunState:
+    """Load the checkpoint at ``path`` into ``model``, ``optimizer`` and the generators
+    (descend's global one, the model's own and ``shuffle_rng``); returns its state, whose
+    history has no stop reason (the run goes on).
+
+    Everything is checked before anything changes: the checkpoint's fields
+    (:func:`validate_training_state`), the model's architecture, the optimizer's kind and
+    state, the model's random layers. If the model refuses its parameters, the optimizer's
+    state is put back.
+
+    Raises
+    ------
+    CheckpointError
+        The checkpoint cannot be read, is invalid, or does not fit the model or optimizer.
+    """
+    payload = load_checkpoint(path)
+    try:
+        check_model_state(path, payload["model"], model)
+        if payload["optimizer_type"] != type(optimizer).__name__:
+            raise CheckpointError(
+                f"checkpoint {path} was written by a {payload['optimizer_type']} optimizer, "
+                f"not {type(optimizer).__name__}"
+            )
+        rngs = module_rngs(model)
+        if set(rngs) != set(payload["module_rngs"]):
+            raise CheckpointError(f"checkpoint {path} does not match the model's random layers")
+        for name, gen in rngs.items():  # each saved state fits its generator's kind
+            type(gen.bit_generator)().state = payload["module_rngs"][name]
+        state = RunState.from_payload(payload)
+        previous = optimizer.state_dict()
+        optimizer.load_state_dict(state.optimizer)
+    except (KeyError, TypeError) as exc:
+        raise CheckpointError(f"checkpoint {path} is incomplete or malformed ({exc})") from None
+    except (ValueError, IndexError) as exc:
+        if isinstance(exc, CheckpointError):
+            raise
+        raise CheckpointError(f"checkpoint {path} does not fit this optimizer: {exc}") from None
+    try:
+        model.load_state_dict(state.model)
+    except Exception:
+        optimizer.load_state_dict(previous)
+        raise
+    backend.global_rng().bit_generator.state = state.global_rng
+    for name, gen in rngs.items():
+        gen.bit_generator.state = state.module_rngs[name]
+    shuffle_rng.bit_generator.state = state.epoch_rng
+    state.history.stop_reason = None
+    return state
+
+
+def skip_done(batches: Iterator[Any], done: int, per_epoch: int | None, epoch: int) -> None:
+    """Resuming mid-epoch: draw and drop the first ``done`` batches of ``epoch`` (the
+    checkpoint's ``steps_in_epoch``), the batches the run had already taken.
+
+    Raises
+    ------
+    CheckpointError
+        ``done`` exceeds the steps an epoch of this data has.
+    """
+    if per_epoch is not None and done > per_epoch:
+        raise CheckpointError(f"the checkpoint says {done} steps of epoch {epoch} were "
+                              f"done, but an epoch of this data has {per_epoch} steps")
+    for _ in range(done):
+        if next(batches, None) is None:
+            raise CheckpointError(f"the checkpoint says {done} steps of epoch {epoch} "
+                                  "were done, but the data has fewer batches")
+
+
+# --------------------------------------------------------------------------- validation
 
 #: Bit generators a checkpoint may name (``default_rng`` makes PCG64).
 _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, BinaryIO, TextIO
+from typing import Any, BinaryIO, Protocol, TextIO, runtime_checkable
 
 import numpy as np
 
@@ -26,6 +27,19 @@ class EpochRecord:
     val_accuracy: float | None = None
     lr: float = math.nan
     seconds: float = 0.0
+
+    def set_validation(self, metrics: Mapping[str, float | None]) -> None:
+        """Take ``val_loss`` and ``val_accuracy`` from ``{"loss": ..., "accuracy": ...}``
+        (an accuracy absent or None: none)."""
+        self.val_loss = float(metrics["loss"])  # type: ignore[arg-type]  # a loss is given
+        accuracy = metrics.get("accuracy")
+        self.val_accuracy = None if accuracy is None else float(accuracy)
+
+    @property
+    def metric(self) -> float:
+        """What the epoch is judged by (lower is better): the validation loss, else the
+        training loss. The best epoch and rules driven by a metric read it."""
+        return self.val_loss if self.val_loss is not None else self.train_loss
 
 
 @dataclass
@@ -54,6 +68,13 @@ class Best:
     step: int
     loss: float
     state: dict[str, np.ndarray] | None = None
+
+
+@runtime_checkable
+class HasState(Protocol):
+    """What the best epoch's parameters can be copied from (``nn.Module`` is one)."""
+
+    def state_dict(self) -> Mapping[str, Any]: ...
 
 
 @dataclass
@@ -85,6 +106,20 @@ class History:
         self.grad_norm.append(grad_norm)
         self.evaluations.append(evaluations)
         self.step_norm.append(step_norm)
+
+    def add_epoch(self, record: EpochRecord, model: Any = None) -> None:
+        """Append an epoch's record; it becomes the best epoch when its metric
+        (:attr:`EpochRecord.metric`) is finite and lower than the best's so far, keeping a
+        copy of ``model.state_dict()`` when a model with a state is given."""
+        self.epochs.append(record)
+        value = record.metric
+        if not math.isfinite(value):
+            return
+        if self.best is None or value < self.best.loss:
+            state = None
+            if isinstance(model, HasState):
+                state = {k: np.array(v, copy=True) for k, v in model.state_dict().items()}
+            self.best = Best(record.epoch, record.step, value, state)
 
     def __getitem__(self, name: str) -> list[Any]:
         """A per-step column by name, or a per-epoch one (e.g. ``"val_accuracy"``)."""
