@@ -26,8 +26,8 @@ from typing import Any
 
 from ..checks import is_real
 from ..errors import ConfigError
+from .callbacks import Callback
 from .history import History
-from .loop import Callback
 
 __all__ = ["TensorBoardLogger"]
 
