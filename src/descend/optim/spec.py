@@ -40,7 +40,7 @@ from enum import Enum
 from types import MappingProxyType, SimpleNamespace
 from typing import Any, NamedTuple, Protocol
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ConfigTypeError
 from .optimizer import GD, Adam
 from .quasi_newton import CG, LBFGS
 from .rules import (
@@ -256,7 +256,7 @@ class RuleRegistry:
             except ValueError:
                 pass
             else:
-                return ParsedSpec(Constant(value), text)
+                return ParsedSpec(_built(spec, Constant, {"lr": value}), text)
         if name not in self._entries:
             raise ConfigError(f"unknown step rule {name!r} in {spec!r}; "
                               f"known: {', '.join(sorted(self))}")
@@ -265,7 +265,15 @@ class RuleRegistry:
         if any(a.resolved for a in args):
             notes.insert(0, "=" + ":".join(a.shown for a in args))
         label = text + "".join(f" ({note})" for note in notes)
-        return ParsedSpec(entry.build(**entry.fixed, **kwargs), label)
+        return ParsedSpec(_built(spec, entry.build, {**entry.fixed, **kwargs}), label)
+
+
+def _built(spec: str, build: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    """The rule, or the rule's own refusal of a value with the spec named in front."""
+    try:
+        return build(**kwargs)
+    except (ConfigError, ConfigTypeError) as exc:
+        raise type(exc)(f"step rule {spec!r}: {exc}") from None
 
 
 def _parse_arg(piece: str, spec: str, objective: Objective | None) -> _Arg:
@@ -436,8 +444,9 @@ def resolve_rule(lr: Any, objective: Objective | None = None) -> ParsedSpec:
 @dataclass(frozen=True)
 class OptimizerEntry:
     """A registered optimizer: the class it names (looked up in a namespace, so the NumPy
-    and torch engines share the entry), the options it takes besides ``lr`` and
-    ``weight_decay``, the step rule it gets when none is given, and its help line."""
+    and torch engines share the entry), the options it takes besides ``lr``,
+    ``weight_decay`` and ``max_grad_norm`` (which every optimizer takes), the step rule it
+    gets when none is given, and its help line."""
 
     name: str
     cls: str
@@ -458,7 +467,7 @@ OPTIMIZERS: Mapping[str, OptimizerEntry] = MappingProxyType({e.name: e for e in 
     OptimizerEntry("cg", "CG", ("beta", "restart", "max_iter"), "wolfe:0.0001:0.1",
                    "nonlinear conjugate gradients (made for full batches)"),
 )})
-_EVERY = ("weight_decay",)
+_EVERY = ("weight_decay", "max_grad_norm")
 _OPTIONS = frozenset(_EVERY).union(*(e.options for e in OPTIMIZERS.values()))
 
 #: The NumPy engine's classes, the namespace :func:`make_optimizer` uses by default.
@@ -495,8 +504,9 @@ def make_optimizer(name: str, params: Any, lr: Any = None, *, namespace: Any = N
         ``ConfigError`` unless it is unset (None, 0 or False); with ``strict=False`` it is
         dropped, as scikit-learn's MLPs ignore ``momentum`` under Adam.
     **options
-        ``weight_decay`` for every optimizer; ``momentum``, ``nesterov``, ``betas``,
-        ``eps``, ``history_size``, ``beta``, ``restart``, ``max_iter`` where they apply.
+        ``weight_decay`` and ``max_grad_norm`` for every optimizer; ``momentum``,
+        ``nesterov``, ``betas``, ``eps``, ``history_size``, ``beta``, ``restart``,
+        ``max_iter`` where they apply.
         None means "the class's default".
     """
     entry = optimizer_entry(name)
