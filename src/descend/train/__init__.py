@@ -1,8 +1,10 @@
 """Training: fit(), stopping criteria, and the History it returns."""
 
+from .callbacks import Callback
 from .capture import captured_step, explain_capture
 from .history import Best, EpochRecord, History, StopReason
-from .loop import Callback, evaluate, fit, minimize, train_steps
+from .loop import fit, minimize, train_steps
+from .metrics import evaluate
 from .stopping import STOP_REASONS, Divergence, StopWhen
 from .tensorboard import TensorBoardLogger  # imports tensorboardX only when one is made
 

@@ -44,7 +44,7 @@ from .source import (
 )
 from .stopping import Divergence, StopWhen, with_no_progress_stop
 
-__all__ = ["Callback", "evaluate", "fit", "minimize", "train_steps"]
+__all__ = ["Callback", "fit", "minimize", "train_steps"]  # Callback: compare.py imports it here
 
 #: the validation metrics of a run, ``validate() -> {"loss": ..., "accuracy": ...}``
 Validate = Callable[[], Mapping[str, float | None]]
