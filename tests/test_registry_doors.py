@@ -29,7 +29,8 @@ IDS = [e.name for e in ENTRIES]
 def through_cli_help(entry: RuleEntry, command: str, capsys: pytest.CaptureFixture) -> None:
     assert main([command, "--help"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert any(entry.usage in line and entry.help in line for line in lines), (
+    at = [i for i, line in enumerate(lines) if line.strip().startswith(entry.usage)]
+    assert at and entry.help in " ".join(lines[at[0]:at[0] + 2]), (
         f"{entry.name} is not listed in descend {command} --help")
 
 

@@ -208,7 +208,7 @@ def _add_train_parser(sub: Any) -> argparse.ArgumentParser:
     g = t.add_argument_group("optimisation")
     g.add_argument("--optimizer", choices=tuple(spec.OPTIMIZERS), default="gd",
                    help="; ".join(f"{e.name}: {e.help}" for e in spec.OPTIMIZERS.values())
-                   + " (default: gd; lbfgs and cg want --batch-size full)")
+                   + " (default: gd)")
     g.add_argument("--lr", default=None, metavar="SPEC",
                    help="step size: a number (0.1), a schedule (invsqrt:0.5, cosine:0.1:5000) "
                    "or a rule (armijo, sls, wolfe:0.0001:0.1, polyak, ...; every rule is "

@@ -233,11 +233,16 @@ class RuleRegistry:
         """The entries in registration order."""
         return list(self._entries.values())
 
-    def help_lines(self, indent: str = "  ") -> list[str]:
-        """One line per rule: its usage and its help (``--help``'s list)."""
-        entries = self.entries()
-        width = max(len(e.usage) for e in entries) + 2
-        return [f"{indent}{e.usage:<{width}}{e.help}" for e in entries]
+    def help_lines(self, indent: str = "  ", column: int = 32) -> list[str]:
+        """``--help``'s list: per rule its usage and its help, the help from ``column`` on
+        (on a line of its own after a longer usage)."""
+        lines = []
+        for e in self.entries():
+            if len(indent + e.usage) < column - 1:
+                lines.append(f"{indent + e.usage:<{column}}{e.help}")
+            else:
+                lines += [indent + e.usage, " " * column + e.help]
+        return lines
 
     def parse(self, spec: str, objective: Objective | None = None) -> ParsedSpec:
         """The rule a spec string names, and its label (see the module docstring)."""
@@ -383,7 +388,7 @@ RULES.add("cosine", Cosine, "lr", Param("total_steps", Default.REQUIRED, count=T
           help="linear warm-up, then cosine decay to min_lr over total_steps")
 RULES.add("armijo", Armijo, _c1, Param("shrink"), Param("alpha0"),
           Param("grow", keyword_only=True), Param("max_lr", keyword_only=True),
-          help="backtracking line search to the Armijo condition (forward passes only)")
+          help="backtracking line search to the Armijo condition (forward only)")
 RULES.add("sls", Armijo, Param("c1", 0.1), Param("shrink"), Param("alpha0"),
           Param("grow", keyword_only=True), Param("max_lr", keyword_only=True),
           help="stochastic line search: Armijo with c1 = 0.1, growing 2x per epoch")
@@ -396,7 +401,7 @@ RULES.add("exact-quadratic", Exact, fixed={"quadratic": True},
 RULES.add("polyak", Polyak,
           Param("f_star", from_objective="f_star", unknown="f* estimated"), Param("c"),
           Param("max_lr"), Param("gamma", keyword_only=True),
-          help="Polyak step (f - f*) / (c ||g||^2) along -g (f* = 0 unless given)")
+          help="Polyak step (f - f*) / (c ||g||^2) along -g, f* = 0 by default")
 RULES.add("polyak-est", Polyak, Param("gamma"), fixed={"f_star": None},
           help="Polyak step aiming at f_best - gamma / sqrt(t + 1) (f* unknown)")
 RULES.add("sps", Polyak, Param("max_lr", 1.0), fixed={"f_star": 0.0, "c": 0.5},
@@ -463,9 +468,9 @@ OPTIMIZERS: Mapping[str, OptimizerEntry] = MappingProxyType({e.name: e for e in 
     OptimizerEntry("subgradient", "Subgradient", (), "invsqrt:0.1",
                    "the subgradient method (keeps the best iterate)"),
     OptimizerEntry("lbfgs", "LBFGS", ("history_size", "max_iter"), "wolfe",
-                   "L-BFGS (made for full batches)"),
+                   "L-BFGS, for full batches"),
     OptimizerEntry("cg", "CG", ("beta", "restart", "max_iter"), "wolfe:0.0001:0.1",
-                   "nonlinear conjugate gradients (made for full batches)"),
+                   "nonlinear conjugate gradients, for full batches"),
 )})
 _EVERY = ("weight_decay", "max_grad_norm")
 _OPTIONS = frozenset(_EVERY).union(*(e.options for e in OPTIMIZERS.values()))
