@@ -205,43 +205,7 @@ def _add_train_parser(sub: Any) -> argparse.ArgumentParser:
                    help="activation after each hidden layer (default: relu)")
     g.add_argument("--dropout", type=unit_interval, default=0.0,
                    help="dropout probability after each hidden layer (default: 0)")
-    g = t.add_argument_group("optimisation")
-    g.add_argument("--optimizer", choices=tuple(spec.OPTIMIZERS), default="gd",
-                   help="; ".join(f"{e.name}: {e.help}" for e in spec.OPTIMIZERS.values())
-                   + " (default: gd)")
-    g.add_argument("--lr", default=None, metavar="SPEC",
-                   help="step size: a number (0.1), a schedule (invsqrt:0.5, cosine:0.1:5000) "
-                   "or a rule (armijo, sls, wolfe:0.0001:0.1, polyak, ...; every rule is "
-                   "listed below). Default: " + ", ".join(
-                       f"{lr} for {name}" for name, lr in DEFAULT_LR.items()))
-    g.add_argument("--history-size", type=positive_int, default=None,
-                   help="L-BFGS: curvature pairs kept (default: 10)")
-    g.add_argument("--beta", choices=tuple(BETAS), default=None,
-                   help="CG: the beta formula (default: PR+)")
-    g.add_argument("--momentum", type=unit_interval, default=0.0,
-                   help="heavy-ball momentum in [0, 1) for --optimizer gd (default: 0)")
-    g.add_argument("--nesterov", action="store_true",
-                   help="Nesterov's momentum (needs --momentum > 0)")
-    g.add_argument("--weight-decay", type=nonneg_float, default=0.0,
-                   help="L2 penalty added to the gradient, decay * parameters (default: 0)")
-    g.add_argument("--batch-size", type=_batch_size, default=64,
-                   help="mini-batch size, or 'full' for full-batch gradient descent "
-                   "(default: 64; a size above the training samples means full batch, "
-                   "as in descend.MLPClassifier)")
-    g.add_argument("--epochs", type=positive_int, default=None,
-                   help=f"passes over the data (default: {DEFAULT_EPOCHS}; with --max-steps, "
-                   "enough epochs for those steps; full batch with a convergence criterion: "
-                   f"{DEFAULT_FULL_BATCH_EPOCHS:,})")
-    g.add_argument("--seed", type=nonneg_int, default=0,
-                   help="seed of the initial weights, the split, the shuffles and dropout "
-                   "(default: 0)")
-    g.add_argument("--engine", choices=("descend", "torch"), default="descend",
-                   help="descend (default: its own NumPy engine) or torch (the same optimizer "
-                   "and step rule on a PyTorch model; needs pip install 'descend[torch]'; "
-                   "takes every flag but the checkpoint ones)")
-    g.add_argument("--threads", type=positive_int, default=1,
-                   help="BLAS threads (default: 1; the small matrices of these models gain "
-                   "nothing from more, and lose much when cores are shared)")
+    _add_optimisation_flags(t.add_argument_group("optimisation"))
     g = t.add_argument_group("stopping (any that holds stops training)")
     g.add_argument("--max-steps", type=positive_int,
                    help="optimizer steps in all (the epoch budget is raised to fit them)")
@@ -279,6 +243,47 @@ def _add_train_parser(sub: Any) -> argparse.ArgumentParser:
                    "run that does not --resume that file refuses to start)")
     t.set_defaults(func=cmd_train)
     return t
+
+
+def _add_optimisation_flags(g: Any) -> None:
+    """``descend train``'s optimisation flags: the optimizer and the step rule (from the
+    registry), their options, batches, epochs, seed, engine and threads."""
+    g.add_argument("--optimizer", choices=tuple(spec.OPTIMIZERS), default="gd",
+                   help="; ".join(f"{e.name}: {e.help}" for e in spec.OPTIMIZERS.values())
+                   + " (default: gd)")
+    g.add_argument("--lr", default=None, metavar="SPEC",
+                   help="step size: a number (0.1), a schedule (invsqrt:0.5, cosine:0.1:5000) "
+                   "or a rule (armijo, sls, wolfe:0.0001:0.1, polyak, ...; every rule is "
+                   "listed below). Default: " + ", ".join(
+                       f"{lr} for {name}" for name, lr in DEFAULT_LR.items()))
+    g.add_argument("--history-size", type=positive_int, default=None,
+                   help="L-BFGS: curvature pairs kept (default: 10)")
+    g.add_argument("--beta", choices=tuple(BETAS), default=None,
+                   help="CG: the beta formula (default: PR+)")
+    g.add_argument("--momentum", type=unit_interval, default=0.0,
+                   help="heavy-ball momentum in [0, 1) for --optimizer gd (default: 0)")
+    g.add_argument("--nesterov", action="store_true",
+                   help="Nesterov's momentum (needs --momentum > 0)")
+    g.add_argument("--weight-decay", type=nonneg_float, default=0.0,
+                   help="L2 penalty added to the gradient, decay * parameters (default: 0)")
+    g.add_argument("--batch-size", type=_batch_size, default=64,
+                   help="mini-batch size, or 'full' for full-batch gradient descent "
+                   "(default: 64; a size above the training samples means full batch, "
+                   "as in descend.MLPClassifier)")
+    g.add_argument("--epochs", type=positive_int, default=None,
+                   help=f"passes over the data (default: {DEFAULT_EPOCHS}; with --max-steps, "
+                   "enough epochs for those steps; full batch with a convergence criterion: "
+                   f"{DEFAULT_FULL_BATCH_EPOCHS:,})")
+    g.add_argument("--seed", type=nonneg_int, default=0,
+                   help="seed of the initial weights, the split, the shuffles and dropout "
+                   "(default: 0)")
+    g.add_argument("--engine", choices=("descend", "torch"), default="descend",
+                   help="descend (default: its own NumPy engine) or torch (the same optimizer "
+                   "and step rule on a PyTorch model; needs pip install 'descend[torch]'; "
+                   "takes every flag but the checkpoint ones)")
+    g.add_argument("--threads", type=positive_int, default=1,
+                   help="BLAS threads (default: 1; the small matrices of these models gain "
+                   "nothing from more, and lose much when cores are shared)")
 
 
 #: File formats matplotlib writes without extra packages.

@@ -41,23 +41,9 @@ from types import MappingProxyType, SimpleNamespace
 from typing import Any, NamedTuple, Protocol
 
 from ..errors import ConfigError, ConfigTypeError
+from . import rules
 from .optimizer import GD, Adam
 from .quasi_newton import CG, LBFGS
-from .rules import (
-    Armijo,
-    Constant,
-    ConstantLength,
-    Cosine,
-    Exact,
-    ExponentialDecay,
-    InverseSqrt,
-    InverseTime,
-    Polyak,
-    ReduceOnPlateau,
-    StepDecay,
-    StrongWolfe,
-    as_step_rule,
-)
 from .subgradient import Subgradient
 
 __all__ = [
@@ -261,7 +247,7 @@ class RuleRegistry:
             except ValueError:
                 pass
             else:
-                return ParsedSpec(_built(spec, Constant, {"lr": value}), text)
+                return ParsedSpec(_built(spec, rules.Constant, {"lr": value}), text)
         if name not in self._entries:
             raise ConfigError(f"unknown step rule {name!r} in {spec!r}; "
                               f"known: {', '.join(sorted(self))}")
@@ -371,44 +357,43 @@ def _whole(value: float, spec: str) -> int:
 
 #: THE registry of step rules: every door parses specs through it.
 RULES = RuleRegistry()
-_c1 = Param("c1")
-RULES.add("constant", Constant, "lr", help="alpha = lr (also a bare number: 0.1)",
+RULES.add("constant", rules.Constant, "lr", help="alpha = lr (also a bare number: 0.1)",
           example="constant:0.1")
-RULES.add("invtime", InverseTime, "a", Param("b"), example="invtime:0.5:10",
+RULES.add("invtime", rules.InverseTime, "a", Param("b"), example="invtime:0.5:10",
           help="a / (b + t): square summable, not summable")
-RULES.add("invsqrt", InverseSqrt, "a", Param("b"), example="invsqrt:0.5",
+RULES.add("invsqrt", rules.InverseSqrt, "a", Param("b"), example="invsqrt:0.5",
           help="a / sqrt(b + t): nonsummable diminishing")
-RULES.add("exp", ExponentialDecay, "lr", Param("gamma"), example="exp:0.1:0.99",
+RULES.add("exp", rules.ExponentialDecay, "lr", Param("gamma"), example="exp:0.1:0.99",
           help="lr * gamma^t (summable)")
-RULES.add("step", StepDecay, "lr", Param("step_size", Default.REQUIRED, count=True),
+RULES.add("step", rules.StepDecay, "lr", Param("step_size", Default.REQUIRED, count=True),
           Param("gamma"), example="step:0.1:1000:0.5",
           help="lr * gamma^floor(t / step_size) (summable)")
-RULES.add("cosine", Cosine, "lr", Param("total_steps", Default.REQUIRED, count=True),
+RULES.add("cosine", rules.Cosine, "lr", Param("total_steps", Default.REQUIRED, count=True),
           Param("warmup", count=True), Param("min_lr"), example="cosine:0.1:5000",
           help="linear warm-up, then cosine decay to min_lr over total_steps")
-RULES.add("armijo", Armijo, _c1, Param("shrink"), Param("alpha0"),
+RULES.add("armijo", rules.Armijo, Param("c1"), Param("shrink"), Param("alpha0"),
           Param("grow", keyword_only=True), Param("max_lr", keyword_only=True),
           help="backtracking line search to the Armijo condition (forward only)")
-RULES.add("sls", Armijo, Param("c1", 0.1), Param("shrink"), Param("alpha0"),
+RULES.add("sls", rules.Armijo, Param("c1", 0.1), Param("shrink"), Param("alpha0"),
           Param("grow", keyword_only=True), Param("max_lr", keyword_only=True),
           help="stochastic line search: Armijo with c1 = 0.1, growing 2x per epoch")
-RULES.add("wolfe", StrongWolfe, _c1, Param("c2"), Param("alpha0", keyword_only=True),
+RULES.add("wolfe", rules.StrongWolfe, Param("c1"), Param("c2"), Param("alpha0", keyword_only=True),
           help="strong-Wolfe line search (forward and backward per trial)")
-RULES.add("exact", Exact, Param("tol", keyword_only=True),
+RULES.add("exact", rules.Exact, Param("tol", keyword_only=True),
           help="exact line search (bracketing and Brent's method)")
-RULES.add("exact-quadratic", Exact, fixed={"quadratic": True},
+RULES.add("exact-quadratic", rules.Exact, fixed={"quadratic": True},
           help="exact step for a quadratic: one trial gives the curvature")
-RULES.add("polyak", Polyak,
+RULES.add("polyak", rules.Polyak,
           Param("f_star", from_objective="f_star", unknown="f* estimated"), Param("c"),
           Param("max_lr"), Param("gamma", keyword_only=True),
           help="Polyak step (f - f*) / (c ||g||^2) along -g, f* = 0 by default")
-RULES.add("polyak-est", Polyak, Param("gamma"), fixed={"f_star": None},
+RULES.add("polyak-est", rules.Polyak, Param("gamma"), fixed={"f_star": None},
           help="Polyak step aiming at f_best - gamma / sqrt(t + 1) (f* unknown)")
-RULES.add("sps", Polyak, Param("max_lr", 1.0), fixed={"f_star": 0.0, "c": 0.5},
+RULES.add("sps", rules.Polyak, Param("max_lr", 1.0), fixed={"f_star": 0.0, "c": 0.5},
           help="stochastic Polyak step SPS_max: c = 0.5, f* = 0, capped at max_lr")
-RULES.add("length", ConstantLength, "gamma", example="length:0.01",
+RULES.add("length", rules.ConstantLength, "gamma", example="length:0.01",
           help="gamma / ||d||: every step moves the parameters by gamma")
-RULES.add("plateau", ReduceOnPlateau, "lr", Param("factor"), Param("patience", count=True),
+RULES.add("plateau", rules.ReduceOnPlateau, "lr", Param("factor"), Param("patience", count=True),
           Param("threshold"), Param("min_lr", keyword_only=True), example="plateau:0.1",
           help="lr times factor after patience epochs without a lower loss")
 
@@ -441,7 +426,7 @@ def resolve_rule(lr: Any, objective: Objective | None = None) -> ParsedSpec:
     Polyak's f_best) starts fresh and the caller's object is left alone."""
     if isinstance(lr, str):
         return RULES.parse(lr, objective)
-    rule = copy.deepcopy(as_step_rule(lr))
+    rule = copy.deepcopy(rules.as_step_rule(lr))
     return ParsedSpec(rule, repr(rule))
 
 
