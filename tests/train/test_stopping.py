@@ -421,3 +421,22 @@ def test_train_steps_records_validation_and_stops_as_fit_does():
     h = ds.train.train_steps(opt, lambda: [(lambda: (x * x).sum(), 1)], epochs=50,
                              same_batch=True)
     assert h.stop_reason.criterion == "stationary" and h.steps == 1
+
+
+@pytest.mark.parametrize("capture", [False, True])
+def test_a_diverging_run_keeps_the_last_parameters_with_a_good_loss(capture):
+    # an overshooting constant step: the loss at the start of step 1 is already far above
+    # the limit, so the parameters of step 1 are bad; the run must end on those of step 0
+    data = ds.data.load_digits()
+    model = ds.nn.mlp([64, 32, 10], activation="relu", rng=0)
+    loss_fn = ds.nn.CrossEntropyLoss()
+    opt = ds.optim.GD(model.parameters(), lr=1e5)
+    history = ds.train.fit(model, loss_fn, opt, (data.X, data.y), epochs=5, batch_size=None,
+                           progress=False, capture=capture)
+    assert history.stop_reason.criterion == "diverged"
+    assert history.loss[-1] > 1e6 * history.loss[0]
+    with ds.no_grad():
+        kept = loss_fn(model(ds.tensor(data.X)), data.y).item()
+    assert kept == history.loss[-2]  # the last good loss, bit for bit
+    assert "start of step 0" in history.stop_reason.message
+    assert opt.last.updated is False and opt.last.finite is True

@@ -64,6 +64,10 @@ class StepInfo:
         recomputed).
     finite : bool
         False when the loss or the gradient was not finite: then no update was made.
+    updated : bool
+        False when the step made no update: a loss or gradient that was not finite, or a
+        loss above :attr:`Optimizer.loss_limit` (then the previous step's update is still
+        the one :meth:`Optimizer.undo` takes back: the last parameters with a good loss).
     step_norm : float
         ||x_new - x|| = alpha ||d||, how far the parameters moved.
     clipped : bool
@@ -93,6 +97,7 @@ class StepInfo:
     new_loss: float | None = None
     finite: bool = True
     step_norm: float = 0.0
+    updated: bool = True
     clipped: bool = False
     direction: DirectionStatus | None = None
     iterations: int = 1
@@ -252,6 +257,9 @@ class Optimizer:
         self.t = 0
         self.last: StepInfo | None = None
         self._steps_per_epoch: int | None = None  # see the steps_per_epoch property
+        #: a step starting at a loss above this makes no update (set by fit's divergence
+        #: criterion, so that a diverging run keeps the last parameters with a good loss)
+        self.loss_limit = math.inf
         self._spare: Vector | None = None  # buffers the next parameters are written into
         self._undo: Vector | None = None  # the parameters before the last update
         self._accepted: TrialPoint | None = None  # the last accepted point's gradient
@@ -350,7 +358,8 @@ class Optimizer:
         with the same reuse.
         """
         start = self._evaluate(closure, same_batch)
-        if not math.isfinite(start.sq_norm):  # NaN too when the loss is not finite
+        # NaN too when the loss is not finite
+        if not math.isfinite(start.sq_norm) or start.loss > self.loss_limit:
             self._reject(start)  # no update
             return start.loss_tensor
         self._on_start(start.loss, start.x0)
@@ -613,9 +622,11 @@ class Optimizer:
             self.direction.learn(Feedback(None, None))
 
     def _reject(self, start: _Start) -> None:
-        """A loss or gradient that is not finite: no update, and ``last.finite`` False."""
+        """A loss or gradient that is not finite, or a loss above ``loss_limit``: no update
+        (``last.updated`` False; ``last.finite`` False for the former)."""
         self.last = StepInfo(self.t, start.loss, 0.0, math.sqrt(start.sq_norm),
-                             start.evaluations, start.evaluations, finite=False)
+                             start.evaluations, start.evaluations,
+                             finite=math.isfinite(start.sq_norm), updated=False)
 
 
 def _check_engine(engine: Any) -> Engine:

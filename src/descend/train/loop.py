@@ -399,9 +399,14 @@ class _Run:
         """The divergence criterion; when it fires, the last good parameters come back."""
         reason = self.divergence.check(self.history, epoch)
         self.limit = self.divergence.limit(self.history)
+        # a step starting above the limit makes no update, so that undoing takes back the
+        # update that led there: the run ends on the last parameters with a good loss
+        self.optimizer.loss_limit = self.limit
         if reason is None:
             return None
-        return Divergence.restored(reason, self.history, self.optimizer.undo())
+        info = self.optimizer.last
+        return Divergence.restored(reason, self.history, self.optimizer.undo(),
+                                   updated=info is None or info.updated)
 
     def end_epoch(self, epoch: int, reason: StopReason | None) -> StopReason | None:
         """Record the epoch (validation, best) and read the epoch-level criteria."""

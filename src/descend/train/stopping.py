@@ -108,17 +108,21 @@ class Divergence:
         return StopReason("diverged", message, step, epoch, loss, self.limit(history))
 
     @staticmethod
-    def restored(reason: StopReason, history: History, undone: bool) -> StopReason:
-        """The reason, saying which parameters the loop put back after it."""
+    def restored(reason: StopReason, history: History, undone: bool, *,
+                 updated: bool = False) -> StopReason:
+        """The reason, saying which parameters the loop put back after it.
+
+        ``updated``: whether the diverging step itself made an update. A step with a
+        non-finite value, or starting above the limit (``Optimizer.loss_limit``), made
+        none: undoing takes back the previous step's update, back to the last parameters
+        with a good loss. A step that did update (an optimizer not told the limit) has
+        its own update taken back."""
         step = reason.step
         message, hint = reason.message.partition(". Hint: ")[::2]
         if not undone:  # the step made no update: its starting parameters stay
             message += f"; the parameters kept are those at the start of step {step}"
-        # A step with a non-finite value made no update: undoing takes back the previous
-        # step's update. A step that overshot did update: undoing takes back its own.
         else:
-            finite = math.isfinite(history.loss[-1]) and math.isfinite(history.grad_norm[-1])
-            back = step if finite else step - 1
+            back = step if updated else step - 1
             message += f"; parameters restored to those at the start of step {back}"
             if back >= 0 and math.isfinite(history.loss[back]):
                 message += f" (loss {history.loss[back]:.4g})"
