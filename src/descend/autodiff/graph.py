@@ -166,61 +166,39 @@ def unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return g.reshape(shape)
 
 
-def walk(root: Tensor) -> Iterator[Tensor]:
-    """The tensors ``root`` was computed from through inputs that need a gradient, each
-    once, in reverse topological order: root first, then by decreasing node seq.
+def walk(root: Tensor, reached: list[Tensor]) -> Iterator[Tensor]:
+    """Root, then every tensor the consumer reaches, each once, in reverse topological
+    order: by decreasing node seq.
 
-    A tensor comes only after every operation that used it (their nodes are newer), so a
-    consumer that accumulates gradients has each one complete when its tensor comes. Only
-    tensors made by a recorded operation are yielded; leaves are met as parents. A tensor's
-    node is read before it is yielded, so the consumer may release it then. When an
-    operation reaches a single new input and nothing else waits (a chain), that input comes
-    next without going through the heap.
+    The consumer appends to ``reached`` each tensor made by an operation (``_node`` set)
+    that it reaches for the first time, i.e. gives its first gradient, while it handles the
+    tensor just yielded; the walk takes them in when asked for the next one. A tensor comes
+    only after every operation that used it (their nodes are newer), so a consumer that
+    accumulates gradients has each one complete when its tensor comes. When a tensor leads
+    to a single new input and nothing else waits (a chain), that input comes next without
+    going through the heap.
 
-    This one walk orders :func:`backward` and the captured programs' backward code
-    (``trace.py``) alike, so both sum every gradient in the same order, bit for bit.
-
-    Raises
-    ------
-    GradientError
-        When the walk reaches a graph that an earlier ``backward()`` released.
+    This one walk orders :func:`backward` and the backward code of captured programs
+    (``trace.py``) alike, so both sum every gradient in the same order, bit for bit. After
+    an error the consumer may keep iterating, reaching nothing more, to be handed every
+    tensor it reached and has not had yet.
     """
-    node = root._node
-    if node is None:
-        return
-    if node is FREED:
-        raise GradientError(_FREED_MESSAGE)
-    seen = {id(root)}
     heap: list[tuple[int, Tensor]] = []
     pop = heapq.heappop
     push = heapq.heappush
     t = root
     while True:
         yield t
-        first = None
-        for p, need in zip(node.parents, node.needs):
-            if not need:
+        if reached:
+            if not heap and len(reached) == 1:
+                t = reached.pop()
                 continue
-            pnode = p._node
-            if pnode is None or id(p) in seen:
-                continue
-            if pnode is FREED:
-                raise GradientError(_FREED_MESSAGE)
-            seen.add(id(p))
-            if first is None:
-                first = p
-            else:
-                push(heap, (-pnode.seq, p))
-        if first is not None:
-            if heap:
-                push(heap, (-first._node.seq, first))
-                first = pop(heap)[1]
-            t = first
-        elif heap:
-            t = pop(heap)[1]
-        else:
+            for p in reached:
+                push(heap, (-p._node.seq, p))
+            reached.clear()
+        elif not heap:
             return
-        node = t._node
+        t = pop(heap)[1]
 
 
 def backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None:
@@ -234,20 +212,17 @@ def backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None
     # own copy of those (and of views) so that editing one .grad never edits another.
     shared = {id(grad)}
     leaves: list[Tensor] = []
-    # tensors holding a gradient in flight, not yet taken (cleared if an error interrupts)
-    waiting: dict[int, Tensor] = {}
+    reached: list[Tensor] = []  # tensors given their first gradient, for the walk
+    if root._node is FREED:
+        raise GradientError(_FREED_MESSAGE)
     root._g = grad
     if root._node is None:
         leaves.append(root)
-    else:
-        waiting[id(root)] = root
+    order = walk(root, reached) if root._node is not None else ()
     try:
-        for t in walk(root):
+        for t in order:
             g = t._g
-            if g is None:  # reached only through inputs whose VJP gave no gradient
-                continue
             t._g = None
-            del waiting[id(t)]
             node = t._node
             if not retain_graph:
                 t._node = FREED
@@ -268,11 +243,14 @@ def backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None
                 if previous is not None:
                     p._g = previous + r
                     continue
+                pnode = p._node
+                if pnode is FREED:
+                    raise GradientError(_FREED_MESSAGE)
                 p._g = r
-                if p._node is None:
+                if pnode is None:
                     leaves.append(p)
                 else:
-                    waiting[id(p)] = p
+                    reached.append(p)
         for leaf in leaves:
             g = leaf._g
             dtype = leaf.data.dtype
@@ -281,9 +259,13 @@ def backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None
             elif id(g) in shared or g.base is not None or not g.flags.writeable:
                 g = g.copy()
             leaf.grad = g if leaf.grad is None else leaf.grad + g
-    finally:  # after an error, leave no gradient half-way on any tensor
-        for t in waiting.values():
+    except BaseException:
+        # leave no gradient half-way on any tensor: the walk hands over, reaching nothing
+        # more, every tensor given a gradient and not yet taken
+        for t in order:
             t._g = None
+        raise
+    finally:
         for leaf in leaves:
             leaf._g = None
 

@@ -37,7 +37,6 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import GradientError
 from . import graph
 from .graph import FREED, unbroadcast, walk
 from .tensor import Tensor
@@ -365,31 +364,31 @@ def _backward_lines(rec: Recording, root: Tensor, root_var: int, names: dict[str
     in_flight: dict[int, str] = {id(root): f"g{root_var}"}
     source_of: dict[int, str | None] = {}  # leaf -> the incoming gradient it may alias
     leaves: list[Tensor] = []
-    try:
-        for t in walk(root):
-            var = var_of.get(id(t))
-            if var is None:
-                raise NotCapturable("the graph reaches a tensor made outside the closure")
-            node = t._node
-            g_in = in_flight[id(t)]
-            exact = _vjp_line(node, var, g_in, arg_text[var], names, lines)
-            for i, (p, need) in enumerate(zip(node.parents, node.needs)):
-                if not need:
-                    continue
-                shape = p.data.shape
-                lines.append(f"r = R[{i}]")
-                if not exact:  # (a kernel's gradients come in their inputs' shapes)
-                    lines.append(f"if r.shape != {shape!r}: r = UB(r, {shape!r})")
-                name = in_flight.get(id(p))
-                if name is not None:
-                    lines.append(f"{name} = {name} + r")
-                    source_of[id(p)] = None
-                    continue
-                name = _gradient_name(rec, p, g_in, leaves, source_of)
-                in_flight[id(p)] = name
-                lines.append(f"{name} = r")
-    except GradientError:
-        raise NotCapturable("the graph was released by an earlier backward()") from None
+    reached: list[Tensor] = []  # tensors given their first gradient, for the walk
+    for t in walk(root, reached):
+        var = var_of.get(id(t))
+        if var is None:
+            raise NotCapturable("the graph reaches a tensor made outside the closure")
+        node = t._node
+        g_in = in_flight[id(t)]
+        exact = _vjp_line(node, var, g_in, arg_text[var], names, lines)
+        for i, (p, need) in enumerate(zip(node.parents, node.needs)):
+            if not need:
+                continue
+            shape = p.data.shape
+            lines.append(f"r = R[{i}]")
+            if not exact:  # (a kernel's gradients come in their inputs' shapes)
+                lines.append(f"if r.shape != {shape!r}: r = UB(r, {shape!r})")
+            name = in_flight.get(id(p))
+            if name is not None:
+                lines.append(f"{name} = {name} + r")
+                source_of[id(p)] = None
+                continue
+            name = _gradient_name(rec, p, g_in, leaves, source_of)
+            if p._node is not None:
+                reached.append(p)
+            in_flight[id(p)] = name
+            lines.append(f"{name} = r")
     grads = []
     for leaf in leaves:
         i_leaf = rec.leaf_of[id(leaf)]
@@ -402,6 +401,8 @@ def _backward_lines(rec: Recording, root: Tensor, root_var: int, names: dict[str
 def _gradient_name(rec: Recording, p: Tensor, g_in: str, leaves: list[Tensor],
                    source_of: dict[int, str | None]) -> str:
     """The variable holding the gradient of ``p``, met for the first time."""
+    if p._node is FREED:
+        raise NotCapturable("the graph was released by an earlier backward()")
     if p._node is None:
         i_leaf = rec.leaf_of.get(id(p))
         if i_leaf is None:
