@@ -9,6 +9,7 @@ when the call returns, or raises one of descend's own errors, or raises a ``Type
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import math
 import os
@@ -29,6 +30,7 @@ PACKAGES = {
     "descend": ds,
     "descend.nn": ds.nn,
     "descend.optim": ds.optim,
+    "descend.optim.extend": importlib.import_module("descend.optim.extend"),
     "descend.train": ds.train,
     "descend.linesearch": ds.linesearch,
     "descend.data": ds.data,
@@ -43,7 +45,10 @@ SKIP = {
     "LineSearchResult", "LineSearchStatus", "Problem", "Needs", "STOP_REASONS",
     "DirectionStatus", "Feedback",
     # abstract bases and protocols: subclassed, not called with data
-    "Module", "Optimizer", "StepRule", "Direction", "Schedule", "Callback",
+    "Module", "Optimizer", "StepRule", "Direction", "Schedule", "Callback", "MetricObserver",
+    "StatelessRule",
+    # rule authors' rounding guards, read on every step with the optimizer's own StepContext
+    "working_precision", "gradient_is_noise", "flat_start",
     # context managers and global switches that take no data
     "no_grad", "enable_grad", "is_grad_enabled",
     # modules and constants re-exported as names

@@ -14,6 +14,7 @@ import pytest
 import descend as ds
 from descend import nn, optim
 from descend.errors import ConfigError
+from descend.optim import extend
 
 from . import case, raises_naming, user_error
 
@@ -131,8 +132,8 @@ def test_lbfgs_with_a_schedule_is_allowed_and_reports_skipped_pairs() -> None:
     for _ in range(4):
         opt.step(p.loss)
         seen.add(opt.last.direction)
-    assert optim.DirectionStatus.SKIPPED in seen
-    assert str(optim.DirectionStatus.SKIPPED) == "skipped"
+    assert extend.DirectionStatus.SKIPPED in seen
+    assert str(extend.DirectionStatus.SKIPPED) == "skipped"
 
 
 def test_loading_a_state_with_more_pairs_than_the_memory_fails_clearly() -> None:

@@ -22,6 +22,7 @@ import descend as ds
 from descend import nn, optim
 from descend.errors import ConfigError
 from descend.linesearch import LineSearchStatus, backtracking, exact, strong_wolfe
+from descend.optim import extend
 from descend.problems import logistic_regression
 from descend.train import StopWhen, fit
 from descend.train.stopping import STOP_REASONS
@@ -211,7 +212,7 @@ def test_constant_length_and_estimated_polyak_share_one_noise_test():
     loss = 3.0
     edge = math.sqrt(eps) * (1.0 + loss)
     for norm, noise in [(edge, True), (edge * (1 - 1e-12), True), (edge * (1 + 1e-9), False)]:
-        ctx = optim.StepContext(t=0, loss=loss, grad_norm=norm, direction_norm=norm,
+        ctx = extend.StepContext(t=0, loss=loss, grad_norm=norm, direction_norm=norm,
                                 slope=-norm * norm, precision=eps)
         assert optim.rules.gradient_is_noise(ctx) is noise
         for rule in (optim.ConstantLength(0.1), optim.Polyak(f_star=None)):
@@ -219,7 +220,7 @@ def test_constant_length_and_estimated_polyak_share_one_noise_test():
             assert (choice.status is LineSearchStatus.FLAT) is noise, (rule, norm)
             assert (choice.lr == 0.0) is noise
     # f unknown (a step without a closure): the test falls back to ||g|| <= sqrt(eps)
-    ctx = optim.StepContext(0, math.nan, 0.9 * math.sqrt(eps), 1.0, -1.0, precision=eps)
+    ctx = extend.StepContext(0, math.nan, 0.9 * math.sqrt(eps), 1.0, -1.0, precision=eps)
     assert optim.rules.gradient_is_noise(ctx)
     assert optim.ConstantLength(0.1)(ctx).status is LineSearchStatus.FLAT
 

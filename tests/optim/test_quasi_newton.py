@@ -11,7 +11,8 @@ import pytest
 
 import descend as ds
 from descend import optim
-from descend.optim import CG, LBFGS, CGDirection, DirectionStatus, Feedback, LBFGSDirection
+from descend.optim import CG, LBFGS
+from descend.optim.extend import CGDirection, DirectionStatus, Feedback, LBFGSDirection
 from descend.problems import PROBLEMS, least_squares, linear_full_rank, ridge, saddle
 from descend.train import fit
 

@@ -19,15 +19,14 @@ from descend.optim import (
     Cosine,
     Exact,
     ExponentialDecay,
-    FunctionSchedule,
     InverseSqrt,
     InverseTime,
     Polyak,
     StepDecay,
     StrongWolfe,
-    as_step_rule,
     parse_step_rule,
 )
+from descend.optim.extend import FunctionSchedule, as_step_rule
 
 TIMES = [0, 1, 2, 7, 50, 999]
 

@@ -17,7 +17,7 @@ import pytest
 from descend import nn, optim
 from descend.cli import build_parser, stop_when
 from descend.errors import ConfigError
-from descend.optim import spec
+from descend.optim import extend, spec
 from descend.optim.rules import (
     Armijo,
     Constant,
@@ -140,7 +140,7 @@ def test_every_example_builds_a_step_rule():
     for entry in spec.RULES.entries():
         rule = optim.parse_step_rule(entry.example)
         assert isinstance(rule, StepRule), entry.name
-        assert rule.needs in set(optim.Needs), entry.name
+        assert rule.needs in set(extend.Needs), entry.name
 
 
 class Tenth(StatelessRule):
@@ -235,3 +235,16 @@ def test_the_cli_refuses_momentum_where_the_registry_says_it_does_not_apply(caps
         err = capsys.readouterr().err.strip().splitlines()
         assert err == [f"--optimizer {name} takes no --momentum (its direction is its own); "
                        "use --optimizer gd"]
+
+
+def test_users_names_apart_from_extenders_names():
+    # ds.optim holds what users call; the protocols and types for rule and direction
+    # authors are in descend.optim.extend; the old spellings still work, with a warning
+    for name in optim.__all__:
+        assert name not in extend.__all__, name
+    for name in optim.MOVED_TO_EXTEND:
+        assert name in extend.__all__, name
+        with pytest.warns(DeprecationWarning, match=f"descend.optim.extend.{name}"):
+            assert getattr(optim, name) is getattr(extend, name)
+    with pytest.raises(AttributeError):
+        optim.NoSuchName  # noqa: B018

@@ -2,13 +2,20 @@
 
 >>> opt = ds.optim.GD(model.parameters(), lr=ds.optim.Armijo())
 >>> opt.step(lambda: loss_fn(model(X), y))
+
+This namespace holds what users call: the optimizers, the step rules, the record of a step
+(:class:`StepInfo`) and the registry's builders. What authors of new rules and directions
+implement against (``StepRule``, ``StepContext``, ``Needs``, ``Direction``, ...) lives in
+:mod:`descend.optim.extend`.
 """
 
+import importlib
+import warnings
 from typing import Any
 
-from .directions import AdamDirection, Direction, DirectionStatus, Feedback, Gradient, Momentum
+from . import extend  # noqa: F401  (ds.optim.extend, the extenders' module)
 from .optimizer import GD, Adam, Optimizer, StepInfo
-from .quasi_newton import CG, LBFGS, CGDirection, LBFGSDirection
+from .quasi_newton import CG, LBFGS
 from .rules import (
     Armijo,
     Constant,
@@ -16,19 +23,12 @@ from .rules import (
     Cosine,
     Exact,
     ExponentialDecay,
-    FunctionSchedule,
     InverseSqrt,
     InverseTime,
-    Needs,
     Polyak,
     ReduceOnPlateau,
-    Schedule,
-    StepChoice,
-    StepContext,
     StepDecay,
-    StepRule,
     StrongWolfe,
-    as_step_rule,
 )
 from .spec import make_optimizer, parse_step_rule
 from .subgradient import Subgradient
@@ -38,45 +38,40 @@ __all__ = [
     "GD",
     "LBFGS",
     "Adam",
-    "AdamDirection",
     "Armijo",
-    "CGDirection",
     "Constant",
     "ConstantLength",
     "Cosine",
-    "Direction",
-    "DirectionStatus",
     "Exact",
     "ExponentialDecay",
-    "Feedback",
-    "FunctionSchedule",
-    "Gradient",
     "InverseSqrt",
     "InverseTime",
-    "LBFGSDirection",
-    "Momentum",
-    "Needs",
     "Optimizer",
     "Polyak",
     "ReduceOnPlateau",
-    "Schedule",
-    "StepChoice",
-    "StepContext",
     "StepDecay",
     "StepInfo",
-    "StepRule",
     "StrongWolfe",
     "Subgradient",
-    "as_step_rule",
     "make_optimizer",
     "parse_step_rule",
 ]
 
+#: names that moved to descend.optim.extend (still reachable here, with a warning)
+MOVED_TO_EXTEND = frozenset({
+    "AdamDirection", "CGDirection", "Direction", "DirectionStatus", "Feedback",
+    "FunctionSchedule", "Gradient", "LBFGSDirection", "Momentum", "Needs", "Schedule",
+    "StepChoice", "StepContext", "StepRule", "as_step_rule",
+})
+
 
 def __getattr__(name: str) -> Any:
+    if name in MOVED_TO_EXTEND:
+        warnings.warn(f"descend.optim.{name} moved to descend.optim.extend.{name} (the "
+                      "extension types); the old name will be removed", DeprecationWarning,
+                      stacklevel=2)
+        return getattr(importlib.import_module(".extend", __name__), name)
     # ``ds.optim.steps`` (the deprecated module) without importing it first, as before
     if name == "steps":
-        import importlib
-
         return importlib.import_module(".steps", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

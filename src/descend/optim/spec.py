@@ -204,6 +204,8 @@ class RuleRegistry:
         return self._entries.pop(self[name].name)
 
     def __getitem__(self, name: str) -> RuleEntry:
+        if not isinstance(name, str):
+            raise ConfigTypeError(f"a step rule's name must be a string, got {name!r:.60}")
         key = name.strip().lower()
         if key not in self._entries:
             raise ConfigError(f"unknown step rule {key!r}; known: {', '.join(sorted(self))}")

@@ -1,0 +1,57 @@
+"""What authors of step rules and directions need: the protocols and the types they read.
+
+``descend.optim`` holds what users call (optimizers, step rules, the registry); this module
+holds what extenders implement against, as autograd's ``extend`` does:
+
+* a step rule implements :class:`StepRule` (``needs``, ``__call__(ctx) -> StepChoice``,
+  ``state_dict``/``load_state_dict``); it reads a :class:`StepContext` and what it needs
+  is a :class:`Needs`; rules told a metric each epoch implement :class:`MetricObserver`;
+  :class:`StatelessRule` is a base for rules without state; :func:`gradient_is_noise`,
+  :func:`flat_start` and :func:`working_precision` are the shared rounding guards;
+* a direction subclasses :class:`Direction` (``Gradient``, ``Momentum``, ``AdamDirection``,
+  ``LBFGSDirection`` and ``CGDirection`` are the built-in ones); directions that learn are
+  told a :class:`Feedback` and report a :class:`DirectionStatus`;
+* :func:`descend.optim.spec.register_rule` puts a new rule on the registry, so that it
+  reaches the command line, ``compare``, the estimators and ``descend.torch``.
+"""
+
+from .directions import AdamDirection, Direction, DirectionStatus, Feedback, Gradient, Momentum
+from .quasi_newton import CGDirection, LBFGSDirection
+from .rules.base import (
+    MetricObserver,
+    Needs,
+    StatelessRule,
+    StepChoice,
+    StepContext,
+    StepRule,
+    flat_start,
+    gradient_is_noise,
+    working_precision,
+)
+from .rules.schedules import FunctionSchedule, Schedule, as_step_rule
+from .spec import register_rule, unregister_rule
+
+__all__ = [
+    "AdamDirection",
+    "CGDirection",
+    "Direction",
+    "DirectionStatus",
+    "Feedback",
+    "FunctionSchedule",
+    "Gradient",
+    "LBFGSDirection",
+    "MetricObserver",
+    "Momentum",
+    "Needs",
+    "Schedule",
+    "StatelessRule",
+    "StepChoice",
+    "StepContext",
+    "StepRule",
+    "as_step_rule",
+    "flat_start",
+    "gradient_is_noise",
+    "register_rule",
+    "unregister_rule",
+    "working_precision",
+]
