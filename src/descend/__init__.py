@@ -26,24 +26,24 @@ from .autodiff import (
     where,
     zeros,
 )
-from .autodiff.ops import (
-    absolute,
-    clip,
-    exp,
-    log,
-    logsumexp,
-    matmul,
-    relu,
-    sigmoid,
-    sqrt,
-    tanh,
-)
+from .autodiff.ops import absolute, clip, exp, log, matmul, sqrt
 from .backend import manual_seed
 
 __version__ = "0.1.0"
 
 
+#: activations and the softmax family have one home, ds.functional (ds.F); these top-level
+#: spellings still work, with a warning (the top level keeps NumPy's math: exp, log, ...)
+MOVED_TO_FUNCTIONAL = frozenset({"relu", "sigmoid", "tanh", "logsumexp"})
+
+
 def __getattr__(name: str) -> object:
+    if name in MOVED_TO_FUNCTIONAL:
+        import warnings
+
+        warnings.warn(f"descend.{name} is descend.functional.{name} (also ds.F.{name}); the "
+                      "top-level name will be removed", DeprecationWarning, stacklevel=2)
+        return getattr(functional, name)
     # The estimators are scikit-learn estimators: scikit-learn is imported only when they
     # are first asked for, so that `import descend` stays light and works without it.
     if name in ("MLPClassifier", "MLPRegressor", "estimators"):
@@ -73,7 +73,6 @@ __all__ = [
     "is_grad_enabled",
     "linesearch",
     "log",
-    "logsumexp",
     "manual_seed",
     "matmul",
     "maximum",
@@ -84,11 +83,8 @@ __all__ = [
     "optim",
     "problems",
     "randn",
-    "relu",
-    "sigmoid",
     "sqrt",
     "stack",
-    "tanh",
     "tensor",
     "train",
     "where",

@@ -114,7 +114,7 @@ def softmax_vjp(s: np.ndarray, w: np.ndarray) -> np.ndarray:
 # name -> (descend, value reference, gradient reference given the weights, weights)
 STABLE = {
     "logsumexp": (
-        lambda t: ds.logsumexp(t, axis=1),
+        lambda t: ds.F.logsumexp(t, axis=1),
         sp.logsumexp(HUGE, axis=1),
         ROW_WEIGHTS[:, None] * sp.softmax(HUGE, axis=1),
         ROW_WEIGHTS,
@@ -216,6 +216,15 @@ def test_sigmoid_matches_autograd_on_moderate_inputs(dtype):
 def test_logsumexp_of_all_minus_infinity_rows():
     x = np.array([[-np.inf, -np.inf], [0.0, -np.inf]])
     with np.errstate(divide="ignore"):  # log(0) = -inf is the answer here
-        out = ds.logsumexp(ds.tensor(x), axis=1).data
+        out = ds.F.logsumexp(ds.tensor(x), axis=1).data
     assert out[0] == -np.inf
     assert out[1] == 0.0
+
+
+def test_activations_have_one_home():
+    # ds.functional (ds.F) is their home; the top-level spellings warn and are the same
+    assert ds.F is ds.functional
+    for name in ds.MOVED_TO_FUNCTIONAL:
+        assert name not in ds.__all__
+        with pytest.warns(DeprecationWarning, match=f"descend.functional.{name}"):
+            assert getattr(ds, name) is getattr(ds.functional, name)

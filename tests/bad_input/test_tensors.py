@@ -79,7 +79,7 @@ TENSOR_CASES = [
     case("sum-axis-string", lambda: x23().sum(axis="rows"), TypeError, "'rows'"),
     case("sum-axis-float", lambda: x23().sum(axis=1.0), TypeError, "1.0"),
     case("max-of-empty", lambda: ds.tensor(np.zeros((0, 3))).max(), ShapeError, "(0, 3)"),
-    case("logsumexp-axis", lambda: ds.logsumexp(x23(), axis=5), ShapeError, "axis 5"),
+    case("logsumexp-axis", lambda: ds.F.logsumexp(x23(), axis=5), ShapeError, "axis 5"),
     case("softmax-axis", lambda: ds.F.softmax(x23(), axis=5), ShapeError, "axis 5",
          bug="autodiff/ops/softmax.py softmax(): axis=5 on a 2-D tensor escapes as NumPy's "
              "AxisError from inside the forward, where logsumexp gives a ShapeError"),
