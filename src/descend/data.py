@@ -522,6 +522,21 @@ def infer_task(labels: Sequence[float | None]) -> Task:
             else "regression")
 
 
+def _check_csv_options(label: object, header: object, delimiter: object, task: object) -> None:
+    """``load_csv``'s options, each refused with a ConfigError that names it."""
+    if isinstance(label, bool) or not isinstance(label, int | np.integer | str):
+        raise ConfigError(f"label must be a column index (int) or name (str), got {label!r}")
+    if not (isinstance(header, bool) or (isinstance(header, str) and header == "infer")):
+        raise ConfigError(f"header must be True, False or 'infer', got {header!r}")
+    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '"\r\n':
+        raise ConfigError(
+            f"delimiter must be one character other than a quote or newline, got {delimiter!r}"
+        )
+    if not isinstance(task, str) or task not in _TASK_CHOICES:
+        raise ConfigError(
+            f"task must be 'classification', 'regression' or 'infer', got {task!r}")
+
+
 def load_csv(
     path: str | os.PathLike[str],
     *,
@@ -582,17 +597,7 @@ def load_csv(
     ConfigError
         An argument is invalid (``header``, ``delimiter``, ``task``, ``label`` type).
     """
-    if isinstance(label, bool) or not isinstance(label, int | np.integer | str):
-        raise ConfigError(f"label must be a column index (int) or name (str), got {label!r}")
-    if not (isinstance(header, bool) or (isinstance(header, str) and header == "infer")):
-        raise ConfigError(f"header must be True, False or 'infer', got {header!r}")
-    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '"\r\n':
-        raise ConfigError(
-            f"delimiter must be one character other than a quote or newline, got {delimiter!r}"
-        )
-    if not isinstance(task, str) or task not in _TASK_CHOICES:
-        raise ConfigError(
-            f"task must be 'classification', 'regression' or 'infer', got {task!r}")
+    _check_csv_options(label, header, delimiter, task)
     dt = _float_dtype(dtype)
     try:
         path = Path(os.fspath(path))
