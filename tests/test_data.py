@@ -150,9 +150,9 @@ def test_spirals_not_linearly_separable() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"n": 0}, "n must be >= 1"),
+        ({"n": 0}, "n must be an int >= 1"),
         ({"n": 2.5}, "n must be an int"),
-        ({"classes": 1}, "classes must be >= 2"),
+        ({"classes": 1}, "classes must be an int >= 2"),
         ({"n": 3, "classes": 4}, "n=3 < classes=4"),
         ({"noise": -0.1}, "noise"),
         ({"turns": 0.0}, "turns must be > 0"),
@@ -214,12 +214,12 @@ def test_teacher_is_realisable_by_its_architecture() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"n": 0}, "n must be >= 1"),
-        ({"features": 0}, "features must be >= 1"),
-        ({"classes": 1}, "classes must be >= 2"),
-        ({"hidden": 0}, "hidden must be >= 1"),
-        ({"noise": 1.5}, "noise must be in"),
-        ({"noise": float("nan")}, "noise must be in"),
+        ({"n": 0}, "n must be an int >= 1"),
+        ({"features": 0}, "features must be an int >= 1"),
+        ({"classes": 1}, "classes must be an int >= 2"),
+        ({"hidden": 0}, "hidden must be an int >= 1"),
+        ({"noise": 1.5}, "noise must lie in"),
+        ({"noise": float("nan")}, "noise must be finite"),
         ({"seed": True}, "seed must be an int"),
     ],
 )
@@ -532,7 +532,7 @@ def test_split_unstratified_and_regression() -> None:
     [
         (10, 0.0, "strictly between 0 and 1"),
         (10, 1.0, "strictly between 0 and 1"),
-        (10, -0.5, "val_fraction must be in"),
+        (10, -0.5, "val_fraction must lie in"),
         (10, 0.01, "of 10 samples leaves the validation set empty"),
         (10, 0.99, "of 10 samples leaves the training set empty"),
         (1, 0.5, "of 1 samples leaves the"),
@@ -689,7 +689,7 @@ def test_batches_reject_other_arguments() -> None:
         )
     with pytest.raises(TypeError, match=r"rng must be a numpy\.random\.Generator"):
         iterate_batches(np.zeros((4, 1)), np.zeros(4), 2, shuffle=True, rng=0)  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match="n must be >= 1"):
+    with pytest.raises(ConfigError, match="n must be an int >= 1"):
         num_batches(0, 1)
 
 

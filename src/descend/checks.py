@@ -40,40 +40,13 @@ def check_finite(name: str, value: object) -> float:
     return x
 
 
-def check_open_unit(name: str, value: object) -> float:
-    """``value`` must lie in the open interval (0, 1) (``c1``, ``shrink``)."""
-    x = as_float(name, value)
-    if not 0.0 < x < 1.0:
-        raise ConfigError(f"{name} must lie in (0, 1), got {x!r}")
-    return x
-
-
 def check_c1_c2(c1: object, c2: object) -> tuple[float, float]:
     """Strong Wolfe constants: ``0 < c1 < c2 < 1`` (Nocedal & Wright 2006, eq. 3.7)."""
-    c1f = check_open_unit("c1", c1)
-    c2f = check_open_unit("c2", c2)
+    c1f = check_fraction("c1", c1)
+    c2f = check_fraction("c2", c2)
     if not c1f < c2f:
         raise ConfigError(f"c2 must satisfy c1 < c2 < 1, got c1={c1f!r}, c2={c2f!r}")
     return c1f, c2f
-
-
-def check_positive(name: str, value: object, *, allow_inf: bool = False) -> float:
-    """``value`` must be > 0 and finite (or ``+inf`` when ``allow_inf``)."""
-    x = as_float(name, value)
-    if not x > 0.0 or (math.isinf(x) and not allow_inf):
-        kind = "> 0" if allow_inf else "finite and > 0"
-        raise ConfigError(f"{name} must be {kind}, got {x!r}")
-    return x
-
-
-def check_max_evals(value: object) -> int:
-    """``max_evals`` must be an integer >= 1."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ConfigError(f"max_evals must be an integer >= 1, got {value!r}")
-    n = int(value)
-    if n < 1:
-        raise ConfigError(f"max_evals must be an integer >= 1, got {n!r}")
-    return n
 
 
 def check_callable(name: str, fn: object) -> Callable[..., object]:
@@ -104,15 +77,15 @@ def check_step_size(name: str, value: object, *, allow_zero: bool = False,
     if math.isnan(v) or (math.isinf(v) and not allow_inf) or v < 0 or (v == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         kind = bound if allow_inf else f"finite and {bound}"
-        raise ConfigError(f"{name} must be {kind}, got {value!r}")
+        raise ConfigError(f"{name} must be {kind}, got {v!r}")
     return v
 
 
 def check_fraction(name: str, value: object) -> float:
-    """A step-rule constant in the open interval (0, 1)."""
-    v = check_step_size(name, value)
-    if not v < 1:
-        raise ConfigError(f"{name} must lie in (0, 1), got {value!r}")
+    """A constant in the open interval (0, 1) (``c1``, ``c2``, ``shrink``, ``factor``)."""
+    v = as_float(name, value)
+    if not 0.0 < v < 1.0:
+        raise ConfigError(f"{name} must lie in (0, 1), got {v!r}")
     return v
 
 

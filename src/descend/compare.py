@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from ._output import write_output
+from .checks import check_count, check_step_size
 from .errors import ConfigError
 from .optim import spec
 from .optim.rules import Needs
@@ -250,12 +251,10 @@ def run_rule(
     -------
     RunResult
     """
-    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
-        raise ConfigError(f"max_steps must be an int >= 1, got {max_steps!r}")
-    if not (isinstance(tol, int | float) and math.isfinite(tol) and tol >= 0):
-        raise ConfigError(f"tol must be a finite number >= 0, got {tol!r}")
-    if time_limit is not None and not time_limit > 0:
-        raise ConfigError(f"time_limit must be > 0 seconds, got {time_limit!r}")
+    check_count("max_steps", max_steps)
+    check_step_size("tol", tol, allow_zero=True)
+    if time_limit is not None:
+        check_step_size("time_limit (seconds)", time_limit, allow_inf=True)
     rule, label = resolve_rule(problem, spec_or_rule)
     kind = _choose_optimizer(problem, rule, optimizer, momentum)
     problem.reset()

@@ -33,7 +33,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from descend.checks import is_real
+from descend.checks import check_count, check_finite, check_number, is_real
 from descend.errors import ConfigError, ConfigTypeError, DataError, DTypeError
 
 __all__ = [
@@ -190,33 +190,17 @@ def _float_dtype(dtype: DTypeLike) -> np.dtype:
     return dt
 
 
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise ConfigError(f"{name} must be an int, got {value!r}")
-    if value < minimum:
-        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
 #: Largest count a generated data set takes (samples, features, classes, hidden units): past
 #: it the arrays cannot be allocated, and NumPy would say so in its own words.
 _MAX_SIZE = 10**8
 
 
 def _check_size(name: str, value: object, minimum: int) -> int:
-    value = _check_int(name, value, minimum)
-    if value > _MAX_SIZE:
-        raise ConfigError(f"{name} must be at most {_MAX_SIZE:,}, got {value}")
-    return value
+    return check_count(name, value, minimum, maximum=_MAX_SIZE)
 
 
 def _check_float(name: str, value: object, low: float, high: float = math.inf) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise ConfigError(f"{name} must be a number, got {value!r}")
-    x = float(value)
-    if not (low <= x <= high) or not math.isfinite(x):
-        raise ConfigError(f"{name} must be in [{low}, {high}] (and finite), got {value}")
-    return x
+    return check_number(name, check_finite(name, value), low, high, hi_open=False)
 
 
 def _all_finite(a: np.ndarray, block: int = 1 << 18) -> bool:
@@ -331,7 +315,7 @@ def spirals(
     turns = _check_float("turns", turns, 0.0)
     if turns == 0.0:
         raise ConfigError("turns must be > 0, got 0")
-    seed = _check_int("seed", seed, 0)
+    seed = check_count("seed", seed, 0)
     dt = _float_dtype(dtype)
     rng = np.random.default_rng(seed)
 
@@ -408,7 +392,7 @@ def teacher(
     classes = _check_size("classes", classes, 2)
     hidden = _check_size("hidden", hidden, 1)
     noise = _check_float("noise", noise, 0.0, 1.0)
-    seed = _check_int("seed", seed, 0)
+    seed = check_count("seed", seed, 0)
     dt = _float_dtype(dtype)
     teacher_rng, input_rng, noise_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)
@@ -798,7 +782,7 @@ def train_val_split(
     f = _check_float("val_fraction", val_fraction, 0.0, 1.0)
     if f in (0.0, 1.0):
         raise ConfigError(f"val_fraction must be strictly between 0 and 1, got {val_fraction}")
-    seed = _check_int("seed", seed, 0)
+    seed = check_count("seed", seed, 0)
     n = len(data)
     n_val = round(f * n)
     if n_val == 0 or n_val == n:

@@ -8,10 +8,10 @@ from collections.abc import Callable
 from descend.checks import (
     as_float,
     check_callable,
+    check_count,
     check_finite,
-    check_max_evals,
-    check_open_unit,
-    check_positive,
+    check_fraction,
+    check_step_size,
     phi_value,
 )
 from descend.errors import ConfigError
@@ -77,9 +77,9 @@ def _constants(alpha0: object, c1: object, shrink: object, max_evals: object,
     min_shrink = as_float("min_shrink", min_shrink)
     if not 0.0 < min_shrink <= MAX_INTERP_SHRINK:
         raise ConfigError(f"min_shrink must lie in (0, 0.5], got {min_shrink!r}")
-    return (check_positive("alpha0", alpha0), check_open_unit("c1", c1),
-            check_open_unit("shrink", shrink), check_max_evals(max_evals), min_shrink,
-            None if precision is None else check_open_unit("precision", precision))
+    return (check_step_size("alpha0", alpha0), check_fraction("c1", c1),
+            check_fraction("shrink", shrink), check_count("max_evals", max_evals), min_shrink,
+            None if precision is None else check_fraction("precision", precision))
 
 
 def backtracking(

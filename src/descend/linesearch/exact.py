@@ -8,9 +8,9 @@ from collections.abc import Callable
 from descend.checks import (
     as_float,
     check_callable,
+    check_count,
     check_finite,
-    check_max_evals,
-    check_positive,
+    check_step_size,
     phi_value,
 )
 from descend.errors import ConfigError
@@ -162,8 +162,8 @@ def exact(
     R. P. Brent, *Algorithms for Minimization without Derivatives*, Prentice-Hall, 1973.
     """
     check_callable("phi", phi)
-    tol = check_positive("tol", tol)
-    max_evals = check_max_evals(max_evals)
+    tol = check_step_size("tol", tol)
+    max_evals = check_count("max_evals", max_evals)
     min_step = as_float("min_step", min_step)
     if not (math.isfinite(min_step) and min_step >= 0.0):
         raise ConfigError(f"min_step must be finite and >= 0, got {min_step!r}")

@@ -9,9 +9,9 @@ from typing import NamedTuple
 from descend.checks import (
     check_c1_c2,
     check_callable,
+    check_count,
     check_finite,
-    check_max_evals,
-    check_positive,
+    check_step_size,
     phi_pair,
 )
 from descend.linesearch.result import LineSearchResult, LineSearchStatus
@@ -190,10 +190,10 @@ def strong_wolfe(
     check_callable("phi_and_slope", phi_and_slope)
     phi0 = check_finite("phi0", phi0)
     slope0 = check_finite("slope0", slope0)
-    alpha0 = check_positive("alpha0", alpha0)
+    alpha0 = check_step_size("alpha0", alpha0)
     c1, c2 = check_c1_c2(c1, c2)
-    alpha_max = check_positive("alpha_max", alpha_max, allow_inf=True)
-    max_evals = check_max_evals(max_evals)
+    alpha_max = check_step_size("alpha_max", alpha_max, allow_inf=True)
+    max_evals = check_count("max_evals", max_evals)
 
     if slope0 >= 0.0:
         return LineSearchResult(0.0, phi0, slope0, 0, LineSearchStatus.NOT_DESCENT)
