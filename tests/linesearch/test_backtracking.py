@@ -11,22 +11,12 @@ from hypothesis import strategies as st
 
 from descend.linesearch import LineSearchStatus, backtracking
 
+from .conftest import Counting
+
 try:  # SciPy's private module; the public alias ``scipy.optimize.linesearch`` is deprecated
     from scipy.optimize._linesearch import scalar_search_armijo
 except ImportError:  # pragma: no cover
     scalar_search_armijo = None
-
-
-class Counting:
-    """Wraps phi and records every step it is called with."""
-
-    def __init__(self, fn):
-        self.fn = fn
-        self.calls: list[float] = []
-
-    def __call__(self, alpha):
-        self.calls.append(float(alpha))
-        return self.fn(alpha)
 
 
 def armijo(phi0, slope0, alpha, value, c1):

@@ -13,17 +13,7 @@ from scipy.optimize import minimize_scalar
 from descend.errors import ConfigError
 from descend.linesearch import LineSearchStatus, exact
 
-
-class Counting:
-    """Wraps phi and records every step it is called with."""
-
-    def __init__(self, fn):
-        self.fn = fn
-        self.calls: list[float] = []
-
-    def __call__(self, alpha):
-        self.calls.append(float(alpha))
-        return self.fn(alpha)
+from .conftest import Counting
 
 
 def quadratic(phi0, slope0, curv):

@@ -13,22 +13,12 @@ from scipy.optimize import line_search
 
 from descend.linesearch import LineSearchStatus, strong_wolfe
 
+from .conftest import Counting
+
 try:
     from scipy.optimize._dcsrch import DCSRCH
 except ImportError:  # pragma: no cover - older SciPy
     DCSRCH = None
-
-
-class Counting:
-    """Wraps phi_and_slope and records every step it is called with."""
-
-    def __init__(self, fn):
-        self.fn = fn
-        self.calls: list[float] = []
-
-    def __call__(self, alpha):
-        self.calls.append(float(alpha))
-        return self.fn(alpha)
 
 
 def holds(f, alpha, c1, c2):
