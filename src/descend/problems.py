@@ -28,6 +28,7 @@ import math
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -711,23 +712,46 @@ def mlp_digits(hidden: int = 32, seed: int = 0, samples: int | None = None) -> P
 # J. J. Moré, B. S. Garbow and K. E. Hillstrom, "Testing unconstrained optimization software",
 # ACM Trans. Math. Software 7(1), 1981, pp. 17-41. Every function is f(x) = sum_i r_i(x)^2 with
 # the paper's residuals r_i and standard starting point x0 (the numbers in the docstrings are
-# the paper's problem numbers). Each residual vector is written twice: with descend tensors
-# (the closure) and with NumPy (``numpy_objective``, also used to compute the optimum where it
-# is not known in closed form).
+# the paper's problem numbers). Each residual vector is written once, generic over the array
+# namespace: ``residuals(x, ops)`` with ``ops`` an :class:`_ArrayOps` (descend's operations on
+# tensors for the closure, NumPy's on arrays for ``numpy_objective`` and for computing the
+# optimum with SciPy where it is not known in closed form). Constants are NumPy arrays written
+# on the left of ``@`` or on either side of arithmetic: a tensor operand makes the operation
+# descend's (ndarray defers to Tensor's reflected operators).
 
-def _mgh(name: str, number: int, residuals: Callable[[Tensor], Tensor],
-         residuals_np: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, f_star: float,
+#: A residual vector's argument and value: a descend tensor or a NumPy array.
+Vector = Tensor | np.ndarray
+
+
+class _ArrayOps(NamedTuple):
+    """The functions a residual vector needs beyond arithmetic, indexing, ``sum`` and
+    ``reshape`` (which tensors and arrays share)."""
+
+    stack: Callable[..., Any]
+    concatenate: Callable[..., Any]
+    exp: Callable[..., Any]
+
+
+_TENSOR_OPS = _ArrayOps(stack, concatenate, exp)
+_NUMPY_OPS = _ArrayOps(np.stack, np.concatenate, np.exp)
+
+#: ``residuals(x, ops)``: the residual vector at ``x`` computed with ``ops``.
+Residuals = Callable[[Vector, _ArrayOps], Vector]
+
+
+def _mgh(name: str, number: int, residuals: Residuals, x0: np.ndarray, f_star: float,
          x_star: np.ndarray | None, description: str, *, convex: bool = False,
          lipschitz: float | None = None) -> Problem:
-    """A sum-of-squares problem from its residuals (tensor and NumPy forms)."""
+    """A sum-of-squares problem from its residuals: the closure runs them on descend tensors,
+    ``numpy_objective`` on NumPy arrays."""
     z = _variable(np.asarray(x0, dtype=np.float64))
 
     def reference(xs: Arrays) -> float:
-        r = residuals_np(np.asarray(xs[0], dtype=np.float64))
+        r = residuals(np.asarray(xs[0], dtype=np.float64), _NUMPY_OPS)
         return float(r @ r)
 
     def loss() -> Tensor:
-        r = residuals(z)
+        r = residuals(z, _TENSOR_OPS)
         return (r * r).sum()
 
     return Problem(
@@ -738,10 +762,13 @@ def _mgh(name: str, number: int, residuals: Callable[[Tensor], Tensor],
     )
 
 
-def _solve_residuals(residuals_np: Callable[[np.ndarray], np.ndarray], x0: np.ndarray,
-                     name: str) -> np.ndarray:
-    """A zero of a square system of residuals (SciPy's hybrid Powell method), checked."""
+def _solve_residuals(residuals: Residuals, x0: np.ndarray, name: str) -> np.ndarray:
+    """A zero of a square system of residuals (SciPy's hybrid Powell method on their NumPy
+    form), checked."""
     from scipy.optimize import root
+
+    def residuals_np(x: np.ndarray) -> np.ndarray:
+        return residuals(x, _NUMPY_OPS)
 
     res = root(residuals_np, x0, method="hybr", options={"xtol": 1e-15})
     r = residuals_np(res.x)
@@ -762,16 +789,12 @@ def extended_rosenbrock(n: int = 10) -> Problem:
     x0 = (-1.2, 1, -1.2, 1, ...); f* = 0 at (1, ..., 1). n even."""
     n = _check_dim("n", n, 2, 2)
 
-    def residuals(z: Tensor) -> Tensor:
-        odd, even = z[0::2], z[1::2]
-        return concatenate([(even - odd * odd) * 10.0, 1.0 - odd])
-
-    def residuals_np(x: np.ndarray) -> np.ndarray:
+    def residuals(x: Vector, ops: _ArrayOps) -> Vector:
         odd, even = x[0::2], x[1::2]
-        return np.r_[10.0 * (even - odd**2), 1.0 - odd]
+        return ops.concatenate([(even - odd * odd) * 10.0, 1.0 - odd])
 
-    return _mgh("ext-rosenbrock", 21, residuals, residuals_np, np.tile([-1.2, 1.0], n // 2),
-                0.0, np.ones(n), "extended Rosenbrock")
+    return _mgh("ext-rosenbrock", 21, residuals, np.tile([-1.2, 1.0], n // 2), 0.0,
+                np.ones(n), "extended Rosenbrock")
 
 
 def beale() -> Problem:
@@ -779,17 +802,13 @@ def beale() -> Problem:
     f* = 0 at (3, 0.5)."""
     y = (1.5, 2.25, 2.625)
 
-    def residuals(z: Tensor) -> Tensor:
-        u, v = z[0], z[1]
-        return stack([y[0] - u * (1.0 - v), y[1] - u * (1.0 - v * v),
-                      y[2] - u * (1.0 - v * v * v)])
+    def residuals(x: Vector, ops: _ArrayOps) -> Vector:
+        u, v = x[0], x[1]
+        return ops.stack([y[0] - u * (1.0 - v), y[1] - u * (1.0 - v * v),
+                          y[2] - u * (1.0 - v * v * v)])
 
-    def residuals_np(x: np.ndarray) -> np.ndarray:
-        u, v = x
-        return np.array([y[i] - u * (1.0 - v ** (i + 1)) for i in range(3)])
-
-    return _mgh("beale", 5, residuals, residuals_np, np.array([1.0, 1.0]), 0.0,
-                np.array([3.0, 0.5]), "Beale")
+    return _mgh("beale", 5, residuals, np.array([1.0, 1.0]), 0.0, np.array([3.0, 0.5]),
+                "Beale")
 
 
 def powell_singular(n: int = 4) -> Problem:
@@ -800,18 +819,14 @@ def powell_singular(n: int = 4) -> Problem:
     n = _check_dim("n", n, 4, 4)
     r5, r10 = math.sqrt(5.0), math.sqrt(10.0)
 
-    def residuals(z: Tensor) -> Tensor:
-        a, b, c, d = z[0::4], z[1::4], z[2::4], z[3::4]
-        return concatenate([a + b * 10.0, (c - d) * r5, (b - c * 2.0) ** 2,
-                            (a - d) ** 2 * r10])
-
-    def residuals_np(x: np.ndarray) -> np.ndarray:
+    def residuals(x: Vector, ops: _ArrayOps) -> Vector:
         a, b, c, d = x[0::4], x[1::4], x[2::4], x[3::4]
-        return np.r_[a + 10 * b, r5 * (c - d), (b - 2 * c) ** 2, r10 * (a - d) ** 2]
+        return ops.concatenate([a + b * 10.0, (c - d) * r5, (b - c * 2.0) ** 2,
+                                (a - d) ** 2 * r10])
 
     name, number = ("powell-singular", 13) if n == 4 else ("ext-powell", 22)
-    return _mgh(name, number, residuals, residuals_np, np.tile([3.0, -1.0, 0.0, 1.0], n // 4),
-                0.0, np.zeros(n), "Powell singular" if n == 4 else "extended Powell singular")
+    return _mgh(name, number, residuals, np.tile([3.0, -1.0, 0.0, 1.0], n // 4), 0.0,
+                np.zeros(n), "Powell singular" if n == 4 else "extended Powell singular")
 
 
 def extended_powell(n: int = 12) -> Problem:
@@ -824,18 +839,13 @@ def wood() -> Problem:
     sqrt(10) (x2 + x4 - 2), (x2 - x4)/sqrt(10)). x0 = (-3, -1, -3, -1); f* = 0 at 1."""
     r90, r10 = math.sqrt(90.0), math.sqrt(10.0)
 
-    def residuals(z: Tensor) -> Tensor:
-        x1, x2, x3, x4 = z[0], z[1], z[2], z[3]
-        return stack([(x2 - x1 * x1) * 10.0, 1.0 - x1, (x4 - x3 * x3) * r90, 1.0 - x3,
-                      (x2 + x4 - 2.0) * r10, (x2 - x4) * (1.0 / r10)])
+    def residuals(x: Vector, ops: _ArrayOps) -> Vector:
+        x1, x2, x3, x4 = x[0], x[1], x[2], x[3]
+        return ops.stack([(x2 - x1 * x1) * 10.0, 1.0 - x1, (x4 - x3 * x3) * r90, 1.0 - x3,
+                          (x2 + x4 - 2.0) * r10, (x2 - x4) * (1.0 / r10)])
 
-    def residuals_np(x: np.ndarray) -> np.ndarray:
-        x1, x2, x3, x4 = x
-        return np.array([10 * (x2 - x1**2), 1 - x1, r90 * (x4 - x3**2), 1 - x3,
-                         r10 * (x2 + x4 - 2), (x2 - x4) / r10])
-
-    return _mgh("wood", 14, residuals, residuals_np, np.array([-3.0, -1.0, -3.0, -1.0]), 0.0,
-                np.ones(4), "Wood")
+    return _mgh("wood", 14, residuals, np.array([-3.0, -1.0, -3.0, -1.0]), 0.0, np.ones(4),
+                "Wood")
 
 
 def penalty1(n: int = 10) -> Problem:
@@ -860,14 +870,11 @@ def penalty1(n: int = 10) -> Problem:
     for _ in range(5):  # Newton on the cubic: the roots come back to a few ulps
         t -= (4 * n * t**3 + (2 * a - 1) * t - 2 * a) / (12 * n * t * t + 2 * a - 1)
 
-    def residuals(z: Tensor) -> Tensor:
-        return concatenate([(z - 1.0) * ra, ((z * z).sum() - 0.25).reshape(1)])
+    def residuals(x: Vector, ops: _ArrayOps) -> Vector:
+        return ops.concatenate([(x - 1.0) * ra, ((x * x).sum() - 0.25).reshape(1)])
 
-    def residuals_np(x: np.ndarray) -> np.ndarray:
-        return np.r_[ra * (x - 1.0), float(x @ x) - 0.25]
-
-    return _mgh("penalty1", 23, residuals, residuals_np, np.arange(1.0, n + 1), phi(t),
-                np.full(n, t), "penalty function I")
+    return _mgh("penalty1", 23, residuals, np.arange(1.0, n + 1), phi(t), np.full(n, t),
+                "penalty function I")
 
 
 def variably_dimensioned(n: int = 10) -> Problem:
@@ -875,28 +882,18 @@ def variably_dimensioned(n: int = 10) -> Problem:
     r_{n+2} = r_{n+1}^2. x0_j = 1 - j/n; f* = 0 at 1."""
     n = _size("n", n, 1)
     j = np.arange(1.0, n + 1)
-    j_t = Tensor(j)
 
-    def residuals(z: Tensor) -> Tensor:
-        u = ((z - 1.0) * j_t).sum().reshape(1)
-        return concatenate([z - 1.0, u, u * u])
+    def residuals(x: Vector, ops: _ArrayOps) -> Vector:
+        u = ((x - 1.0) * j).sum().reshape(1)
+        return ops.concatenate([x - 1.0, u, u * u])
 
-    def residuals_np(x: np.ndarray) -> np.ndarray:
-        u = float(j @ (x - 1.0))
-        return np.r_[x - 1.0, u, u * u]
-
-    return _mgh("vardim", 25, residuals, residuals_np, 1.0 - j / n, 0.0, np.ones(n),
-                "variably dimensioned")
+    return _mgh("vardim", 25, residuals, 1.0 - j / n, 0.0, np.ones(n), "variably dimensioned")
 
 
-def _shifted(z: Tensor) -> tuple[Tensor, Tensor]:
+def _shifted(x: Vector, ops: _ArrayOps) -> tuple[Vector, Vector]:
     """(x_{i-1}, x_{i+1}) for i = 1..n with x_0 = x_{n+1} = 0."""
-    zero = Tensor(np.zeros(1))
-    return concatenate([zero, z[:-1]]), concatenate([z[1:], zero])
-
-
-def _shifted_np(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return np.r_[0.0, x[:-1]], np.r_[x[1:], 0.0]
+    zero = np.zeros(1)
+    return ops.concatenate([zero, x[:-1]]), ops.concatenate([x[1:], zero])
 
 
 def broyden_tridiagonal(n: int = 10) -> Problem:
@@ -904,18 +901,13 @@ def broyden_tridiagonal(n: int = 10) -> Problem:
     x_0 = x_{n+1} = 0. x0 = (-1, ..., -1); f* = 0 (x* solved for with SciPy)."""
     n = _size("n", n, 2)
 
-    def residuals(z: Tensor) -> Tensor:
-        before, after = _shifted(z)
-        return (3.0 - z * 2.0) * z - before - after * 2.0 + 1.0
-
-    def residuals_np(x: np.ndarray) -> np.ndarray:
-        before, after = _shifted_np(x)
-        return (3.0 - 2.0 * x) * x - before - 2.0 * after + 1.0
+    def residuals(x: Vector, ops: _ArrayOps) -> Vector:
+        before, after = _shifted(x, ops)
+        return (3.0 - x * 2.0) * x - before - after * 2.0 + 1.0
 
     x0 = -np.ones(n)
-    return _mgh("broyden-tri", 30, residuals, residuals_np, x0, 0.0,
-                _solve_residuals(residuals_np, x0, "broyden_tridiagonal"),
-                "Broyden tridiagonal")
+    return _mgh("broyden-tri", 30, residuals, x0, 0.0,
+                _solve_residuals(residuals, x0, "broyden_tridiagonal"), "Broyden tridiagonal")
 
 
 def broyden_banded(n: int = 10) -> Problem:
@@ -927,17 +919,13 @@ def broyden_banded(n: int = 10) -> Problem:
     for i in range(n):
         band[i, max(0, i - 5):min(n, i + 2)] = 1.0
         band[i, i] = 0.0
-    band_t = Tensor(band)
 
-    def residuals(z: Tensor) -> Tensor:
-        return z * (2.0 + z * z * 5.0) + 1.0 - matmul(band_t, z * (1.0 + z))
-
-    def residuals_np(x: np.ndarray) -> np.ndarray:
-        return x * (2.0 + 5.0 * x * x) + 1.0 - band @ (x * (1.0 + x))
+    def residuals(x: Vector, ops: _ArrayOps) -> Vector:
+        return x * (2.0 + x * x * 5.0) + 1.0 - band @ (x * (1.0 + x))
 
     x0 = -np.ones(n)
-    return _mgh("broyden-banded", 31, residuals, residuals_np, x0, 0.0,
-                _solve_residuals(residuals_np, x0, "broyden_banded"), "Broyden banded")
+    return _mgh("broyden-banded", 31, residuals, x0, 0.0,
+                _solve_residuals(residuals, x0, "broyden_banded"), "Broyden banded")
 
 
 def box3d(m: int = 10) -> Problem:
@@ -947,15 +935,11 @@ def box3d(m: int = 10) -> Problem:
     m = _size("m", m, 3)
     t = 0.1 * np.arange(1.0, m + 1)
     c = np.exp(-t) - np.exp(-10.0 * t)
-    t_t, c_t = Tensor(t), Tensor(c)
 
-    def residuals(z: Tensor) -> Tensor:
-        return exp(-(t_t * z[0])) - exp(-(t_t * z[1])) - c_t * z[2]
+    def residuals(x: Vector, ops: _ArrayOps) -> Vector:
+        return ops.exp(-(t * x[0])) - ops.exp(-(t * x[1])) - c * x[2]
 
-    def residuals_np(x: np.ndarray) -> np.ndarray:
-        return np.exp(-t * x[0]) - np.exp(-t * x[1]) - x[2] * c
-
-    return _mgh("box3d", 12, residuals, residuals_np, np.array([0.0, 10.0, 20.0]), 0.0,
+    return _mgh("box3d", 12, residuals, np.array([0.0, 10.0, 20.0]), 0.0,
                 np.array([1.0, 10.0, 1.0]), "Box three-dimensional")
 
 
@@ -963,14 +947,11 @@ def brown_badly_scaled() -> Problem:
     """MGH 4, Brown badly scaled: r = (x1 - 1e6, x2 - 2e-6, x1 x2 - 2). x0 = (1, 1);
     f* = 0 at (1e6, 2e-6)."""
 
-    def residuals(z: Tensor) -> Tensor:
-        x1, x2 = z[0], z[1]
-        return stack([x1 - 1e6, x2 - 2e-6, x1 * x2 - 2.0])
+    def residuals(x: Vector, ops: _ArrayOps) -> Vector:
+        x1, x2 = x[0], x[1]
+        return ops.stack([x1 - 1e6, x2 - 2e-6, x1 * x2 - 2.0])
 
-    def residuals_np(x: np.ndarray) -> np.ndarray:
-        return np.array([x[0] - 1e6, x[1] - 2e-6, x[0] * x[1] - 2.0])
-
-    return _mgh("brown-badly-scaled", 4, residuals, residuals_np, np.array([1.0, 1.0]), 0.0,
+    return _mgh("brown-badly-scaled", 4, residuals, np.array([1.0, 1.0]), 0.0,
                 np.array([1e6, 2e-6]), "Brown badly scaled")
 
 
@@ -981,19 +962,14 @@ def discrete_boundary_value(n: int = 10) -> Problem:
     n = _size("n", n, 2)
     h = 1.0 / (n + 1)
     t = h * np.arange(1.0, n + 1)
-    t_t = Tensor(t)
 
-    def residuals(z: Tensor) -> Tensor:
-        before, after = _shifted(z)
-        return z * 2.0 - before - after + (z + t_t + 1.0) ** 3 * (h * h / 2)
-
-    def residuals_np(x: np.ndarray) -> np.ndarray:
-        before, after = _shifted_np(x)
-        return 2 * x - before - after + h * h * (x + t + 1.0) ** 3 / 2
+    def residuals(x: Vector, ops: _ArrayOps) -> Vector:
+        before, after = _shifted(x, ops)
+        return x * 2.0 - before - after + (x + t + 1.0) ** 3 * (h * h / 2)
 
     x0 = t * (t - 1.0)
-    return _mgh("boundary-value", 28, residuals, residuals_np, x0, 0.0,
-                _solve_residuals(residuals_np, x0, "discrete_boundary_value"),
+    return _mgh("boundary-value", 28, residuals, x0, 0.0,
+                _solve_residuals(residuals, x0, "discrete_boundary_value"),
                 "discrete boundary value")
 
 
@@ -1010,20 +986,13 @@ def discrete_integral_equation(n: int = 10) -> Problem:
     left = (h / 2) * (1.0 - t)[:, None] * lower * t[None, :]
     right = (h / 2) * t[:, None] * upper * (1.0 - t)[None, :]
     K = left + right
-    K_t, t_t = Tensor(K), Tensor(t)
 
-    def residuals(z: Tensor) -> Tensor:
-        return z + matmul(K_t, (z + t_t + 1.0) ** 3)
-
-    def residuals_np(x: np.ndarray) -> np.ndarray:
-        u = (x + t + 1.0) ** 3
-        inner = np.array([(1 - t[i]) * np.sum(t[: i + 1] * u[: i + 1])
-                          + t[i] * np.sum((1 - t[i + 1:]) * u[i + 1:]) for i in range(n)])
-        return x + h * inner / 2
+    def residuals(x: Vector, ops: _ArrayOps) -> Vector:
+        return x + K @ (x + t + 1.0) ** 3
 
     x0 = t * (t - 1.0)
-    return _mgh("integral-eq", 29, residuals, residuals_np, x0, 0.0,
-                _solve_residuals(residuals_np, x0, "discrete_integral_equation"),
+    return _mgh("integral-eq", 29, residuals, x0, 0.0,
+                _solve_residuals(residuals, x0, "discrete_integral_equation"),
                 "discrete integral equation")
 
 
@@ -1034,16 +1003,12 @@ def linear_full_rank(n: int = 10, m: int = 20) -> Problem:
     n = _size("n", n, 1)
     m = _size("m", m, n)
     A = np.vstack([np.eye(n), np.zeros((m - n, n))]) - 2.0 / m
-    A_t = Tensor(A)
 
-    def residuals(z: Tensor) -> Tensor:
-        return matmul(A_t, z) - 1.0
-
-    def residuals_np(x: np.ndarray) -> np.ndarray:
+    def residuals(x: Vector, ops: _ArrayOps) -> Vector:
         return A @ x - 1.0
 
-    return _mgh("linear-full-rank", 32, residuals, residuals_np, np.ones(n), float(m - n),
-                -np.ones(n), f"linear function, full rank (m={m})", convex=True,
+    return _mgh("linear-full-rank", 32, residuals, np.ones(n), float(m - n), -np.ones(n),
+                f"linear function, full rank (m={m})", convex=True,
                 lipschitz=2 * _lambda_max(A.T @ A))
 
 
