@@ -193,3 +193,80 @@ class AdamDirection(Direction):
         self.state = AdamState(
             int(state["t"]), self.engine.from_state(state["m"]), self.engine.from_state(state["v"])
         )
+
+
+class Rescale(NamedTuple):
+    """The factors a step rule sets on a :class:`RescaledAdam` direction for its next
+    ``compute``: on the old first moment, on the old second moment, and on eps."""
+
+    m: float = 1.0
+    v: float = 1.0
+    eps: float = 1.0
+
+
+class RescaledAdam(Direction):
+    """Adam's moments in units that a step rule changes from step to step: the direction of
+    Prodigy and D-Adaptation's Adam variant (:mod:`descend.optim.rules.distance`).
+
+    m <- b1 rho_m m + (1 - b1) g,   v <- b2 rho_v v + (1 - b2) g^2,
+    d = -m / (sqrt(v) + c eps),
+
+    with no bias correction. (rho_m, rho_v, c) are set by the step rule driving the
+    direction before each ``compute`` (:meth:`rescale`) and return to 1 after it; left at 1
+    this is Adam's direction without bias correction.
+
+    Why: those methods accumulate gradients weighted by a step size lambda_k that grows,
+    m_k = b1 m_{k-1} + (1 - b1) lambda_k g_k, and step by m_k / (sqrt(v_k) + eps). Kept
+    divided by the current weight, m~_k = m_k / lambda_k, the same recursion reads
+    m~_k = b1 (lambda_{k-1} / lambda_k) m~_{k-1} + (1 - b1) g_k: the step size lambda_k
+    leaves the moments and becomes the step rule's alpha, and the direction keeps only
+    the ratio rho_m = lambda_{k-1} / lambda_k (Prodigy weighs v by lambda_k^2, so there
+    rho_v = rho_m^2; D-Adaptation leaves v unweighted, rho_v = 1).
+    """
+
+    def __init__(self, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        if not isinstance(betas, tuple | list) or len(betas) != 2:
+            raise ConfigError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        self.b1 = check_number("betas[0]", betas[0], 0.0, 1.0)
+        self.b2 = check_number("betas[1]", betas[1], 0.0, 1.0)
+        self.eps = check_step_size("eps", eps)
+        self.state = AdamState()
+        self._rescale = Rescale()
+
+    @property
+    def second_moment(self) -> Vector:
+        """v as it stands (before the coming ``compute``; empty before the first)."""
+        return self.state.v
+
+    def rescale(self, factors: Rescale) -> None:
+        """Set (rho_m, rho_v, c) for the next ``compute`` only."""
+        self._rescale = factors
+
+    def compute(self, grads: Vector) -> Vector:
+        s = self.state
+        if not s.m:
+            s.m = self.engine.zeros_like(grads)
+            s.v = self.engine.zeros_like(grads)
+        s.t += 1
+        f, self._rescale = self._rescale, Rescale()
+        b1, b2, eps = self.b1 * f.m, self.b2 * f.v, self.eps * f.eps
+        out = []
+        for m, v, g in zip(s.m, s.v, grads):
+            m *= b1
+            m += (1 - self.b1) * g
+            v *= b2
+            v += (1 - self.b2) * (g * g)
+            denom = self.engine.sqrt(v)
+            denom += eps
+            out.append(-(m / denom))
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        s = self.state
+        return {"t": s.t, "m": self.engine.clone(s.m), "v": self.engine.clone(s.v)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.state = AdamState(
+            int(state["t"]), self.engine.from_state(state["m"]), self.engine.from_state(state["v"])
+        )
+        self._rescale = Rescale()

@@ -6,7 +6,10 @@ holds what extenders implement against, as autograd's ``extend`` does:
 * a step rule implements :class:`StepRule` (``needs``, ``__call__(ctx) -> StepChoice``,
   ``state_dict``/``load_state_dict``); it reads a :class:`StepContext` and what it needs
   is a :class:`Needs`; rules told a metric each epoch implement :class:`MetricObserver`;
-  :class:`StatelessRule` is a base for rules without state; :func:`gradient_is_noise`,
+  rules that read the step's vectors implement :class:`PointObserver` (told a
+  :class:`StepPoint` before the direction is made), and rules defined over a direction of
+  their own :class:`DirectionProvider`; :class:`StatelessRule` is a base for rules without
+  state; :func:`gradient_is_noise`,
   :func:`flat_start` and :func:`working_precision` are the shared rounding guards;
 * a direction subclasses :class:`Direction` (``Gradient``, ``Momentum``, ``AdamDirection``,
   ``LBFGSDirection`` and ``CGDirection`` are the built-in ones); directions that learn are
@@ -18,11 +21,14 @@ holds what extenders implement against, as autograd's ``extend`` does:
 from .directions import AdamDirection, Direction, DirectionStatus, Feedback, Gradient, Momentum
 from .quasi_newton import CGDirection, LBFGSDirection
 from .rules.base import (
+    DirectionProvider,
     MetricObserver,
     Needs,
+    PointObserver,
     StatelessRule,
     StepChoice,
     StepContext,
+    StepPoint,
     StepRule,
     flat_start,
     gradient_is_noise,
@@ -35,6 +41,7 @@ __all__ = [
     "AdamDirection",
     "CGDirection",
     "Direction",
+    "DirectionProvider",
     "DirectionStatus",
     "Feedback",
     "FunctionSchedule",
@@ -43,10 +50,12 @@ __all__ = [
     "MetricObserver",
     "Momentum",
     "Needs",
+    "PointObserver",
     "Schedule",
     "StatelessRule",
     "StepChoice",
     "StepContext",
+    "StepPoint",
     "StepRule",
     "as_step_rule",
     "flat_start",

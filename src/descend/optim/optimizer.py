@@ -31,7 +31,16 @@ from ..errors import ConfigError, GradientError
 from ..linesearch import LineSearchStatus
 from .directions import AdamDirection, Direction, DirectionStatus, Feedback, Gradient, Momentum
 from .restriction import Replay, Restriction, TrialPoint, WeightDecay
-from .rules import Needs, StepChoice, StepContext, as_step_rule, working_precision
+from .rules import (
+    DirectionProvider,
+    Needs,
+    PointObserver,
+    StepChoice,
+    StepContext,
+    StepPoint,
+    as_step_rule,
+    working_precision,
+)
 
 Closure = Callable[[], Any]
 
@@ -239,9 +248,9 @@ class Optimizer:
         #: what the (shared) rule needs: trial points or not
         self._needs = Needs(self.rule.needs)
         self._params = [p for g in self.param_groups for p in g["params"]]
-        self._group_of = [i for i, g in enumerate(self.param_groups) for _ in g["params"]]
         self._decay = WeightDecay(self._engine, [(g["weight_decay"], len(g["params"]))
                                                 for g in self.param_groups])
+        direction = _provided_direction(list(rules.values()), direction)
         steepest_only = [r for r in rules.values() if getattr(r, "gradient_direction_only", False)]
         if steepest_only and not isinstance(direction, Gradient):
             raise ConfigError(
@@ -251,6 +260,8 @@ class Optimizer:
             )
         direction.engine = self._engine
         self.direction = direction
+        #: the rules told each step's point, with the parameters they see (None: all)
+        self._observers = self._point_observers()
         #: whether the direction learns from the steps (L-BFGS, CG); the others cost nothing
         self._learns = bool(direction.learns)
         self._pending: _Pending | None = None  # the learning direction's next feedback
@@ -264,6 +275,23 @@ class Optimizer:
         self._undo: Vector | None = None  # the parameters before the last update
         self._accepted: TrialPoint | None = None  # the last accepted point's gradient
         self._in_spare: float | None = None  # the step whose point the spare buffers hold
+
+    def _point_observers(self) -> list[tuple[PointObserver, list[int] | None]]:
+        """The rules told each step's point (:class:`PointObserver`), each with the indices
+        of the parameters it covers (None: every parameter, the rule all groups share)."""
+        if self._shared_rule:
+            return [(self.rule, None)] if isinstance(self.rule, PointObserver) else []
+        out: list[tuple[PointObserver, list[int] | None]] = []
+        first = 0
+        for group in self.param_groups:
+            rule, count = group["rule"], len(group["params"])
+            if isinstance(rule, PointObserver):
+                if any(r is rule for r, _ in out):
+                    raise ConfigError(f"{rule!r} reads the vectors of its parameter group: "
+                                      "give each group that uses it its own")
+                out.append((rule, list(range(first, first + count))))
+            first += count
+        return out
 
     def _split_groups(self, params: Iterable[Any]) -> list[tuple[list[Any], dict[str, Any]]]:
         """(parameters, group settings) per group, each parameter checked."""
@@ -363,9 +391,14 @@ class Optimizer:
             self._reject(start)  # no update
             return start.loss_tensor
         self._on_start(start.loss, start.x0)
+        for rule, where in self._observers:
+            x, g = start.x0, start.moving
+            if where is not None:
+                x, g = [x[i] for i in where], [g[i] for i in where]
+            rule.start(StepPoint(x, g, self._engine))
         line = self._direction(start)
-        choice, alphas = self._choose(start, line, closure)
-        self._move(start.x0, line, alphas)
+        choice, alphas, steps = self._choose(start, line, closure)
+        self._move(start.x0, line, steps)
         self._record(start, line, choice, alphas)
         return start.loss_tensor
 
@@ -523,8 +556,10 @@ class Optimizer:
         return _Line(v, sign, slope, norm, False)
 
     def _choose(self, start: _Start, line: _Line,
-                closure: Closure | None) -> tuple[StepChoice, list[float]]:
-        """Phase 3: the step rule picks alpha (one per parameter when groups differ)."""
+                closure: Closure | None) -> tuple[StepChoice, list[float], list[float]]:
+        """Phase 3: the step rule picks alpha. Returns the (first group's) choice, the step
+        sizes to record (one, or one per group when groups differ) and those to move by
+        (one, or one per parameter when groups differ or a rule is layer-wise)."""
         rule = self.rule
         self._spare = self._engine.spare_like(self._spare, start.x0)
         t, loss, per_epoch = self.t, start.loss, self.steps_per_epoch
@@ -557,26 +592,35 @@ class Optimizer:
                 choices = [g["rule"](ctx) for g in self.param_groups]
                 choice = choices[0]
                 alphas = [float(c.lr) for c in choices]  # one per group
-        for a in alphas:
-            if not math.isfinite(a) or a < 0:
-                raise ConfigError(f"step rule {rule!r} returned an invalid step size {a!r}")
-        return choice, alphas
+                return choice, alphas, self._group_steps(choices, alphas)
+        steps = alphas if choice.per_parameter is None else \
+            _checked_steps(rule, choice.per_parameter, len(self._params))
+        return choice, _checked_steps(rule, alphas, len(alphas)), steps
 
-    def _move(self, x0: Vector, line: _Line, alphas: list[float]) -> None:
-        """Phase 4: x <- x0 + alpha d, written into the spare buffers; x0 is kept for undo."""
+    def _group_steps(self, choices: list[StepChoice], alphas: list[float]) -> list[float]:
+        """Each group's step sizes, one per parameter (a layer-wise rule's own)."""
+        steps: list[float] = []
+        for group, c, a in zip(self.param_groups, choices, alphas):
+            count = len(group["params"])
+            steps += (_checked_steps(group["rule"], [a], 1) * count if c.per_parameter is None
+                      else _checked_steps(group["rule"], c.per_parameter, count))
+        return steps
+
+    def _move(self, x0: Vector, line: _Line, steps: list[float]) -> None:
+        """Phase 4: x <- x0 + alpha d (alpha one, or one per parameter), written into the
+        spare buffers; x0 is kept for undo."""
         spare = self._spare
         assert spare is not None
-        if len(alphas) == 1:
-            if alphas[0] == 0:
+        if len(steps) == 1:
+            if steps[0] == 0:
                 self._undo = None
                 return
-            if alphas[0] == self._in_spare:  # x0 + alpha d is there already: no second pass
+            if steps[0] == self._in_spare:  # x0 + alpha d is there already: no second pass
                 self._engine.assign(self._params, spare)
             else:
-                self._engine.place(self._params, spare, x0, line.sign * alphas[0], line.v)
+                self._engine.place(self._params, spare, x0, line.sign * steps[0], line.v)
         else:
-            for i, (p, buf, x, v) in enumerate(zip(self._params, spare, x0, line.v)):
-                alpha = alphas[self._group_of[i]]
+            for p, buf, x, v, alpha in zip(self._params, spare, x0, line.v, steps):
                 self._engine.place([p], [buf], [x], line.sign * alpha, [v])
         self._spare = x0
         self._undo = x0
@@ -627,6 +671,29 @@ class Optimizer:
         self.last = StepInfo(self.t, start.loss, 0.0, math.sqrt(start.sq_norm),
                              start.evaluations, start.evaluations,
                              finite=math.isfinite(start.sq_norm), updated=False)
+
+
+def _checked_steps(rule: Any, steps: list[float], count: int) -> list[float]:
+    """``steps`` as floats, each finite and >= 0, ``count`` of them; a ConfigError naming
+    the rule otherwise."""
+    if len(steps) != count:
+        raise ConfigError(f"step rule {rule!r} returned {len(steps)} step sizes for "
+                          f"{count} parameters")
+    out = [float(a) for a in steps]
+    for a in out:
+        if not math.isfinite(a) or a < 0:
+            raise ConfigError(f"step rule {rule!r} returned an invalid step size {a!r}")
+    return out
+
+
+def _provided_direction(rules: list[Any], direction: Direction) -> Direction:
+    """The direction a rule brings (:class:`DirectionProvider`: Prodigy's and
+    D-Adaptation's moments) in place of ``direction``; ``direction`` when none does."""
+    providers = [r for r in rules if isinstance(r, DirectionProvider)]
+    if len(providers) > 1:
+        raise ConfigError(f"{providers[0]!r} and {providers[1]!r} each bring a direction of "
+                          "their own: parameter groups can share only one of them")
+    return providers[0].direction_for(direction) if providers else direction
 
 
 def _check_engine(engine: Any) -> Engine:

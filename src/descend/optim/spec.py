@@ -398,6 +398,20 @@ RULES.add("length", rules.ConstantLength, "gamma", example="length:0.01",
 RULES.add("plateau", rules.ReduceOnPlateau, "lr", Param("factor"), Param("patience", count=True),
           Param("threshold"), Param("min_lr", keyword_only=True), example="plateau:0.1",
           help="lr times factor after patience epochs without a lower loss")
+RULES.add("dog", rules.DoG, Param("lr"), Param("reps_rel"), Param("init_eta", keyword_only=True),
+          help="DoG: max distance from x0 over root-sum-square of gradients")
+RULES.add("ldog", rules.LDoG, Param("lr"), Param("reps_rel"),
+          Param("init_eta", keyword_only=True),
+          help="layer-wise DoG: a DoG step size per parameter tensor")
+RULES.add("prodigy", rules.Prodigy, Param("lr"), Param("d_coef"), Param("d0", keyword_only=True),
+          Param("growth_rate", keyword_only=True), Param("beta3", keyword_only=True),
+          help="Prodigy: Adam's moments, step d lr, d estimating ||x0 - x*||")
+RULES.add("dadapt-adam", rules.DAdaptAdam, Param("lr"), Param("d0", keyword_only=True),
+          Param("growth_rate", keyword_only=True),
+          help="D-Adaptation over Adam's moments (the authors' DAdaptAdam)")
+RULES.add("dadapt-sgd", rules.DAdaptSGD, Param("lr"), Param("d0", keyword_only=True),
+          Param("growth_rate", keyword_only=True),
+          help="D-Adaptation along -g: step d lr / ||g_0||")
 
 #: Register a rule class: ``@register_rule("name", "a", Param("b"), help="...")``.
 register_rule = RULES.rule
@@ -415,7 +429,9 @@ def parse_step_rule(spec: str, objective: Objective | None = None) -> Any:
     ``step:lr:every:gamma``, ``cosine:lr:total[:warmup[:min_lr]]``, ``armijo[:c1[:shrink]]``,
     ``sls`` (Armijo with c1 = 0.1, shrink = 0.5), ``wolfe[:c1[:c2]]``, ``exact``,
     ``exact-quadratic``, ``polyak[:f_star]``, ``polyak-est[:gamma]``, ``sps[:max_lr]``,
-    ``length:gamma``, ``plateau:lr[:factor[:patience[:threshold]]]``, any of them with
+    ``length:gamma``, ``plateau:lr[:factor[:patience[:threshold]]]``, ``dog[:lr[:reps_rel]]``,
+    ``ldog[:lr[:reps_rel]]``, ``prodigy[:lr[:d_coef]]``, ``dadapt-adam[:lr]``,
+    ``dadapt-sgd[:lr]``, any of them with
     ``KEY=NUMBER`` arguments (``armijo:c1=0.1``), and any rule registered since
     (:data:`RULES`). Bad specs raise ``ConfigError`` naming the spec and what is wrong.
     """

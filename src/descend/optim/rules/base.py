@@ -5,7 +5,12 @@ A step rule is a small object the optimizer calls once per step with a :class:`S
 searches, the restriction ``phi(alpha) = f(x + alpha d)``) and which returns a
 :class:`StepChoice`. What it needs from the optimizer (nothing, values of phi, or values and
 slopes) is its :class:`Needs`. A rule that is also told a metric once per epoch
-(``ReduceOnPlateau``) is a :class:`MetricObserver`.
+(``ReduceOnPlateau``) is a :class:`MetricObserver`; one that reads the step's vectors
+(DoG, Prodigy, D-Adaptation: distances from the first point) is a :class:`PointObserver`,
+told a :class:`StepPoint` before the direction is computed; one defined over a direction of
+its own (Prodigy's and D-Adaptation's Adam moments) is a :class:`DirectionProvider`. A
+layer-wise rule (L-DoG) answers one step size per parameter
+(``StepChoice.per_parameter``).
 
 The helpers here serve several rule families: :func:`working_precision` (the eps of the
 parameters' dtype), :func:`gradient_is_noise` (the gradient test at sqrt(eps), shared by the
@@ -24,16 +29,20 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
+from ...engine.base import Engine, Vector
 from ...linesearch import LineSearchStatus
 
 __all__ = [
     "FLOAT64_EPS",
     "ROUNDING_ULPS",
+    "DirectionProvider",
     "MetricObserver",
     "Needs",
+    "PointObserver",
     "StatelessRule",
     "StepChoice",
     "StepContext",
+    "StepPoint",
     "StepRule",
     "flat_start",
     "gradient_is_noise",
@@ -105,6 +114,12 @@ class StepChoice:
     ``value`` is phi(lr) when the rule evaluated it (the accepted point's loss, reused by
     the optimizer rather than recomputed); ``evaluations`` counts calls of phi or
     phi_and_slope; ``gradient_evaluations`` those of phi_and_slope.
+
+    ``per_parameter`` (a layer-wise rule's answer, L-DoG's) holds one step size per
+    parameter tensor the rule covers, in order: parameter i moves by
+    ``per_parameter[i] * d_i``. ``lr`` is then the size of the whole move relative to the
+    direction's, ||x_new - x|| / ||d||, so that ``StepInfo.step_norm`` stays
+    ``lr * ||d||``.
     """
 
     lr: float
@@ -112,6 +127,7 @@ class StepChoice:
     gradient_evaluations: int = 0
     status: LineSearchStatus | None = None
     value: float | None = None
+    per_parameter: list[float] | None = None
 
 
 @runtime_checkable
@@ -139,6 +155,62 @@ class MetricObserver(Protocol):
     """
 
     def observe(self, metric: float) -> float: ...
+
+
+class StepPoint(NamedTuple):
+    """The step's vectors, told to a :class:`PointObserver` before the direction is made.
+
+    Attributes
+    ----------
+    x : list of arrays
+        The parameters' values at the start of the step, one array per parameter of the
+        rule's parameter group(s), in order.
+    g : list of arrays
+        The gradient the direction is made from (weight decay included; clipped when the
+        optimizer clips), same layout.
+    engine : Engine
+        The optimizer's engine: reductions (``dot``), copies (``clone``, ``to_state``,
+        ``from_state``) of arrays of its kind.
+
+    Read ``x`` and ``g``, never keep them: the optimizer writes the next parameters into
+    the buffers ``x`` holds once the step is taken (``engine.clone`` what must outlive the
+    step).
+    """
+
+    x: Vector
+    g: Vector
+    engine: Engine
+
+
+@runtime_checkable
+class PointObserver(Protocol):
+    """A step rule that reads the step's vectors (DoG, Prodigy, D-Adaptation: how far the
+    parameters are from where they started, weighted sums of gradients).
+
+    Besides ``rule(ctx)``, the optimizer calls ``start(point)`` once per step, after the
+    loss and gradient are known and before the direction is computed, with the parameters
+    and gradients of the parameter groups that use the rule (all of them when every group
+    shares it). A rule may so prepare what a direction it provides reads in the same step
+    (Prodigy's weights of Adam's moments). Steps that make no update (a loss that is not
+    finite) are not told.
+    """
+
+    def start(self, point: StepPoint) -> None: ...
+
+
+@runtime_checkable
+class DirectionProvider(Protocol):
+    """A step rule defined over a direction of its own: Prodigy's and D-Adaptation's Adam
+    moments, weighted by the rule's own estimate of the distance to a solution.
+
+    When the optimizer is built, ``direction_for(direction)`` is given the optimizer's
+    direction and returns the one to use: the rule's own, built from what it keeps of the
+    given one (Adam's betas and eps), or ``direction`` itself when it is already the
+    rule's. A direction the rule cannot stand in for (momentum, L-BFGS) is refused with a
+    ``ConfigError`` that names it.
+    """
+
+    def direction_for(self, direction: Any) -> Any: ...
 
 
 #: where no first-order decrease is resolvable, values of f this many times eps |f| apart
