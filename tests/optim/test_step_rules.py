@@ -115,7 +115,7 @@ def test_armijo_accepted_steps_satisfy_sufficient_decrease(name, problem, c1, sh
         x0 = x.data.copy()
         g = prob.g(x0)
         del calls[:]
-        opt.step(closure)
+        opt.step(closure, same_batch=True)  # full batch: the trial step may double
         alpha, x1 = opt.last.lr, x.data.copy()
         assert opt.last.status is LineSearchStatus.CONVERGED
         assert opt.last.evaluations == len(calls)
@@ -183,12 +183,15 @@ def test_armijo_full_batch_warm_start_averages_at_most_two_trials(seed):
     assert np.mean(np.array(trials[1:]) == 1) > 0.5
 
 
-@pytest.mark.parametrize("grow,steps_per_epoch,factor", [
-    (3.0, None, 3.0),
-    (None, None, 2.0),
-    (None, 8, 2.0 ** (1 / 8)),
+@pytest.mark.parametrize("grow,steps_per_epoch,same_batch,factor", [
+    (3.0, None, False, 3.0),
+    (None, None, True, 2.0),  # full batch
+    (None, None, False, 2.0 ** (1 / 50)),  # mini-batches, epoch unknown: STOCHASTIC_WINDOW
+    (None, 8, False, 2.0 ** (1 / 8)),
+    (None, 8, True, 2.0 ** (1 / 8)),  # what fit does: the epoch's length first
 ])
-def test_armijo_first_trial_is_previous_step_times_growth(grow, steps_per_epoch, factor):
+def test_armijo_first_trial_is_previous_step_times_growth(grow, steps_per_epoch, same_batch,
+                                                          factor):
     prob = Quadratic(seed=5, shift=0.5)
     x = param(prob.x0)
     calls: list[np.ndarray] = []
@@ -197,14 +200,14 @@ def test_armijo_first_trial_is_previous_step_times_growth(grow, steps_per_epoch,
     closure = prob.closure(x, calls)
     for _ in range(50):  # the step grows only after a step accepted at its first trial
         del calls[:]
-        opt.step(closure)
+        opt.step(closure, same_batch=same_batch)
         if opt.last.evaluations == 2:
             break
     assert opt.last.evaluations == 2
     previous = opt.last.lr
     del calls[:]
     x1 = x.data.copy()
-    opt.step(closure)
+    opt.step(closure, same_batch=same_batch)
     first_trial = calls[1]  # calls[0] is the forward pass at the start point x1
     d = -prob.g(x1)
     start = float(np.linalg.norm(first_trial - x1) / np.linalg.norm(d))

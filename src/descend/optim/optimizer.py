@@ -131,6 +131,7 @@ class _Start(NamedTuple):
     x0: Vector  # the parameters' values
     evaluations: int  # forward passes made (0 when a trial point's gradient was reused)
     replay: Replay | None
+    same_batch: bool = False  # the caller said: the previous step's objective (full batch)
 
 
 class _Pending(NamedTuple):
@@ -353,8 +354,9 @@ class Optimizer:
         """Mini-batches per epoch, when known; None otherwise (the default).
 
         The stochastic line search reads it (through ``StepContext.steps_per_epoch``) to
-        grow its step by 2 per epoch. The training loop sets it once per run; set it
-        yourself when you drive ``step`` from your own loop.
+        grow its step by 2 per epoch. The training loop sets it once per run; in your own
+        loop it may stay None: ``Armijo`` then grows its step by 2 per 50 steps on
+        mini-batches (2 per step with ``step(closure, same_batch=True)``).
         """
         return self._steps_per_epoch
 
@@ -475,7 +477,8 @@ class Optimizer:
         loss_tensor, loss, evaluations, replay = self._loss_and_gradient(closure, same_batch)
         x0 = engine.values(params)
         if closure is not None and not math.isfinite(loss):
-            return _Start(loss_tensor, loss, [], [], math.nan, x0, evaluations, replay)
+            return _Start(loss_tensor, loss, [], [], math.nan, x0, evaluations, replay,
+                          same_batch)
         grads = moving = engine.grads(params)
         if self.max_grad_norm is not None:
             moving = self._clip(grads)
@@ -487,7 +490,7 @@ class Optimizer:
                 moving = grads
             loss += term
         return _Start(loss_tensor, loss, grads, moving, engine.dot(grads, grads), x0,
-                      evaluations, replay)
+                      evaluations, replay, same_batch)
 
     def _loss_and_gradient(self, closure: Closure | None,
                            same_batch: bool) -> tuple[Any, float, int, Replay | None]:
@@ -571,7 +574,7 @@ class Optimizer:
             initial = self.direction.initial if self._learns and not line.fallback else None
             ctx = StepContext(t, loss, norm, line.norm, line.slope, line_fn.phi,
                               line_fn.phi_and_slope, per_epoch, initial,
-                              self._precision)
+                              self._precision, start.same_batch)
             try:
                 choice = rule(ctx)
             finally:
@@ -584,7 +587,7 @@ class Optimizer:
         else:
             self._in_spare = None
             ctx = StepContext(t, loss, norm, line.norm, line.slope, None, None, per_epoch,
-                              None, self._precision)
+                              None, self._precision, start.same_batch)
             if self._shared_rule:
                 choice = rule(ctx)
                 alphas = [float(choice.lr)]

@@ -93,6 +93,10 @@ class StepContext(NamedTuple):
     precision : float
         The machine epsilon of the parameters' dtype (2.2e-16 for float64, 1.2e-7 for
         float32): the working precision, below which no decrease can be resolved.
+    same_batch : bool
+        The caller said this step's objective is the previous step's (``step(closure,
+        same_batch=True)``: full-batch training). False, the default, means a step may
+        see a new mini-batch: rules must then be safe on stochastic objectives.
     """
 
     t: int
@@ -105,6 +109,7 @@ class StepContext(NamedTuple):
     steps_per_epoch: int | None = None
     initial: float | None = None
     precision: float = FLOAT64_EPS
+    same_batch: bool = False
 
 
 @dataclass(slots=True)
