@@ -35,6 +35,7 @@ import descend.torch as dt
 from descend import optim
 from descend.errors import ConfigError
 
+from .conftest import DEVICES
 from .test_parity import _run
 
 AUTHORS_RTOL = 1e-10
@@ -200,9 +201,10 @@ PARITY = {
 }
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("case", list(PARITY))
-def test_same_trajectory_in_both_engines(case):
-    worst = _run(PARITY[case], "cpu", "mlp", 1e-9)
+def test_same_trajectory_in_both_engines(case, device):
+    worst = _run(PARITY[case], device, "mlp", 1e-9)
     print(f"{case}: worst relative difference over 25 steps {worst:.2e}")
 
 

@@ -511,7 +511,11 @@ class Prodigy(_AdamMoments):
     (0.9, 0.999) and 1e-8 over GD. Matches ``prodigyopt.Prodigy(decouple=False)`` (1.1.2)
     step for step, weight decay included; the authors' default ``decouple=True`` (AdamW's
     decoupled decay, lambda_k wd x_k) is not offered, nor ``slice_p`` > 1 (statistics on
-    every p-th entry) or FSDP.
+    every p-th entry) or FSDP. One deliberate difference: with b1 = 0 prodigyopt skips the
+    first moment and steps by lambda_k d_{k+1} g_k / (sqrt(v_k) + d_{k+1} eps), the updated
+    d_{k+1} where its b1 > 0 path's moment holds d_k g_k; here b1 = 0 is the b1 > 0 form
+    (m_k = d_k g_k), so the authors' move is this one times d_{k+1} / d_k on the steps where
+    d rises.
     """
 
     _shown = ("lr", "d_coef", "d0", "growth_rate", "beta3", "safeguard_warmup",
