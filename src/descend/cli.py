@@ -28,6 +28,7 @@ from ._argtypes import (
     positive_int,
     unit_interval,
 )
+from ._flags import optimizer_options, stop_when
 from .backend import manual_seed
 from .compare import (
     OPTIMIZERS,
@@ -53,7 +54,7 @@ from .optim import spec
 from .optim.quasi_newton import BETAS
 from .optim.rules import Needs
 from .problems import PROBLEMS, make_problem
-from .train import StopWhen, evaluate, fit
+from .train import evaluate, fit
 from .train.checkpoint import check_checkpoint_target, load_checkpoint
 from .train.stopping import compared, for_command_line
 
@@ -532,23 +533,6 @@ def _train_data(args: argparse.Namespace,
 def _train_optimizer(args: argparse.Namespace, params: list[Any], rule: Any) -> Any:
     """The optimizer ``--optimizer`` names, with its flags (NumPy engine)."""
     return spec.make_optimizer(args.optimizer, params, rule, **optimizer_options(args))
-
-
-def optimizer_options(args: argparse.Namespace) -> dict[str, Any]:
-    """``descend train``'s optimizer flags as :func:`descend.optim.spec.make_optimizer`'s
-    options (None: not given); both engines build their optimizer from them."""
-    return {"momentum": args.momentum, "nesterov": args.nesterov,
-            "weight_decay": args.weight_decay, "history_size": args.history_size,
-            "beta": args.beta}
-
-
-def stop_when(args: argparse.Namespace) -> StopWhen:
-    """The stopping criteria ``descend train``'s flags ask for (both engines)."""
-    return StopWhen(max_steps=args.max_steps, loss_below=args.loss_below,
-                    grad_norm_below=args.grad_norm_below,
-                    rel_loss_change_below=args.rel_change_below,
-                    param_change_below=args.param_change_below, patience=args.patience,
-                    time_limit=args.time_limit)
 
 
 def _interruption(args: argparse.Namespace, history: Any) -> str:

@@ -4,7 +4,7 @@ The MLP is built by descend (same sizes, activation, dropout and initial weights
 seed) and copied into ``torch.nn`` layers; the optimizer is ``descend.torch``'s, built by
 the registry (:func:`descend.optim.spec.make_optimizer`) from the same flags and step rule as
 for the NumPy engine, and the stopping criteria by the same function
-(:func:`descend.cli.stop_when`). The loop is descend's ``train_steps``: seeded shuffles,
+(:func:`descend._flags.stop_when`). The loop is descend's ``train_steps``: seeded shuffles,
 ``opt.step(closure)``, a line per epoch.
 """
 
@@ -21,11 +21,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..cli import optimizer_options, stop_when
+from .._flags import optimizer_options, stop_when
 from ..nn import Dropout, Linear, mlp
 from ..optim.spec import make_optimizer
 from ..train import train_steps
-from . import optimizers
+from .spec import TORCH
 
 #: ``descend train`` flags this engine does not take, with their value when not given.
 #: docs/pytorch.md lists them between its ``torch-refuses`` markers (a test compares).
@@ -87,7 +87,7 @@ def train(args: argparse.Namespace, rule: Any, sizes: list[int], X_train: np.nda
     torch.manual_seed(args.seed)
     model = torch_mlp(sizes, args.activation, args.dropout, args.seed)
     params = list(model.parameters())
-    opt = make_optimizer(args.optimizer, params, rule, namespace=optimizers,
+    opt = make_optimizer(args.optimizer, params, rule, namespace=TORCH,
                          **optimizer_options(args))
     regression = np.asarray(y_train).dtype.kind == "f"
     target_type = np.float32 if regression else np.int64
