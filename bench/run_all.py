@@ -19,6 +19,7 @@ BENCHMARKS = [
     ("quasi_newton.py", ["--markdown"]),
     ("sklearn_datasets.py", ["--markdown", "--rounds", "3", "--sklearn-max-iter", "50000"]),
     ("torch_bridge.py", ["--markdown"]),
+    ("lr_free.py", ["--markdown"]),  # an hour or more on 2 cores
 ]
 
 
