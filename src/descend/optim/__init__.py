@@ -14,6 +14,8 @@ import warnings
 from typing import Any
 
 from . import extend  # noqa: F401  (ds.optim.extend, the extenders' module)
+from .averaging import AdamWScheduleFree, ScheduleFree, ScheduleFreePlus, SGDScheduleFree
+from .momo import Momo, MomoAdam
 from .optimizer import GD, Adam, Optimizer, StepInfo
 from .quasi_newton import CG, LBFGS
 from .rules import (
@@ -35,6 +37,7 @@ from .rules import (
     StepDecay,
     StrongWolfe,
 )
+from .rules.polyak import MomoStep
 from .spec import make_optimizer, parse_step_rule
 from .subgradient import Subgradient
 
@@ -43,6 +46,7 @@ __all__ = [
     "GD",
     "LBFGS",
     "Adam",
+    "AdamWScheduleFree",
     "Armijo",
     "Constant",
     "ConstantLength",
@@ -55,10 +59,16 @@ __all__ = [
     "InverseSqrt",
     "InverseTime",
     "LDoG",
+    "Momo",
+    "MomoAdam",
+    "MomoStep",
     "Optimizer",
     "Polyak",
     "Prodigy",
     "ReduceOnPlateau",
+    "SGDScheduleFree",
+    "ScheduleFree",
+    "ScheduleFreePlus",
     "StepDecay",
     "StepInfo",
     "StrongWolfe",

@@ -26,7 +26,8 @@ value when the spec does not give it.
 Optimizers
 ----------
 :data:`OPTIMIZERS` names the optimizers (``gd``, ``adam``, ``subgradient``, ``lbfgs``,
-``cg``), the options each takes and the step rule it gets when none is given;
+``cg``, ``momo``, ``momo-adam`` and the Schedule-Free ``sf-sgd``, ``sf-adamw``,
+``sf-plus``), the options each takes and the step rule it gets when none is given;
 :func:`make_optimizer` builds one from the NumPy classes (:mod:`descend.optim`) or from
 another namespace holding classes of the same names (:mod:`descend.torch`).
 """
@@ -42,8 +43,11 @@ from typing import Any, NamedTuple, Protocol
 
 from ..errors import ConfigError, ConfigTypeError
 from . import rules
+from .averaging import AdamWScheduleFree, ScheduleFree, ScheduleFreePlus, SGDScheduleFree
+from .momo import Momo, MomoAdam
 from .optimizer import GD, Adam
 from .quasi_newton import CG, LBFGS
+from .rules.polyak import MomoStep
 from .subgradient import Subgradient
 
 __all__ = [
@@ -393,6 +397,10 @@ RULES.add("polyak-est", rules.Polyak, Param("gamma"), fixed={"f_star": None},
           help="Polyak step aiming at f_best - gamma / sqrt(t + 1) (f* unknown)")
 RULES.add("sps", rules.Polyak, Param("max_lr", 1.0), fixed={"f_star": 0.0, "c": 0.5},
           help="stochastic Polyak step SPS_max: c = 0.5, f* = 0, capped at max_lr")
+RULES.add("momo", MomoStep, Param("lr"), Param("lb"),
+          help="MoMo: the averaged model's Polyak step, capped at lr (lb = 0)")
+RULES.add("momo-est", MomoStep, Param("lr"), Param("lb"), fixed={"estimate_lb": True},
+          help="MoMo*: MoMo with the loss's lower bound estimated online")
 RULES.add("length", rules.ConstantLength, "gamma", example="length:0.01",
           help="gamma / ||d||: every step moves the parameters by gamma")
 RULES.add("plateau", rules.ReduceOnPlateau, "lr", Param("factor"), Param("patience", count=True),
@@ -474,12 +482,24 @@ OPTIMIZERS: Mapping[str, OptimizerEntry] = MappingProxyType({e.name: e for e in 
                    "L-BFGS, for full batches"),
     OptimizerEntry("cg", "CG", ("beta", "restart", "max_iter"), "wolfe:0.0001:0.1",
                    "nonlinear conjugate gradients, for full batches"),
+    OptimizerEntry("momo", "Momo", (), "momo",
+                   "MoMo: averaged momentum, the Polyak step of its model"),
+    OptimizerEntry("momo-adam", "MomoAdam", ("betas", "eps"), "momo:0.01",
+                   "MoMo-Adam: Adam's direction, MoMo's model step"),
+    OptimizerEntry("sf-sgd", "SGDScheduleFree", ("warmup_steps",), "1.0",
+                   "Schedule-Free SGD (gradients at y, evaluation at the average x)"),
+    OptimizerEntry("sf-adamw", "AdamWScheduleFree", ("betas", "eps", "warmup_steps"), "0.0025",
+                   "Schedule-Free AdamW"),
+    OptimizerEntry("sf-plus", "ScheduleFreePlus", ("betas", "eps"), "1.0",
+                   "ScheduleFree+: Schedule-Free Adam with a Polyak step"),
 )})
 _EVERY = ("weight_decay", "max_grad_norm")
 _OPTIONS = frozenset(_EVERY).union(*(e.options for e in OPTIMIZERS.values()))
 
 #: The NumPy engine's classes, the namespace :func:`make_optimizer` uses by default.
-NUMPY = SimpleNamespace(GD=GD, Adam=Adam, Subgradient=Subgradient, LBFGS=LBFGS, CG=CG)
+NUMPY = SimpleNamespace(GD=GD, Adam=Adam, Subgradient=Subgradient, LBFGS=LBFGS, CG=CG,
+                        Momo=Momo, MomoAdam=MomoAdam, SGDScheduleFree=SGDScheduleFree,
+                        AdamWScheduleFree=AdamWScheduleFree, ScheduleFreePlus=ScheduleFreePlus)
 
 
 def optimizer_entry(name: str) -> OptimizerEntry:
@@ -491,14 +511,14 @@ def optimizer_entry(name: str) -> OptimizerEntry:
 
 def make_optimizer(name: str, params: Any, lr: Any = None, *, namespace: Any = None,
                    objective: Objective | None = None, strict: bool = True,
-                   **options: Any) -> Any:
+                   schedule_free: float | None = None, **options: Any) -> Any:
     """The optimizer ``name`` over ``params``, with step rule ``lr`` and ``options``.
 
     Parameters
     ----------
     name : str
         A key of :data:`OPTIMIZERS` (``"gd"``, ``"adam"``, ``"subgradient"``, ``"lbfgs"``,
-        ``"cg"``).
+        ``"cg"``, ``"momo"``, ``"momo-adam"``, ``"sf-sgd"``, ``"sf-adamw"``, ``"sf-plus"``).
     params : iterable
         The parameters (or parameter groups), as the class takes them.
     lr : str, float, callable, step rule or None
@@ -511,10 +531,13 @@ def make_optimizer(name: str, params: Any, lr: Any = None, *, namespace: Any = N
         An option the optimizer does not take (``momentum`` for ``adam``) is refused with
         ``ConfigError`` unless it is unset (None, 0 or False); with ``strict=False`` it is
         dropped, as scikit-learn's MLPs ignore ``momentum`` under Adam.
+    schedule_free : float or None
+        Wrap the optimizer in Schedule-Free averaging with this beta
+        (:class:`~descend.optim.averaging.ScheduleFree`: any optimizer, any rule).
     **options
         ``weight_decay`` and ``max_grad_norm`` for every optimizer; ``momentum``,
         ``nesterov``, ``betas``, ``eps``, ``history_size``, ``beta``, ``restart``,
-        ``max_iter`` where they apply.
+        ``max_iter``, ``warmup_steps`` where they apply.
         None means "the class's default".
     """
     entry = optimizer_entry(name)
@@ -533,7 +556,12 @@ def make_optimizer(name: str, params: Any, lr: Any = None, *, namespace: Any = N
     if lr is None or isinstance(lr, str):
         lr = parse_step_rule(entry.default_lr if lr is None else lr, objective)
     cls = getattr(NUMPY if namespace is None else namespace, entry.cls)
-    return cls(params, lr=lr, **kwargs)
+    optimizer = cls(params, lr=lr, **kwargs)
+    if schedule_free is None:
+        return optimizer
+    if isinstance(optimizer, ScheduleFree):
+        raise ConfigError(f"optimizer {name!r} is Schedule-Free already: no schedule_free")
+    return ScheduleFree(optimizer, schedule_free)
 
 
 def _unset(value: Any) -> bool:

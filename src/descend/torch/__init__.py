@@ -1,5 +1,8 @@
 """descend's step sizes on PyTorch models: ``GD``, ``Adam``, ``Subgradient``, ``LBFGS``, ``CG`` as
-``torch.optim.Optimizer`` subclasses, taking the same step rules as :mod:`descend.optim`.
+``torch.optim.Optimizer`` subclasses, taking the same step rules as :mod:`descend.optim`; ``Momo``
+and ``MomoAdam`` too; Schedule-Free averaging (``ScheduleFree`` around any of them,
+``SGDScheduleFree``, ``AdamWScheduleFree``, ``ScheduleFreePlus``) with
+``recompute_batch_norm`` for BatchNorm's statistics at the average.
 
 >>> import descend.torch as dt
 >>> from descend.optim import Armijo
@@ -17,10 +20,13 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess witho
         "descend.torch needs PyTorch, which is not installed: pip install 'descend[torch]'"
     ) from exc
 
+from ..optim.averaging import ScheduleFree
 from ..optim.optimizer import StepInfo
+from .averaging import AdamWScheduleFree, ScheduleFreePlus, SGDScheduleFree, recompute_batch_norm
 from .engine import TorchEngine
-from .optimizers import CG, GD, LBFGS, Adam, Optimizer, Subgradient
+from .optimizers import CG, GD, LBFGS, Adam, Momo, MomoAdam, Optimizer, Subgradient
 from .spec import make_optimizer
 
-__all__ = ["CG", "GD", "LBFGS", "Adam", "Optimizer", "StepInfo", "Subgradient", "TorchEngine",
-           "make_optimizer"]
+__all__ = ["CG", "GD", "LBFGS", "Adam", "AdamWScheduleFree", "Momo", "MomoAdam", "Optimizer",
+           "SGDScheduleFree", "ScheduleFree", "ScheduleFreePlus", "StepInfo", "Subgradient",
+           "TorchEngine", "make_optimizer", "recompute_batch_norm"]

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, DTypeError
+from ..optim import momo as core_momo
 from ..optim import optimizer as core
 from ..optim import quasi_newton as core_quasi_newton
 from ..optim import subgradient as core_subgradient
@@ -375,3 +376,37 @@ class CG(Optimizer, core_quasi_newton.CG):
         core_quasi_newton.CG.__init__(self, params, lr, beta, restart, weight_decay, max_iter,
                                       max_grad_norm=max_grad_norm,
                                       engine=TorchEngine(process_group=process_group))
+
+
+class Momo(Optimizer, core_momo.Momo):
+    """MoMo on torch parameters: ``descend.optim.Momo`` (momentum with the Polyak step of an
+    averaged model, Schaipp et al., ICML 2024) as a ``torch.optim.Optimizer``, with the same
+    arguments and the authors' defaults (``lr=1.0`` the cap, ``beta=0.9``, ``lb=0``).
+
+    ``weight_decay`` is MoMo's proximal step, x <- x / (1 + alpha lambda) after the move.
+    ``max_grad_norm`` and ``process_group`` as in :class:`GD`.
+    """
+
+    def __init__(self, params: Iterable[Any], lr: Any = 1.0, beta: float = 0.9,
+                 weight_decay: float = 0.0, lb: float = 0.0, bias_correction: bool = False,
+                 estimate_lb: bool = False, *, max_grad_norm: float | None = None,
+                 process_group: Any = None):
+        core_momo.Momo.__init__(self, params, lr, beta, weight_decay, lb, bias_correction,
+                                estimate_lb, max_grad_norm=max_grad_norm,
+                                engine=TorchEngine(process_group=process_group))
+
+
+class MomoAdam(Optimizer, core_momo.MomoAdam):
+    """MoMo-Adam on torch parameters: ``descend.optim.MomoAdam`` (Adam's preconditioned
+    momentum with MoMo's model step) as a ``torch.optim.Optimizer``, with the same
+    arguments and the authors' defaults (``lr=1e-2`` the cap, ``betas=(0.9, 0.999)``).
+    ``max_grad_norm`` and ``process_group`` as in :class:`GD`."""
+
+    def __init__(self, params: Iterable[Any], lr: Any = 1e-2,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, lb: float = 0.0, divide: bool = True,
+                 estimate_lb: bool = False, *, max_grad_norm: float | None = None,
+                 process_group: Any = None):
+        core_momo.MomoAdam.__init__(self, params, lr, betas, eps, weight_decay, lb, divide,
+                                    estimate_lb, max_grad_norm=max_grad_norm,
+                                    engine=TorchEngine(process_group=process_group))

@@ -1,17 +1,28 @@
 """The registry's doors for PyTorch: :func:`make_optimizer` with ``descend.torch``'s classes.
 
 Step rules need nothing torch-specific (they read numbers from the step's context), so
-:func:`descend.optim.parse_step_rule` serves both engines; only the optimizer classes differ.
+:func:`descend.optim.parse_step_rule` serves both engines; only the optimizer classes differ:
+:data:`TORCH` holds them under the names :data:`descend.optim.spec.OPTIMIZERS` looks up, as
+:data:`descend.optim.spec.NUMPY` holds the NumPy engine's.
 """
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 from ..optim import spec
-from . import optimizers
+from . import averaging, optimizers
 
-__all__ = ["make_optimizer"]
+__all__ = ["TORCH", "make_optimizer"]
+
+#: ``descend.torch``'s optimizer classes, by the names the registry's entries give.
+TORCH = SimpleNamespace(
+    GD=optimizers.GD, Adam=optimizers.Adam, Subgradient=optimizers.Subgradient,
+    LBFGS=optimizers.LBFGS, CG=optimizers.CG, Momo=optimizers.Momo,
+    MomoAdam=optimizers.MomoAdam, SGDScheduleFree=averaging.SGDScheduleFree,
+    AdamWScheduleFree=averaging.AdamWScheduleFree, ScheduleFreePlus=averaging.ScheduleFreePlus,
+)
 
 
 def make_optimizer(name: str, params: Any, lr: Any = None, *, strict: bool = True,
@@ -21,9 +32,9 @@ def make_optimizer(name: str, params: Any, lr: Any = None, *, strict: bool = Tru
     ``lr`` is a spec string (``"armijo:c1=0.1"``, parsed by the one registry,
     :data:`descend.optim.spec.RULES`), a number, a schedule or a rule; None is the
     optimizer's registered default. ``strict`` and ``options`` as in
-    :func:`descend.optim.spec.make_optimizer` (``momentum``, ``weight_decay``, ...).
+    :func:`descend.optim.spec.make_optimizer` (``momentum``, ``weight_decay``,
+    ``schedule_free``, ...).
 
     >>> opt = descend.torch.make_optimizer("gd", model.parameters(), "sls", momentum=0.9)
     """
-    return spec.make_optimizer(name, params, lr, namespace=optimizers, strict=strict,
-                               **options)
+    return spec.make_optimizer(name, params, lr, namespace=TORCH, strict=strict, **options)

@@ -34,7 +34,15 @@ from .callbacks import Callback, Callbacks, after_epoch, after_step, at_train_en
 from .checkpoint import Checkpointer, RunState, check_checkpoint_target, restore_run, skip_done
 from .console import InterruptFlag, describe, interrupted, interrupted_midway, progress_bar
 from .history import History, StopReason
-from .metrics import ModeSwitching, Tally, epoch_record, evaluate, probe, tell_rules
+from .metrics import (
+    ModeSwitching,
+    Tally,
+    epoch_record,
+    evaluate,
+    evaluation_mode,
+    probe,
+    tell_rules,
+)
 from .source import (
     Source,
     check_model_parameters,
@@ -82,7 +90,10 @@ def fit(
     loss_fn : callable
         ``loss_fn(outputs, targets) -> scalar Tensor`` (e.g. ``ds.nn.CrossEntropyLoss()``).
     optimizer : Optimizer
-        Built over ``model.parameters()``.
+        Built over ``model.parameters()``. One with an evaluation point of its own
+        (Schedule-Free's average x, a :class:`~descend.train.metrics.ModeSwitching`) is in
+        evaluation mode while each epoch ends (validation, ``keep_best``'s copy, the
+        callbacks' epoch hooks) and when ``fit`` returns: the model then holds x.
     data : (X, y) arrays, or an iterable of (X_batch, y_batch)
         Arrays are checked first (shapes, dtypes, NaN/inf with their row and column);
         integer ``y`` means classification (accuracy is reported).
@@ -301,6 +312,8 @@ class _Run:
         self.started = time.perf_counter()
         if isinstance(self.model, ModeSwitching):
             self.model.train()
+        if isinstance(self.optimizer, ModeSwitching):  # Schedule-Free: gradients at y
+            self.optimizer.train()
         reason: StopReason | None = None
         epoch = self.start_epoch
         try:
@@ -330,6 +343,8 @@ class _Run:
             if self.bar is not None:
                 self.bar.close()
             history.seconds = self.elapsed()
+            if isinstance(self.optimizer, ModeSwitching):  # the model holds the average x
+                self.optimizer.eval()
             at_train_end(self.callbacks, history, self.model)
         return history
 
@@ -409,7 +424,13 @@ class _Run:
                                    updated=info is None or info.updated)
 
     def end_epoch(self, epoch: int, reason: StopReason | None) -> StopReason | None:
-        """Record the epoch (validation, best) and read the epoch-level criteria."""
+        """Record the epoch (validation, best) and read the epoch-level criteria, with an
+        optimizer that has an evaluation point (Schedule-Free's x) switched to it: the
+        validation, the best epoch's copy and the callbacks see the model there."""
+        with evaluation_mode(self.optimizer):
+            return self._end_epoch(epoch, reason)
+
+    def _end_epoch(self, epoch: int, reason: StopReason | None) -> StopReason | None:
         history = self.history
         steps_in_epoch = history.steps - self.first_step
         if steps_in_epoch == 0:

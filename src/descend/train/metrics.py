@@ -7,7 +7,9 @@ the step rules driven by one); :func:`probe` (one sample through the model and
 the loss before training, so that data that do not fit are refused before any step).
 
 A model that has training and evaluation modes is a :class:`ModeSwitching` (``nn.Module``
-is, and so is a PyTorch module); :func:`evaluation_mode` switches it for a block.
+is, and so is a PyTorch module); :func:`evaluation_mode` switches it for a block. So is an
+optimizer whose parameters differ between the two (Schedule-Free: gradients at y, the model
+evaluated at the average x), which the loop switches around the end of each epoch.
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ from .history import EpochRecord, History
 @runtime_checkable
 class ModeSwitching(Protocol):
     """A model with a training mode and an evaluation mode (dropout off), as
-    ``nn.Module`` and ``torch.nn.Module`` have."""
+    ``nn.Module`` and ``torch.nn.Module`` have; or an optimizer whose parameters hold another
+    point for evaluation than for training (``descend.optim.ScheduleFree``: ``eval()`` puts
+    the average x in the parameters, ``train()`` the point y where gradients are taken)."""
 
     #: whether the model is in training mode
     training: bool
@@ -44,8 +48,9 @@ class ModeSwitching(Protocol):
 
 @contextmanager
 def evaluation_mode(model: Any) -> Iterator[None]:
-    """Run the block with ``model`` in evaluation mode, then put back training mode if it
-    was on (also when the block raises); a model without modes is left alone."""
+    """Run the block with ``model`` (or an optimizer with modes) in evaluation mode, then put
+    back training mode if it was on (also when the block raises); anything without modes is
+    left alone."""
     switching = isinstance(model, ModeSwitching)
     was_training = switching and model.training
     if switching:
