@@ -46,7 +46,7 @@ SKIP = {
     "DirectionStatus", "Feedback",
     # abstract bases and protocols: subclassed, not called with data
     "Module", "Optimizer", "StepRule", "Direction", "Schedule", "Callback", "MetricObserver",
-    "StatelessRule",
+    "StatelessRule", "PointObserver", "DirectionProvider",
     # rule authors' rounding guards, read on every step with the optimizer's own StepContext
     "working_precision", "gradient_is_noise", "flat_start",
     # context managers and global switches that take no data
