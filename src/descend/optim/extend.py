@@ -12,13 +12,16 @@ holds what extenders implement against, as autograd's ``extend`` does:
   state; :func:`gradient_is_noise`,
   :func:`flat_start` and :func:`working_precision` are the shared rounding guards;
 * a direction subclasses :class:`Direction` (``Gradient``, ``Momentum``, ``AdamDirection``,
-  ``LBFGSDirection`` and ``CGDirection`` are the built-in ones); directions that learn are
+  ``LBFGSDirection``, ``CGDirection`` and ``MomoDirection``, which keeps the averages a
+  :class:`MomoModel` is made of for a rule bound to it as to a :class:`ModelSource`, are the
+  built-in ones); directions that learn are
   told a :class:`Feedback` and report a :class:`DirectionStatus`;
 * :func:`descend.optim.spec.register_rule` puts a new rule on the registry, so that it
   reaches the command line, ``compare``, the estimators and ``descend.torch``.
 """
 
 from .directions import AdamDirection, Direction, DirectionStatus, Feedback, Gradient, Momentum
+from .momo import MomoDirection
 from .quasi_newton import CGDirection, LBFGSDirection
 from .rules.base import (
     DirectionProvider,
@@ -34,6 +37,7 @@ from .rules.base import (
     gradient_is_noise,
     working_precision,
 )
+from .rules.polyak import ModelSource, MomoModel
 from .rules.schedules import FunctionSchedule, Schedule, as_step_rule
 from .spec import register_rule, unregister_rule
 
@@ -48,7 +52,10 @@ __all__ = [
     "Gradient",
     "LBFGSDirection",
     "MetricObserver",
+    "ModelSource",
     "Momentum",
+    "MomoDirection",
+    "MomoModel",
     "Needs",
     "PointObserver",
     "Schedule",
