@@ -43,10 +43,10 @@ SKIP = {
     # typed records and enums: plain containers of what descend computed, not input checkers
     "LoadResult", "Best", "EpochRecord", "StopReason", "StepInfo", "StepChoice", "StepContext",
     "LineSearchResult", "LineSearchStatus", "Problem", "Needs", "STOP_REASONS",
-    "DirectionStatus", "Feedback",
+    "DirectionStatus", "Feedback", "MomoModel",
     # abstract bases and protocols: subclassed, not called with data
     "Module", "Optimizer", "StepRule", "Direction", "Schedule", "Callback", "MetricObserver",
-    "StatelessRule", "PointObserver", "DirectionProvider",
+    "StatelessRule", "PointObserver", "DirectionProvider", "ModelSource",
     # rule authors' rounding guards, read on every step with the optimizer's own StepContext
     "working_precision", "gradient_is_noise", "flat_start",
     # context managers and global switches that take no data

@@ -76,6 +76,8 @@ class MomoDirection(Direction):
             raise ConfigError(f"bias_correction must be True or False, got {bias_correction!r}")
         self.bias_correction = bias_correction or adam is not None
         if adam is not None:
+            if not isinstance(adam, tuple | list) or len(adam) != 2:
+                raise ConfigError(f"adam must be a pair (beta2, eps) or None, got {adam!r}")
             self.beta2 = check_number("betas[1]", adam[0], 0.0, 1.0)
             self.eps = check_step_size("eps", adam[1], allow_zero=True)
         self.adam = adam is not None
