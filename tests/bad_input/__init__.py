@@ -1,4 +1,9 @@
-"""Bad input, everywhere: one table of invalid arguments per public area.
+"""Bad input across the package (cross-cutting): the convention that every error names the
+bad value, held by one table of invalid arguments per public area, written with the shared
+helpers below, and by the fuzzers over every public callable (``api_fuzz``) and over CSV
+text (``test_fuzz``). Tests of one module's own bad input that need none of these helpers
+live beside that module's tests (``tests/linesearch/test_bad_input.py``,
+``tests/test_cli_bad_input.py``).
 
 Every case states the exception type it expects and a piece of text that must appear in
 the message: the bad value itself (or, for a wrong type, the type's name), so that a user
