@@ -7,11 +7,13 @@ names why it stopped. None of them ever sees a model.
 - :func:`backtracking`: Armijo sufficient decrease with safeguarded interpolation.
 - :func:`strong_wolfe`: both strong Wolfe conditions (N&W Algorithms 3.5/3.6).
 - :func:`exact`: minimises phi over ``alpha >= 0`` (closed form for quadratics).
+- :func:`smoothed_backtracking`: Armijo's test on averaged decreases and slopes (SaLSA).
 """
 
 from descend.linesearch.backtracking import backtracking
 from descend.linesearch.exact import exact
 from descend.linesearch.result import LineSearchResult, LineSearchStatus
+from descend.linesearch.smoothed import smoothed_backtracking
 from descend.linesearch.wolfe import strong_wolfe
 
 __all__ = [
@@ -19,5 +21,6 @@ __all__ = [
     "LineSearchStatus",
     "backtracking",
     "exact",
+    "smoothed_backtracking",
     "strong_wolfe",
 ]

@@ -34,6 +34,7 @@ from .rules import (
     Polyak,
     Prodigy,
     ReduceOnPlateau,
+    SmoothedArmijo,
     StepDecay,
     StrongWolfe,
 )
@@ -69,6 +70,7 @@ __all__ = [
     "SGDScheduleFree",
     "ScheduleFree",
     "ScheduleFreePlus",
+    "SmoothedArmijo",
     "StepDecay",
     "StepInfo",
     "StrongWolfe",

@@ -248,6 +248,8 @@ class Optimizer:
             [p for g in self.param_groups for p in g["params"]]))
         #: what the (shared) rule needs: trial points or not
         self._needs = Needs(self.rule.needs)
+        #: the rule searches along any direction, descent or not (no fallback to -g)
+        self._keeps_direction = bool(getattr(self.rule, "keeps_direction", False))
         self._params = [p for g in self.param_groups for p in g["params"]]
         self._decay = WeightDecay(self._engine, [(g["weight_decay"], len(g["params"]))
                                                 for g in self.param_groups])
@@ -553,7 +555,8 @@ class Optimizer:
         else:
             slope = sign * self._engine.dot(start.grads, v)
             norm = math.sqrt(self._engine.dot(v, v))
-        if self._needs is not Needs.NOTHING and not slope < 0 and start.sq_norm > 0:
+        if (self._needs is not Needs.NOTHING and not slope < 0 and start.sq_norm > 0
+                and not self._keeps_direction):
             # not a descent direction: the line search runs along -g instead
             return _Line(start.grads, -1.0, -start.sq_norm, math.sqrt(start.sq_norm), True)
         return _Line(v, sign, slope, norm, False)

@@ -386,6 +386,10 @@ RULES.add("sls", rules.Armijo, Param("c1", 0.1), Param("shrink"), Param("alpha0"
 RULES.add("wolfe", rules.StrongWolfe, Param("c1"), Param("c2"), Param("alpha0", keyword_only=True),
           help="strong-Wolfe line search (forward and backward per trial)")
 RULES.add("exact", rules.Exact, Param("tol", keyword_only=True),
+RULES.add("salsa", rules.SmoothedArmijo, Param("c1"), Param("shrink"), Param("grow"),
+          Param("every", count=True), Param("beta", keyword_only=True),
+          Param("alpha0", keyword_only=True), Param("warmup", keyword_only=True, count=True),
+          help="SaLSA: Armijo on averages, checked every <= 10 steps (for Adam)")
           help="exact line search (bracketing and Brent's method)")
 RULES.add("exact-quadratic", rules.Exact, fixed={"quadratic": True},
           help="exact step for a quadratic: one trial gives the curvature")

@@ -3,11 +3,11 @@
 ``base`` holds the protocol (:class:`StepRule`), what a rule reads (:class:`StepContext`),
 what it answers (:class:`StepChoice`), what it needs (:class:`Needs`) and the helpers rules
 share; ``schedules`` the rules of the step count (a constant is one), with their convergence
-conditions; ``searches`` the line searches (Armijo/SLS, strong Wolfe, exact); ``polyak`` the
-rules of the gradient's norm (Polyak, constant length); ``distance`` the distance-based
-rules (DoG, L-DoG, Prodigy, D-Adaptation); ``plateau`` the rule driven by a metric
-(``ReduceOnPlateau``). Names and specs (``"armijo:c1=0.1"``) are turned into these
-objects by :mod:`descend.optim.spec`, the one registry.
+conditions; ``searches`` the line searches (Armijo/SLS, SaLSA's smoothed Armijo, strong
+Wolfe, exact); ``polyak`` the rules of the gradient's norm (Polyak, constant length);
+``distance`` the distance-based rules (DoG, L-DoG, Prodigy, D-Adaptation); ``plateau`` the
+rule driven by a metric (``ReduceOnPlateau``). Names and specs (``"armijo:c1=0.1"``) are
+turned into these objects by :mod:`descend.optim.spec`, the one registry.
 """
 
 from .base import (
@@ -40,7 +40,7 @@ from .schedules import (
     StepDecay,
     as_step_rule,
 )
-from .searches import Armijo, Exact, StrongWolfe
+from .searches import Armijo, Exact, SmoothedArmijo, StrongWolfe
 
 __all__ = [
     "FLOAT64_EPS",
@@ -66,6 +66,7 @@ __all__ = [
     "Prodigy",
     "ReduceOnPlateau",
     "Schedule",
+    "SmoothedArmijo",
     "StatelessRule",
     "StepChoice",
     "StepContext",
