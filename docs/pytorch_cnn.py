@@ -1,6 +1,8 @@
-"""A CNN with BatchNorm and dropout on the digits, trained through PyTorch two ways:
-descend's stochastic line search (``descend.torch.GD(lr=Armijo(c1=0.1))``, no learning rate to
-choose) and ``torch.optim.SGD`` with its learning rate tuned on a grid by validation accuracy.
+"""A CNN with BatchNorm and dropout on the digits, trained through PyTorch: descend's
+recommendation (``descend.torch.recommended``: Adam's direction with SaLSA's search) in a
+plain loop, descend's stochastic line search (``descend.torch.GD(lr=Armijo(c1=0.1))``), no
+learning rate to choose for either, ``torch.optim.Adam`` at its default learning rate, and
+``torch.optim.SGD`` with its learning rate tuned on a grid by validation accuracy.
 
 Run: ``.venv/bin/python docs/pytorch_cnn.py`` (seconds on one CPU core); the numbers
 in docs/pytorch.md come from it. ``--epochs`` and ``--seed`` change the run.
@@ -49,13 +51,13 @@ def accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
     return acc
 
 
-def train(make_opt, epochs: int, seed: int, batch: int = 64) -> dict:
+def train(make_opt, epochs: int, seed: int, batch: int = 64, per_epoch: bool = True) -> dict:
     Xtr, ytr, Xva, yva = data(seed)
     torch.manual_seed(seed)
     model = cnn()
     opt = make_opt(model.parameters())
     sls = isinstance(opt, dt.Optimizer)
-    if sls:
+    if sls and per_epoch:
         opt.steps_per_epoch = -(-len(Xtr) // batch)
     loss_fn = nn.functional.cross_entropy
     order = torch.Generator().manual_seed(seed)
@@ -93,15 +95,20 @@ def main() -> None:
                   args.seed)
         rows.append((f"torch.optim.SGD(lr={lr:g})", r))
     best = max(rows, key=lambda row: row[1]["val_acc"])
+    r = train(lambda p: torch.optim.Adam(p, lr=1e-3), args.epochs, args.seed)
+    rows.append(("torch.optim.Adam(lr=1e-3)", r))
     r = train(lambda p: dt.GD(p, lr=Armijo(c1=0.1)), args.epochs, args.seed)
     rows.append(("descend.torch.GD(lr=Armijo(c1=0.1))", r))
+    r = train(dt.recommended, args.epochs, args.seed, per_epoch=False)  # a plain loop
+    rows.append(("descend.torch.recommended(params)", r))
     print(f"{'optimizer':44s} {'train loss':>10s} {'val acc':>8s} {'passes/step':>11s} "
           f"{'time':>6s}")
     for name, r in rows:
         mark = "  <- best SGD rate" if (name, r) == best else ""
         print(f"{name:44s} {r['train_loss']:10.4f} {100 * r['val_acc']:7.2f}% "
               f"{r['passes']:11.2f} {r['seconds']:5.1f}s{mark}")
-    print(f"last step size of the line search: {rows[-1][1]['lr']:.3g}")
+    print(f"last step size of the line search: {rows[-2][1]['lr']:.3g}; of the "
+          f"recommendation: {rows[-1][1]['lr']:.3g}")
 
 
 if __name__ == "__main__":

@@ -58,8 +58,10 @@ def through_estimator(spec: str) -> None:
     rng = np.random.default_rng(0)
     X = rng.standard_normal((40, 3)).astype(np.float32)
     y = (X[:, 0] > 0).astype(int)
-    est = MLPClassifier(hidden_layer_sizes=4, lr=spec, max_iter=2, batch_size=16,
-                        random_state=0)
+    # over the gradient: every rule takes it (the default, "recommended", is Adam's
+    # direction, which Polyak-type and distance rules refuse)
+    est = MLPClassifier(hidden_layer_sizes=4, optimizer="gd", lr=spec, max_iter=2,
+                        batch_size=16, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X, y)

@@ -7,8 +7,9 @@ pipelines, ``cross_val_score`` and ``GridSearchCV``. Hyper-parameters are stored
 in front, as with scikit-learn's own MLPs.
 
 Training goes through the public :func:`descend.train.fit` with a descend optimizer: by
-default plain gradient directions with the stochastic Armijo line search (``lr="sls"``), so
-there is no learning rate to tune. The objective is the mean loss over a mini-batch plus
+default descend's recommendation (``optimizer="recommended"``, the registry's entry: now
+Adam's direction with SaLSA's search, :class:`descend.optim.SmoothedArmijo`), so there is
+no learning rate to tune. The objective is the mean loss over a mini-batch plus
 ``(weight_decay / 2) ||w||^2`` over every parameter.
 
 Stopping follows scikit-learn's MLP: after each epoch (a pass over the data) the training
@@ -65,7 +66,7 @@ __all__ = ["PREDICT_BLOCK", "MLPClassifier", "MLPRegressor"]
 #: Rows per block when predicting (bounds the memory of the hidden activations).
 PREDICT_BLOCK = 4096
 
-_OPTIMIZERS = ("gd", "adam")
+_OPTIMIZERS = ("recommended", "gd", "adam")
 _ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "gelu", "softplus", "identity")
 
 
@@ -118,8 +119,8 @@ class _MLPBase(BaseEstimator):
         hidden_layer_sizes: int | tuple[int, ...] = (100,),
         activation: str = "relu",
         *,
-        optimizer: str = "gd",
-        lr: Any = "sls",
+        optimizer: str = "recommended",
+        lr: Any = None,
         momentum: float = 0.0,
         weight_decay: float = 3e-4,
         batch_size: int | str | None = "auto",
@@ -178,7 +179,8 @@ class _MLPBase(BaseEstimator):
             raise ConfigError(f"activation must be one of {', '.join(_ACTIVATIONS)}, got "
                               f"{self.activation!r}")
         if self.optimizer not in _OPTIMIZERS:
-            raise ConfigError(f"optimizer must be 'gd' or 'adam', got {self.optimizer!r}")
+            raise ConfigError("optimizer must be 'recommended', 'gd' or 'adam', got "
+                              f"{self.optimizer!r}")
         for name, low in (("max_iter", 1), ("n_iter_no_change", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
@@ -241,7 +243,7 @@ class _MLPBase(BaseEstimator):
         # A rule object carries state (its last step size): the registry copies it, so
         # that fitting does not change the estimator's parameters and clones do not share
         # it. As in scikit-learn's MLPs, momentum is ignored where it does not apply (Adam).
-        rule = spec.resolve_rule(self.lr).rule
+        rule = None if self.lr is None else spec.resolve_rule(self.lr).rule
         self.optimizer_ = spec.make_optimizer(
             self.optimizer, list(self.model_.parameters()), rule, strict=False,
             momentum=self.momentum, weight_decay=self.weight_decay)
@@ -396,18 +398,21 @@ class MLPClassifier(ClassifierMixin, _MLPBase):
     hidden_layer_sizes : int or tuple of int, default (100,)
         Units per hidden layer; an int ``k`` means ``(k,)``.
     activation : {"relu", "leaky_relu", "tanh", "sigmoid", "gelu", "softplus", "identity"}
-    optimizer : {"gd", "adam"}
-        The direction: the (momentum) gradient, or Adam's scaled one.
-    lr : str, float, schedule or StepRule, default "sls"
-        The step size: a spec of the rule registry (``"sls"``, ``"armijo:c1=0.1"``,
-        ``"wolfe"``, ``"0.01"``, ``"invsqrt:0.5"``, ...; :data:`descend.optim.spec.RULES`),
-        a number, or a rule object (copied at fit).
+    optimizer : {"recommended", "gd", "adam"}
+        The direction: descend's recommendation (:func:`descend.optim.recommended`: now
+        Adam's), the (momentum) gradient, or Adam's scaled one.
+    lr : str, float, schedule, StepRule or None, default None
+        The step size: None is the optimizer's registered rule (``"salsa"`` for
+        "recommended", ``"sls"`` for "gd", 0.001 for "adam"); else a spec of the rule
+        registry (``"sls"``, ``"armijo:c1=0.1"``, ``"wolfe"``, ``"0.01"``,
+        ``"invsqrt:0.5"``, ...; :data:`descend.optim.spec.RULES`), a number, or a rule
+        object (copied at fit).
     momentum, weight_decay : float
-        Heavy-ball momentum (``optimizer="gd"``; Adam ignores it); L2 coefficient lambda
-        (objective + lambda/2 ||x||^2, every parameter). The default 3e-4 is one setting
-        for all data (see
-        bench/sklearn_datasets.py): the line search fits the training data fast, and this
-        light penalty keeps the fitted network smooth.
+        Heavy-ball momentum (``optimizer="gd"``; Adam and the recommendation ignore it);
+        L2 coefficient lambda (objective + lambda/2 ||x||^2, every parameter). The default
+        3e-4 is one setting for all data (see bench/sklearn_datasets.py): the line search
+        fits the training data fast, and this light penalty keeps the fitted network
+        smooth.
     batch_size : int, "auto" or None
         Rows per step; "auto" is min(200, n); None or a size >= n means full batch.
     max_iter : int

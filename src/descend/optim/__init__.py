@@ -39,7 +39,7 @@ from .rules import (
     StrongWolfe,
 )
 from .rules.polyak import MomoStep
-from .spec import make_optimizer, parse_step_rule
+from .spec import make_optimizer, parse_step_rule, recommended
 from .subgradient import Subgradient
 
 __all__ = [
@@ -77,6 +77,7 @@ __all__ = [
     "Subgradient",
     "make_optimizer",
     "parse_step_rule",
+    "recommended",
 ]
 
 #: names that moved to descend.optim.extend (still reachable here, with a warning)

@@ -30,6 +30,8 @@ Optimizers
 ``sf-plus``), the options each takes and the step rule it gets when none is given;
 :func:`make_optimizer` builds one from the NumPy classes (:mod:`descend.optim`) or from
 another namespace holding classes of the same names (:mod:`descend.torch`).
+``recommended`` names descend's best untuned optimizer, built by :func:`recommended`: its
+entry is the one place that choice is made.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ __all__ = [
     "make_optimizer",
     "optimizer_entry",
     "parse_step_rule",
+    "recommended",
     "register_rule",
     "resolve_rule",
     "unregister_rule",
@@ -383,13 +386,13 @@ RULES.add("armijo", rules.Armijo, Param("c1"), Param("shrink"), Param("alpha0"),
 RULES.add("sls", rules.Armijo, Param("c1", 0.1), Param("shrink"), Param("alpha0"),
           Param("grow", keyword_only=True), Param("max_lr", keyword_only=True),
           help="stochastic line search: Armijo with c1 = 0.1, growing 2x per epoch")
-RULES.add("wolfe", rules.StrongWolfe, Param("c1"), Param("c2"), Param("alpha0", keyword_only=True),
-          help="strong-Wolfe line search (forward and backward per trial)")
-RULES.add("exact", rules.Exact, Param("tol", keyword_only=True),
 RULES.add("salsa", rules.SmoothedArmijo, Param("c1"), Param("shrink"), Param("grow"),
           Param("every", count=True), Param("beta", keyword_only=True),
           Param("alpha0", keyword_only=True), Param("warmup", keyword_only=True, count=True),
           help="SaLSA: Armijo on averages, checked every <= 10 steps (for Adam)")
+RULES.add("wolfe", rules.StrongWolfe, Param("c1"), Param("c2"), Param("alpha0", keyword_only=True),
+          help="strong-Wolfe line search (forward and backward per trial)")
+RULES.add("exact", rules.Exact, Param("tol", keyword_only=True),
           help="exact line search (bracketing and Brent's method)")
 RULES.add("exact-quadratic", rules.Exact, fixed={"quadratic": True},
           help="exact step for a quadratic: one trial gives the curvature")
@@ -496,6 +499,9 @@ OPTIMIZERS: Mapping[str, OptimizerEntry] = MappingProxyType({e.name: e for e in 
                    "Schedule-Free AdamW"),
     OptimizerEntry("sf-plus", "ScheduleFreePlus", ("betas", "eps"), "1.0",
                    "ScheduleFree+: Schedule-Free Adam with a Polyak step"),
+    # descend's best untuned optimizer, what recommended() builds: the one line to change
+    OptimizerEntry("recommended", "Adam", ("betas", "eps"), "salsa",
+                   "the best untuned choice: now Adam's direction with SaLSA's search"),
 )})
 _EVERY = ("weight_decay", "max_grad_norm")
 _OPTIONS = frozenset(_EVERY).union(*(e.options for e in OPTIMIZERS.values()))
@@ -566,6 +572,22 @@ def make_optimizer(name: str, params: Any, lr: Any = None, *, namespace: Any = N
     if isinstance(optimizer, ScheduleFree):
         raise ConfigError(f"optimizer {name!r} is Schedule-Free already: no schedule_free")
     return ScheduleFree(optimizer, schedule_free)
+
+
+def recommended(params: Any, *, namespace: Any = None, **overrides: Any) -> Any:
+    """descend's best untuned optimizer over ``params``: the registry's ``"recommended"``
+    entry (:data:`OPTIMIZERS`; now Adam's direction with SaLSA's search,
+    ``Adam(params, lr=SmoothedArmijo())``), chosen on measurements (bench/lr_free.py,
+    docs/learning-rate-free.md).
+
+    ``overrides`` are the entry's options (``lr``: a spec, number or rule in place of the
+    recommended rule; ``weight_decay``, ``max_grad_norm`` and the direction's own,
+    ``betas`` and ``eps`` for Adam); an option the optimizer does not take is refused.
+    ``namespace`` as in :func:`make_optimizer` (``descend.torch.recommended`` passes
+    torch's classes).
+    """
+    lr = overrides.pop("lr", None)
+    return make_optimizer("recommended", params, lr, namespace=namespace, **overrides)
 
 
 def _unset(value: Any) -> bool:

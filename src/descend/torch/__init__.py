@@ -9,6 +9,7 @@ and ``MomoAdam`` too; Schedule-Free averaging (``ScheduleFree`` around any of th
 >>> opt = dt.GD(model.parameters(), lr=Armijo(c1=0.1))
 >>> loss = opt.step(lambda: loss_fn(model(x), y))   # the closure does not call backward
 >>> opt = dt.make_optimizer("gd", model.parameters(), "armijo:c1=0.1")  # by name
+>>> opt = dt.recommended(model.parameters())   # the best untuned choice, no learning rate
 
 Optional: ``pip install 'descend[torch]'``. ``import descend`` never imports torch.
 """
@@ -25,8 +26,8 @@ from ..optim.optimizer import StepInfo
 from .averaging import AdamWScheduleFree, ScheduleFreePlus, SGDScheduleFree, recompute_batch_norm
 from .engine import TorchEngine
 from .optimizers import CG, GD, LBFGS, Adam, Momo, MomoAdam, Optimizer, Subgradient
-from .spec import make_optimizer
+from .spec import make_optimizer, recommended
 
 __all__ = ["CG", "GD", "LBFGS", "Adam", "AdamWScheduleFree", "Momo", "MomoAdam", "Optimizer",
            "SGDScheduleFree", "ScheduleFree", "ScheduleFreePlus", "StepInfo", "Subgradient",
-           "TorchEngine", "make_optimizer", "recompute_batch_norm"]
+           "TorchEngine", "make_optimizer", "recommended", "recompute_batch_norm"]

@@ -14,7 +14,7 @@ from typing import Any
 from ..optim import spec
 from . import averaging, optimizers
 
-__all__ = ["TORCH", "make_optimizer"]
+__all__ = ["TORCH", "make_optimizer", "recommended"]
 
 #: ``descend.torch``'s optimizer classes, by the names the registry's entries give.
 TORCH = SimpleNamespace(
@@ -38,3 +38,19 @@ def make_optimizer(name: str, params: Any, lr: Any = None, *, strict: bool = Tru
     >>> opt = descend.torch.make_optimizer("gd", model.parameters(), "sls", momentum=0.9)
     """
     return spec.make_optimizer(name, params, lr, namespace=TORCH, strict=strict, **options)
+
+
+def recommended(params: Any, **overrides: Any) -> Any:
+    """descend's best untuned optimizer over torch parameters (the registry's
+    ``"recommended"`` entry: now ``descend.torch.Adam(params, lr=SmoothedArmijo())``,
+    Adam's direction with SaLSA's search), for a plain loop that knows nothing of the
+    epoch::
+
+        opt = descend.torch.recommended(model.parameters())
+        for x, y in loader:
+            opt.step(lambda: loss_fn(model(x), y))   # the closure does not call backward
+
+    ``overrides`` as in :func:`descend.optim.spec.recommended` (``lr``, ``weight_decay``,
+    ``max_grad_norm``, ``betas``, ``eps``).
+    """
+    return spec.recommended(params, namespace=TORCH, **overrides)
