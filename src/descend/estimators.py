@@ -550,6 +550,9 @@ class MLPRegressor(RegressorMixin, _MLPBase):
     Same parameters as :class:`MLPClassifier`; ``y`` may be (n,) or (n, k) (k outputs;
     the loss is the mean over samples and outputs). ``early_stopping`` stops on the R^2 of
     the held-out fraction. ``predict`` returns (n,) for one output, else (n, k), float64.
+    The loss (``loss_curve_``, and so the scale ``tol`` is compared on) is the mean squared
+    error, twice scikit-learn's ``squared_error`` (half of it): the same ``tol`` asks half
+    as much of descend's relative progress, so it stops later, never earlier.
     """
 
     def __sklearn_tags__(self) -> Any:
