@@ -565,7 +565,11 @@ def make_optimizer(name: str, params: Any, lr: Any = None, *, namespace: Any = N
                               f"options: {', '.join((*entry.options, *_EVERY))}")
     if lr is None or isinstance(lr, str):
         lr = parse_step_rule(entry.default_lr if lr is None else lr, objective)
-    cls = getattr(NUMPY if namespace is None else namespace, entry.cls)
+    space = NUMPY if namespace is None else namespace
+    if not hasattr(space, entry.cls):
+        raise ConfigTypeError(f"namespace must hold descend's optimizer classes (descend.optim "
+                              f"or descend.torch), got {namespace!r:.60}")
+    cls = getattr(space, entry.cls)
     optimizer = cls(params, lr=lr, **kwargs)
     if schedule_free is None:
         return optimizer
