@@ -511,7 +511,7 @@ def registered_specs() -> tuple[list[OptSpec], dict[str, str]]:
             "closure", _direction(opt), kinds=_kinds(opt), build=_descend_registry(opt, rule),
             estimator={"engine": "descend", "optimizer": opt, "lr": rule}))
     for name in registry.OPTIMIZERS:
-        if name not in BASE_OPTIMIZERS:
+        if name not in BASE_OPTIMIZERS and name != "recommended":  # that one: below
             specs.append(OptSpec(f"descend:{name}", "descend",
                                  f"descend make_optimizer({name!r}, p)", "closure",
                                  _direction(name), kinds=_kinds(name),
@@ -564,6 +564,11 @@ def all_specs() -> tuple[dict[str, OptSpec], dict[str, str]]:
 DEFAULT_EXCLUDED_GROUPS = ("extra",)
 
 
+def _matches(name: str, patterns: Sequence[str]) -> bool:
+    """``name`` is one of ``patterns`` (``NAME*``: a prefix)."""
+    return any(name == p or (p.endswith("*") and name.startswith(p[:-1])) for p in patterns)
+
+
 def select(specs: dict[str, OptSpec], workload: Workload,
            names: Sequence[str] | None) -> list[OptSpec]:
     """The optimizers that run on ``workload``: ``names`` (in their order; a prefix
@@ -574,10 +579,7 @@ def select(specs: dict[str, OptSpec], workload: Workload,
         return [s for s in chosen if s.group not in DEFAULT_EXCLUDED_GROUPS]
     out: list[OptSpec] = []
     for n in names:
-        if n.endswith("*"):
-            out += [s for s in chosen if s.name.startswith(n[:-1]) and s not in out]
-        else:
-            out += [s for s in chosen if s.name == n and s not in out]
+        out += [s for s in chosen if _matches(s.name, [n]) and s not in out]
     return out
 
 
@@ -747,7 +749,7 @@ def run_torch(workload: Workload, spec: OptSpec, seed: int, cfg: dict[str, Any],
     lrs: list[float] = []
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     sync()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for x, y in batches:
         if spec.protocol == "closure":
             loss = opt.step(lambda x=x, y=y: counter.seen(loss_of(x, y)))
@@ -770,7 +772,7 @@ def run_torch(workload: Workload, spec: OptSpec, seed: int, cfg: dict[str, Any],
         losses.append(float(loss.detach()) if hasattr(loss, "detach") else float(loss))
         lrs.append(step_size(opt, spec))
     sync()
-    train_s = time.perf_counter() - start
+    train_s, train_cpu_s = time.perf_counter() - start, time.process_time() - cpu_start
 
     # ---- evaluation (not timed): at Schedule-Free's average, BatchNorm statistics redone
     recalibrated = 0
@@ -807,7 +809,7 @@ def run_torch(workload: Workload, spec: OptSpec, seed: int, cfg: dict[str, Any],
         **extra,
         "val": metrics["val"], "test": metrics["test"],
         "val_loss": metrics["val_loss"], "test_loss": metrics["test_loss"],
-        "train_s": train_s, "steps": steps,
+        "train_s": train_s, "train_cpu_s": train_cpu_s, "steps": steps,
         "forward": counter.forward, "backward": counter.backward,
         "forward_per_step": counter.forward / steps,
         "backward_per_step": counter.backward / steps,
@@ -882,11 +884,12 @@ def run_estimator(workload: Workload, spec: OptSpec, seed: int, cfg: dict[str, A
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         model.fit(X_tr, y_tr)
-        train_s = time.perf_counter() - start
+        train_s, train_cpu_s = time.perf_counter() - start, time.process_time() - cpu_start
     converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
-    out: dict[str, Any] = {"train_s": train_s, "converged": converged,
+    out: dict[str, Any] = {"train_s": train_s, "train_cpu_s": train_cpu_s,
+                           "converged": converged,
                            "params": None, "optimizer_class": type(est).__module__}
     for split, (Xs, ys) in (("val", (X_val, y_val)), ("test", (X_test, y_test))):
         pred = model.predict(Xs)
@@ -992,13 +995,13 @@ def drive(args: argparse.Namespace, path: Path) -> dict[str, Any]:
                        for w in args.workloads}},
         "descend_commit": args.descend_commit or f"{_git_head()} (working tree)",
     }
-    results["skipped"].update(missing)
+    results["skipped"] = dict(missing)  # what this commit's registry lacks
     for n in args.optimizers or ():
         if not n.endswith("*") and n not in specs:
             results["skipped"][n] = "unknown or not registered"
     if args.redo:  # measure these optimizers again (a new commit of descend's rules)
         results["runs"] = [r for r in results["runs"] if not (
-            r["workload"] in args.workloads and r["optimizer"] in args.optimizers)]
+            r["workload"] in args.workloads and _matches(r["optimizer"], args.redo))]
     done = {(r["workload"], r["optimizer"], r["seed"]) for r in results["runs"]
             if "error" not in r}
     results["runs"] = [r for r in results["runs"] if "error" not in r]
@@ -1080,7 +1083,7 @@ def merge(files: Sequence[dict[str, Any]]) -> dict[str, Any]:
     configs: dict[str, Any] = {}
     for f in files:
         out["runs"] += f["runs"]
-        out["skipped"].update(f.get("skipped", {}))
+        out["skipped"] = dict(f.get("skipped", {}))  # the last file's (the newest run)
         configs.update(f.get("meta", {}).get("configs", {}))
     out["meta"]["configs"] = configs
     return out
@@ -1096,6 +1099,7 @@ class Row:
     val: float
     test: float
     time_s: float
+    cpu_s: float
     fwd: float
     bwd: float
     state: float | None
@@ -1126,7 +1130,8 @@ def summarize(results: dict[str, Any], workload: Workload) -> list[Row]:
             extra = (extra + "; " if extra else "") + "max_iter reached"
         state = vals[0].get("state_floats_per_param")
         rows.append(Row(name, vals[0]["group"], vals[0]["label"], sorted(runs),
-                        med("val"), med("test"), med("train_s"), med("forward_per_step"),
+                        med("val"), med("test"), med("train_s"), med("train_cpu_s"),
+                        med("forward_per_step"),
                         med("backward_per_step"), state, med("peak_rss_mib"), extra, runs))
     order = {"peer": 0, "grid": 1, "extra": 2, "descend": 3}
     rows.sort(key=lambda r: order.get(r.group, 9))
@@ -1156,10 +1161,19 @@ def _gap(workload: Workload, cand: float, ref: float) -> tuple[float, bool]:
     return gap, gap <= LOSS_GAP_REL
 
 
-def _paired_time(cand: Row, ref: Row) -> float:
-    ratios = [cand.runs[s]["train_s"] / ref.runs[s]["train_s"]
-              for s in cand.runs if s in ref.runs]
-    return statistics.median(ratios) if ratios else float("nan")
+def _paired_time(cand: Row, ref: Row) -> tuple[float, str]:
+    """The median over seeds of the per-seed time ratio, and which time it is: the
+    training loop's CPU time where both runs have it and ran on the CPU with one thread
+    (on a shared machine other processes stretch the wall time of whichever run they
+    overlap; a one-thread run's CPU time is its own), else the wall time."""
+    seeds = [s for s in cand.runs if s in ref.runs]
+    pairs = [(cand.runs[s], ref.runs[s]) for s in seeds]
+    cpu = bool(pairs) and all(
+        a.get("train_cpu_s") and b.get("train_cpu_s") and a.get("device", "cpu") == "cpu"
+        and a.get("threads") == b.get("threads") == 1 for a, b in pairs)
+    key = "train_cpu_s" if cpu else "train_s"
+    ratios = [a[key] / b[key] for a, b in pairs]
+    return (statistics.median(ratios) if ratios else float("nan")), ("CPU" if cpu else "wall")
 
 
 def targets(workload: Workload, rows: Sequence[Row], key: str = "val") -> list[list[str]]:
@@ -1173,9 +1187,9 @@ def targets(workload: Workload, rows: Sequence[Row], key: str = "val") -> list[l
             continue
         cand, ref = getattr(r, key), getattr(peer, key)
         as_good = _better(workload, cand, ref)
-        ratio = _paired_time(r, peer)
+        ratio, kind = _paired_time(r, peer)
         cells = [r.name, f"{_fmt(workload, cand)} vs {_fmt(workload, ref)} ({peer.name})",
-                 _yes(as_good), f"{ratio:.2f}x", _yes(ratio <= TIME_RATIO_TARGET)]
+                 _yes(as_good), f"{ratio:.2f}x ({kind})", _yes(ratio <= TIME_RATIO_TARGET)]
         if grid_pick is not None:
             gref = getattr(grid_pick, key)
             gap, ok = _gap(workload, cand, gref)
@@ -1232,15 +1246,17 @@ def report(results: dict[str, Any], markdown: bool, workloads: Sequence[str] | N
                   + ", ".join(f"{k} {v}" for k, v in cfg.items()) + "; medians over seeds"
                   + (f"; descend at {', '.join(commits)}" if commits else ""), ""]
         headers = ["optimizer", "group", f"val. {metric}", f"held-out {metric}",
-                   "train time", "fwd/step", "bwd/step", "state/param", "peak RSS", "note"]
+                   "train time", "CPU time", "fwd/step", "bwd/step", "state/param",
+                   "peak RSS", "note"]
         grid_best = _best(workload, [r for r in rows if r.group == "grid"])
         body = []
         for r in rows:
             name = r.name + (" (grid's best)" if r is grid_best else "")
             state = "-" if r.state is None else f"{r.state:.1f}"
             rss = "-" if r.rss is None or not math.isfinite(r.rss) else f"{r.rss:.0f} MiB"
+            cpu = bc.format_time(r.cpu_s) if math.isfinite(r.cpu_s) else "-"
             body.append([name, r.group, _fmt(workload, r.val), _fmt(workload, r.test),
-                         bc.format_time(r.time_s), f"{r.fwd:.2f}", f"{r.bwd:.2f}", state, rss,
+                         bc.format_time(r.time_s), cpu, f"{r.fwd:.2f}", f"{r.bwd:.2f}", state, rss,
                          r.extra])
         lines.append(table(headers, body))
         for key, title in (("val", "validation"), ("test", "held-out slice")):
@@ -1249,7 +1265,7 @@ def report(results: dict[str, Any], markdown: bool, workloads: Sequence[str] | N
                 lines += ["", f"Targets on the {title} (descend candidates; the grid point "
                               "is chosen on validation):", ""]
                 lines.append(table(
-                    ["candidate", "vs best untuned peer", "as good", "time / peer's",
+                    ["candidate", "vs best untuned peer", "as good", "time / peer's (paired)",
                      "<= 1.25x", "grid's best", "gap", "within"], t))
         failed = [r for r in results["runs"] if r["workload"] == wname and "error" in r]
         if failed:
@@ -1260,6 +1276,41 @@ def report(results: dict[str, Any], markdown: bool, workloads: Sequence[str] | N
     if skipped:
         lines += ["", "Not measured: " + "; ".join(f"{k} ({v})" for k, v in skipped.items())]
     return "\n".join(lines)
+
+
+def overview(results: dict[str, Any], markdown: bool, key: str = "val") -> str:
+    """One table over the workloads: per optimizer its median ``key`` metric on each (the
+    best untuned optimizer of a workload in bold, descend's and the peers' together)."""
+    names = [w for w in WORKLOADS if any(r["workload"] == w for r in results["runs"])]
+    rows_of = {w: {r.name: r for r in summarize(results, WORKLOADS[w])} for w in names}
+    order: list[str] = []
+    groups: dict[str, str] = {}
+    for w in names:
+        for name, r in rows_of[w].items():
+            if name not in groups:
+                order.append(name)
+                groups[name] = r.group
+    rank = {"peer": 0, "grid": 1, "extra": 2, "descend": 3}
+    order.sort(key=lambda n: rank.get(groups[n], 9))
+    best = {}
+    for w in names:
+        untuned = [r for r in rows_of[w].values() if r.group in ("peer", "descend")]
+        pick = _best(WORKLOADS[w], untuned, key)
+        best[w] = pick.name if pick else None
+    arrows = {"accuracy": "acc. % (higher)", "bpc": "bits/char (lower)", "mse": "MSE (lower)"}
+    headers = ["optimizer"] + [f"{w}, {arrows[WORKLOADS[w].metric]}" for w in names]
+    body = []
+    for n in order:
+        cells = [n]
+        for w in names:
+            r = rows_of[w].get(n)
+            if r is None:
+                cells.append("-")
+                continue
+            text = _fmt(WORKLOADS[w], getattr(r, key))
+            cells.append(f"**{text}**" if markdown and n == best[w] else text)
+        body.append(cells)
+    return (bc.markdown_table if markdown else bc.text_table)(headers, body)
 
 
 # ------------------------------------------------------------------------------ the figure
@@ -1279,14 +1330,21 @@ def figure(results: dict[str, Any], path: Path, workload: str | None = None) -> 
         raise SystemExit("no run with a step-size trace to plot")
     runs = [r for r in runs if r["workload"] == workload]
     seed = min(r["seed"] for r in runs)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5), sharex=True)
+    colors = iter(plt.get_cmap("tab20").colors * 2)
     for r in runs:
         if r["seed"] != seed or r["group"] == "grid":
             continue
         ax = axes[0] if r.get("direction", "adam") == "adam" else axes[1]
         style = "-" if r["group"] == "descend" else "--"
         trace = [v if v > 0 else float("nan") for v in r["lr_trace"]]
-        ax.plot(range(1, len(trace) + 1), trace, style, lw=1.2, label=r["optimizer"])
+        ax.plot(range(1, len(trace) + 1), trace, style, lw=1.2, label=r["optimizer"],
+                color=next(colors))
+    best = _best(WORKLOADS[workload], [r for r in summarize(results, WORKLOADS[workload])
+                                       if r.group == "grid"])
+    if best is not None and "@" in best.name:
+        axes[0].axhline(float(best.name.split("@")[1]), color="black", ls=":", lw=1,
+                        label=f"{best.name} (the grid's best)")
     for ax, title in zip(axes, ("over Adam's direction (lr x m/(sqrt(v)+eps))",
                                 "over the gradient direction")):
         ax.set_yscale("log")
@@ -1321,6 +1379,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--in-process", action="store_true",
                    help="run every optimizer inside this process (--quick does)")
     p.add_argument("--markdown", action="store_true", help="Markdown tables")
+    p.add_argument("--overview", nargs="?", const="val", default=None, choices=("val", "test"),
+                   help="one table over the workloads: each optimizer's median metric on the "
+                   "validation (or held-out) data")
     p.add_argument("--figure", nargs="?", const=str(FIGURE), default=None, metavar="PNG",
                    help=f"plot the step sizes (default {FIGURE.relative_to(ROOT)})")
     p.add_argument("--figure-workload", default=None, choices=list(WORKLOADS))
@@ -1328,8 +1389,9 @@ def main(argv: list[str] | None = None) -> int:
                    "lr_free[-quick].json); written after every run")
     p.add_argument("--resume", action="store_true",
                    help="keep the runs the file holds (failed runs are run again)")
-    p.add_argument("--redo", action="store_true",
-                   help="with --resume: run the --optimizers of the --workloads again")
+    p.add_argument("--redo", nargs="+", default=None, metavar="NAME",
+                   help="with --resume: run these optimizers of the --workloads again "
+                   "(NAME* a prefix; e.g. after a new commit of descend's rules)")
     p.add_argument("--from-json", nargs="+", default=None, metavar="JSON",
                    help="report on results files (merged); run nothing")
     p.add_argument("--set", nargs="+", default=None, metavar="KEY=VALUE",
@@ -1369,8 +1431,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["PYTHONPATH"] = os.pathsep.join(
             [str(src), *filter(None, [os.environ.get("PYTHONPATH")])])
         print(f"descend from {src} (commit {args.descend_commit})", file=sys.stderr)
-    if args.redo and not (args.resume and args.optimizers):
-        raise SystemExit("--redo needs --resume and --optimizers")
+    if args.redo and not args.resume:
+        raise SystemExit("--redo needs --resume")
     if args.from_json:
         results = merge([json.loads(Path(f).read_text()) for f in args.from_json])
     else:
@@ -1378,7 +1440,10 @@ def main(argv: list[str] | None = None) -> int:
         path = Path(args.json) if args.json else default
         results = drive(args, path)
         print(f"results: {path}", file=sys.stderr)
-    print(report(results, args.markdown, args.workloads))
+    if args.overview:
+        print(overview(results, args.markdown, args.overview))
+    else:
+        print(report(results, args.markdown, args.workloads))
     if args.figure:
         out = figure(results, Path(args.figure), args.figure_workload)
         print(f"figure: {out}", file=sys.stderr)
