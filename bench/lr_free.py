@@ -551,14 +551,35 @@ def _kinds(optimizer: str) -> tuple[str, ...]:
     return ("torch", "estimator") if optimizer in takes else ("torch",)
 
 
-def all_specs() -> tuple[dict[str, OptSpec], dict[str, str]]:
+def all_specs(extra: Sequence[str] = ()) -> tuple[dict[str, OptSpec], dict[str, str]]:
+    """Every optimizer by name, and why some are missing. ``extra``: names
+    ``descend:OPT+RULE`` of any registered optimizer and rule beyond the listed ones
+    (``--optimizers descend:sf-adamw+prodigy``), built on demand."""
     new, missing = registered_specs()
     fixed = _fixed_specs()
     # the registry's candidates first among descend's (recommended leads)
     peers = [s for s in fixed if s.group != "descend"]
     ours = [s for s in fixed if s.group == "descend"]
     ordered = peers + new[:1] + ours + new[1:]
-    return {s.name: s for s in ordered}, missing
+    specs = {s.name: s for s in ordered}
+    for name in extra:
+        if name not in specs and name.startswith("descend:") and "+" in name:
+            specs[name] = _combination(name)
+    return specs, missing
+
+
+def _combination(name: str) -> OptSpec:
+    """``descend:OPT+RULE`` for a registered optimizer and rule (or spec string)."""
+    from descend.optim import spec as registry
+
+    opt, rule = name.removeprefix("descend:").split("+", 1)
+    if opt not in registry.OPTIMIZERS:
+        raise SystemExit(f"{name}: unknown optimizer {opt!r}; known: "
+                         f"{', '.join(registry.OPTIMIZERS)}")
+    return OptSpec(name, "descend", f"descend make_optimizer({opt!r}, p, {rule!r})",
+                   "closure", _direction(opt), kinds=_kinds(opt),
+                   build=_descend_registry(opt, rule),
+                   estimator={"engine": "descend", "optimizer": opt, "lr": rule})
 
 
 DEFAULT_EXCLUDED_GROUPS = ("extra",)
@@ -922,7 +943,7 @@ def run_one(workload_name: str, optimizer: str, seed: int, quick: bool, device: 
 
     torch.set_num_threads(threads)
     workload = WORKLOADS[workload_name]
-    specs, _ = all_specs()
+    specs, _ = all_specs([optimizer])
     spec = specs[optimizer]
     with threadpool_limits(threads):
         cfg = workload_config(workload, quick, overrides)
@@ -983,7 +1004,7 @@ def _save(path: Path, results: dict[str, Any]) -> None:
 
 
 def drive(args: argparse.Namespace, path: Path) -> dict[str, Any]:
-    specs, missing = all_specs()
+    specs, missing = all_specs(args.optimizers or ())
     results = _load(path) if args.resume else {"runs": [], "skipped": {}, "meta": {}}
     results["meta"] = {
         "machine": bc.machine_info(),
@@ -1313,6 +1334,62 @@ def overview(results: dict[str, Any], markdown: bool, key: str = "val") -> str:
     return (bc.markdown_table if markdown else bc.text_table)(headers, body)
 
 
+def costs(results: dict[str, Any], markdown: bool) -> str:
+    """Per torch optimizer: floats held per parameter, and on each torch workload the
+    forward passes per step and the training loop's time relative to torch Adam's (paired
+    by seed; CPU time where both runs have it, see :func:`_paired_time`)."""
+    names = [w for w in WORKLOADS if WORKLOADS[w].kind == "torch"
+             and any(r["workload"] == w for r in results["runs"])]
+    rows_of = {w: {r.name: r for r in summarize(results, WORKLOADS[w])} for w in names}
+    order: list[str] = []
+    for w in names:
+        order += [n for n in rows_of[w] if n not in order and rows_of[w][n].group != "grid"]
+    headers = ["optimizer", "floats/param"] + [f"{w}: fwd/step, time / adam's" for w in names]
+    body = []
+    for n in order:
+        state = next((rows_of[w][n].state for w in names if n in rows_of[w]), None)
+        cells = [n, "-" if state is None else f"{state:.1f}"]
+        for w in names:
+            r, ref = rows_of[w].get(n), rows_of[w].get("adam")
+            if r is None or ref is None:
+                cells.append("-")
+                continue
+            ratio, _ = _paired_time(r, ref)
+            cells.append(f"{r.fwd:.2f}, {ratio:.2f}x")
+        body.append(cells)
+    return (bc.markdown_table if markdown else bc.text_table)(headers, body)
+
+
+def scoreboard(results: dict[str, Any], markdown: bool, key: str = "val") -> str:
+    """Per descend candidate and workload, which of issue 19's targets it meets:
+    ``all`` (as good as the best untuned peer, at <= 1.25x its time, within the gap of the
+    tuned grid's best), ``grid`` (only within the grid's gap), ``peer`` (only as good as
+    the peer, in time), ``-`` (neither); with how far it is from the grid's best."""
+    names = [w for w in WORKLOADS if any(r["workload"] == w for r in results["runs"])]
+    cells: dict[str, dict[str, str]] = {}
+    for w in names:
+        workload = WORKLOADS[w]
+        rows = summarize(results, workload)
+        peer = _best(workload, [r for r in rows if r.group == "peer"], key)
+        grid = _best(workload, [r for r in rows if r.group == "grid"], "val")
+        for r in rows:
+            if r.group != "descend" or peer is None or grid is None:
+                continue
+            cand = getattr(r, key)
+            ratio, _ = _paired_time(r, peer)
+            vs_peer = _better(workload, cand, getattr(peer, key)) and ratio <= TIME_RATIO_TARGET
+            gap, near = _gap(workload, cand, getattr(grid, key))
+            mark = "all" if vs_peer and near else "grid" if near else "peer" if vs_peer else "-"
+            gap_text = f"{gap:+.1f} pt" if workload.higher_is_better else f"{100 * gap:+.1f}%"
+            cells.setdefault(r.name, {})[w] = f"{mark} ({gap_text})"
+    headers = ["candidate", *names, "all met"]
+    body = []
+    for name, per in cells.items():
+        met = sum(v.startswith("all") for v in per.values())
+        body.append([name, *(per.get(w, "") for w in names), f"{met}/{len(per)}"])
+    return (bc.markdown_table if markdown else bc.text_table)(headers, body)
+
+
 # ------------------------------------------------------------------------------ the figure
 def figure(results: dict[str, Any], path: Path, workload: str | None = None) -> Path:
     """Each optimizer's step size over training (seed 0, or the lowest seed run), on the
@@ -1382,6 +1459,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--overview", nargs="?", const="val", default=None, choices=("val", "test"),
                    help="one table over the workloads: each optimizer's median metric on the "
                    "validation (or held-out) data")
+    p.add_argument("--costs", action="store_true",
+                   help="per optimizer: memory, passes and time relative to Adam's")
+    p.add_argument("--scoreboard", nargs="?", const="val", default=None,
+                   choices=("val", "test"),
+                   help="per descend candidate and workload, the targets it meets")
     p.add_argument("--figure", nargs="?", const=str(FIGURE), default=None, metavar="PNG",
                    help=f"plot the step sizes (default {FIGURE.relative_to(ROOT)})")
     p.add_argument("--figure-workload", default=None, choices=list(WORKLOADS))
@@ -1442,6 +1524,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"results: {path}", file=sys.stderr)
     if args.overview:
         print(overview(results, args.markdown, args.overview))
+    elif args.scoreboard:
+        print(scoreboard(results, args.markdown, args.scoreboard))
+    elif args.costs:
+        print(costs(results, args.markdown))
     else:
         print(report(results, args.markdown, args.workloads))
     if args.figure:
