@@ -8,7 +8,7 @@ array([2., 4., 6.], dtype=float32)
 """
 
 # The subpackages, importable as attributes: ds.nn, ds.optim, ds.train, ds.data, ...
-from . import data, errors, functional, linesearch, nn, optim, problems, train
+from . import data, errors, functional, linesearch, nn, optim, plot, problems, train
 from . import functional as F
 from .autodiff import (
     Tensor,
@@ -28,6 +28,7 @@ from .autodiff import (
 )
 from .autodiff.ops import absolute, clip, exp, log, matmul, sqrt
 from .backend import manual_seed
+from .plot import draw_graph, graph_dot, record_graph
 
 __version__ = "0.1.0"
 
@@ -64,12 +65,14 @@ __all__ = [
     "clip",
     "concatenate",
     "data",
+    "draw_graph",
     "enable_grad",
     "errors",
     "estimators",
     "exp",
     "functional",
     "grad_check",
+    "graph_dot",
     "is_grad_enabled",
     "linesearch",
     "log",
@@ -81,8 +84,10 @@ __all__ = [
     "no_grad",
     "ones",
     "optim",
+    "plot",
     "problems",
     "randn",
+    "record_graph",
     "sqrt",
     "stack",
     "tensor",

@@ -215,6 +215,7 @@ def backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None
     reached: list[Tensor] = []  # tensors given their first gradient, for the walk
     if root._node is FREED:
         raise GradientError(_FREED_MESSAGE)
+    observe = observer
     root._g = grad
     if root._node is None:
         leaves.append(root)
@@ -224,6 +225,8 @@ def backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None
             g = t._g
             t._g = None
             node = t._node
+            if observe is not None:
+                observe(t, node, g)
             if not retain_graph:
                 t._node = FREED
             params = node.params
@@ -253,6 +256,8 @@ def backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None
                     reached.append(p)
         for leaf in leaves:
             g = leaf._g
+            if observe is not None:
+                observe(leaf, None, g)
             dtype = leaf.data.dtype
             if g.dtype is not dtype and g.dtype != dtype:
                 g = g.astype(dtype)
@@ -385,6 +390,10 @@ def apply2(prim: Primitive, a: Any, b: Any) -> Tensor:
     return result
 
 
+#: While a pass is being watched (``descend.plot.graph.record_graph``), a callable that
+#: ``backward`` hands each tensor it walks, with its node (None for a leaf) and its complete
+#: gradient, before the node is released: ``observer(tensor, node, grad)``; None otherwise.
+observer: Any = None
 #: While a step is being recorded (``descend.autodiff.trace``), a callable that sees
 #: every primitive application: ``tracer(prim, args, params, result)``; None otherwise.
 tracer: Any = None

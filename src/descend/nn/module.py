@@ -16,6 +16,11 @@ from .. import backend
 from ..autodiff.tensor import Tensor
 from ..errors import CheckpointError, DTypeError, ShapeError
 
+#: While a pass is being watched (``descend.plot.graph.record_graph``), a callable that runs
+#: each module's call in its place, ``call_observer(module, args, kwargs)``, to note which
+#: operations the module's forward made; None otherwise.
+call_observer: Any = None
+
 
 class Parameter(Tensor):
     """A Tensor that a Module owns and an optimizer updates; it always requires grad.
@@ -147,7 +152,9 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+        if call_observer is None:
+            return self.forward(*args, **kwargs)
+        return call_observer(self, args, kwargs)
 
     # ------------------------------------------------------------------ walking the tree
     def named_children(self) -> Iterator[tuple[str, Module]]:
