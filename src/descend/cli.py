@@ -29,6 +29,7 @@ from ._argtypes import (
     unit_interval,
 )
 from ._flags import optimizer_options, stop_when
+from ._output import PLOT_FORMATS
 from .backend import manual_seed
 from .compare import (
     OPTIMIZERS,
@@ -287,9 +288,6 @@ def _add_optimisation_flags(g: Any) -> None:
                    "nothing from more, and lose much when cores are shared)")
 
 
-#: File formats matplotlib writes without extra packages.
-PLOT_FORMATS = (".png", ".svg", ".svgz", ".pdf", ".eps", ".ps", ".jpg", ".jpeg", ".tif",
-                ".tiff", ".webp", ".pgf", ".raw", ".rgba")
 
 
 def _check_output(path: Path | None, flag: str) -> None:
