@@ -176,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     _add_train_parser(sub)
+    _add_explain_parser(sub)
     _add_compare_parser(sub)
     return parser
 
@@ -187,6 +188,31 @@ def _add_train_parser(sub: Any) -> argparse.ArgumentParser:
                        "file) and report the stop reason and the final metrics.",
                        epilog=f"{rules_help('--lr')}\n\n{CSV_FORMAT}",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_train_flags(t)
+    t.set_defaults(func=cmd_train)
+    return t
+
+
+def _add_explain_parser(sub: Any) -> argparse.ArgumentParser:
+    """Register ``descend explain``: ``descend train``'s flags, small defaults, and the
+    report as its output."""
+    e = sub.add_parser("explain", help="train a small model and write one HTML page that "
+                       "explains the method on it",
+                       description="Train as 'descend train' does (the same flags; by "
+                       "default a small MLP on the spirals) and write one self-contained "
+                       "HTML report: the data, the model, the first step walked through "
+                       "(backward graph with gradients, direction, line search, update), "
+                       "the whole run and why it stopped.",
+                       epilog=rules_help("--lr"),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_train_flags(e)
+    e.set_defaults(func=cmd_explain, data="spirals", samples=300, hidden=(16,),
+                   report=Path("descend-explain.html"), max_steps=60)
+    return e
+
+
+def _add_train_flags(t: argparse.ArgumentParser) -> None:
+    """The flags of ``descend train`` (and ``descend explain``)."""
     g = t.add_argument_group("data")
     g.add_argument("--data", default="digits",
                    help="digits, spirals, teacher, or a path to a CSV file (default: digits)")
@@ -230,6 +256,9 @@ def _add_train_parser(sub: Any) -> argparse.ArgumentParser:
     g.add_argument("--history", type=Path,
                    help="save the per-step history as CSV ('-' for standard output, and the "
                    "report to standard error)")
+    g.add_argument("--report", type=Path,
+                   help="write one HTML page explaining the run: the data, the model, the "
+                   "first step walked through, the whole run, why it stopped")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g = t.add_argument_group("checkpoints")
     g.add_argument("--checkpoint", type=Path,
@@ -243,8 +272,6 @@ def _add_train_parser(sub: Any) -> argparse.ArgumentParser:
     g.add_argument("--overwrite", action="store_true",
                    help="let a new run replace an existing --checkpoint file (without it, a "
                    "run that does not --resume that file refuses to start)")
-    t.set_defaults(func=cmd_train)
-    return t
 
 
 def _add_optimisation_flags(g: Any) -> None:
@@ -301,6 +328,8 @@ def _check_output(path: Path | None, flag: str) -> None:
         target_kind(path, what=flag, error=UsageError)
     except UsageError as exc:
         raise UsageError(f"descend train: {exc}") from None
+    if flag == "--report" and path.suffix.lower() not in (".html", ".htm"):
+        raise UsageError(f"{flag} {path}: the report is an HTML file; use a .html name")
     if flag == "--plot" and str(path) != "-" and path.suffix.lower() not in PLOT_FORMATS:
         raise UsageError(f"{flag} {path}: unknown image format {path.suffix or '(none)'!r}; "
                          f"use one of {', '.join(PLOT_FORMATS[:6])}")
@@ -417,6 +446,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"data: {dataset.name} ({len(train)} train / {len(val)} validation, "
           f"{X_train.shape[1]} features, {task.describe()})", file=out)
     if torch_train is not None:
+        if args.report is not None:
+            raise UsageError("descend train: --report explains runs of the descend engine; "
+                             "drop --engine torch")
         history, train_m, val_m, seconds = torch_train(args, rule, sizes, X_train, y_train,
                                                        X_val, y_val, out=out)
         return _train_report(args, history, _scored(train_m, y_train, task),
@@ -439,7 +471,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                       batch_size=args.batch_size, seed=args.seed, validation=(X_val, y_val),
                       stop=stop, progress=not args.quiet, checkpoint=args.checkpoint,
                       checkpoint_every=args.checkpoint_every, resume=args.resume,
-                      config=config, overwrite=args.overwrite)
+                      config=config, overwrite=args.overwrite, report=args.report)
     except KeyboardInterrupt as exc:  # reported like any other stop; exit code 130
         history = getattr(exc, "history", None)
         if history is None:
@@ -449,6 +481,14 @@ def cmd_train(args: argparse.Namespace) -> int:
                          _scored(evaluate(model, loss_fn, X_train, y_train), y_train, task),
                          _scored(evaluate(model, loss_fn, X_val, y_val), y_val, task),
                          seconds, out)
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    """``descend explain``: ``descend train`` with its report, and where the report went."""
+    code = cmd_train(args)
+    if Path(args.report).exists():
+        print(f"report: {args.report}", file=_report_stream(args))
+    return code
 
 
 def _check_classes(args: argparse.Namespace, task: _Task) -> None:
@@ -481,6 +521,10 @@ def _checked_train_args(args: argparse.Namespace) -> argparse.Namespace:
     settings when resuming)."""
     _check_output(args.plot, "--plot")
     _check_output(args.history, "--history")
+    _check_output(args.report, "--report")
+    if args.report is not None and args.resume is not None:
+        raise UsageError("descend train: --report explains a run from its first step; it "
+                         "cannot be combined with --resume")
     if _is_stdout(args.plot) and _is_stdout(args.history):
         raise UsageError(f"descend train: --history {args.history} and --plot {args.plot} "
                          "would both write to standard output, mixing a CSV and a PNG; send "

@@ -80,6 +80,7 @@ def fit(
     config: dict[str, Any] | None = None,
     overwrite: bool = False,
     capture: bool = True,
+    report: str | Path | None = None,
 ) -> History:
     """Train ``model`` by minimising ``loss_fn(model(X), y)`` with ``optimizer``.
 
@@ -134,6 +135,13 @@ def fit(
         forward-only pass of line-search trials) without building a graph; bit-identical
         to ``capture=False``, which runs every step eagerly. Models that cannot be
         replayed exactly run eagerly either way (see ``descend.engine.captured``).
+    report : path, optional
+        Write one self-contained HTML page explaining the run there (``.html``): the data,
+        the model, the first step walked through (its graph with gradients, direction,
+        line search, update), the whole run from the History, why it stopped
+        (:mod:`descend.plot.report`; needs matplotlib). The first step is taken once for
+        the report on the first batch and undone, so the History is the one a run without
+        a report gives. Not with ``resume``.
 
     Ctrl-C (SIGINT, in the main thread) finishes the current step, writes the checkpoint
     when one was asked for, and returns with stop reason ``interrupted``. A second Ctrl-C
@@ -154,6 +162,8 @@ def fit(
     held_out = None if validation is None else validation_arrays(validation)
     if checkpoint is not None:
         check_checkpoint_target(checkpoint, resume=resume, overwrite=overwrite)
+    if report is not None:
+        report = _report_target(report, resume)
     if source.arrays is not None:
         probe(model, loss_fn, *source.arrays, "training data")
         if held_out is not None:
@@ -175,8 +185,29 @@ def fit(
             "epochs", f"the checkpoint already completed {done} of {epochs} epochs",
             run.history.steps - 1, done - 1, done, epochs)
         return run.history
+    walk = None
+    if report is not None:
+        from ..plot.report import walk_first_step
+
+        walk = walk_first_step(model, loss_fn, optimizer, data, batch_size, shuffle, seed)
     with _capture.installed(optimizer, capture):
-        return run.train(epochs, progress, checkpoint_every)
+        history = run.train(epochs, progress, checkpoint_every)
+    if walk is not None:
+        from ..plot.report import write_report
+
+        write_report(report, walk, history, optimizer=optimizer)  # type: ignore[arg-type]
+    return history
+
+
+def _report_target(report: Any, resume: Any) -> Path:
+    """``fit``'s report path, checked before anything runs. The report lives in
+    ``descend.plot`` (drawing, above training): imported only when a report is asked for."""
+    if resume is not None:
+        raise ConfigError("report= explains a run from its first step; it cannot be combined "
+                          "with resume=")
+    from ..plot.report import check_report_target
+
+    return check_report_target(report)
 
 
 def minimize(
