@@ -446,9 +446,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"data: {dataset.name} ({len(train)} train / {len(val)} validation, "
           f"{X_train.shape[1]} features, {task.describe()})", file=out)
     if torch_train is not None:
-        if args.report is not None:
-            raise UsageError("descend train: --report explains runs of the descend engine; "
-                             "drop --engine torch")
         history, train_m, val_m, seconds = torch_train(args, rule, sizes, X_train, y_train,
                                                        X_val, y_val, out=out)
         return _train_report(args, history, _scored(train_m, y_train, task),

@@ -29,7 +29,8 @@ from .spec import TORCH
 
 #: ``descend train`` flags this engine does not take, with their value when not given.
 #: docs/pytorch.md lists them between its ``torch-refuses`` markers (a test compares).
-UNSUPPORTED = {"checkpoint": None, "resume": None, "checkpoint_every": 1, "overwrite": False}
+UNSUPPORTED = {"checkpoint": None, "resume": None, "checkpoint_every": 1, "overwrite": False,
+               "report": None}
 
 _ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.01), "tanh": nn.Tanh,
                 "sigmoid": nn.Sigmoid, "gelu": nn.GELU}
