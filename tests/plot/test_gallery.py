@@ -35,12 +35,19 @@ def test_the_gallery_is_current():
 def test_check_names_a_changed_number_a_missing_node_and_a_broken_png(tmp_path, monkeypatch):
     module = gallery()
     entry = next(e for e in module.ENTRIES if e.name == "mlp-graph")
+    # what the entry makes is the committed files (test_the_gallery_is_current): take them
     fresh = tmp_path / "fresh"
     fresh.mkdir()
-    module.make(entry, fresh)
+    for produced, place in entry.files.items():
+        (fresh / produced).write_bytes((ROOT / "docs" / place).read_bytes())
+
+    def make(folder):
+        for produced in entry.files:
+            (folder / produced).write_bytes((fresh / produced).read_bytes())
+
+    entry = module.Entry(entry.name, make, entry.files)
     svg = (fresh / "mlp-graph.svg").read_text()
     original = module.facts(fresh / "mlp-graph.svg")
-    assert module.same_facts(original, module.facts(ROOT / "docs" / "img" / "mlp-graph.svg"))
     value = re.search(r"value = ([-\d.]+)</text>", svg)
     edits = [svg.replace(value.group(0), f"value = {float(value.group(1)) * 1.01:.4g}</text>"),
              svg.replace('id="node-1"', 'id="other"'),

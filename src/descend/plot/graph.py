@@ -463,6 +463,22 @@ def graph_record(source: Any, collapse_: bool | int | None = None,
     return collapse(record, int(collapse_))
 
 
+def _check_options(path: Any, collapse: Any, format: Any, model: Any, title: Any) -> None:
+    """Refuse options of the wrong type before anything is drawn, naming the option."""
+    if path is not None and not isinstance(path, str | Path):
+        raise ConfigTypeError(f"path must be a str or a Path, got {type(path).__name__}")
+    if collapse is not None and not isinstance(collapse, bool | int):
+        raise ConfigTypeError(f"collapse must be True, False, None or a depth (int), got "
+                              f"{type(collapse).__name__}")
+    if format is not None and not isinstance(format, str):
+        raise ConfigTypeError(f"format must be a str ('svg', 'png' or 'dot'), got "
+                              f"{type(format).__name__}")
+    if model is not None and not isinstance(model, _module.Module):
+        raise ConfigTypeError(f"model must be a descend Module, got {type(model).__name__}")
+    if title is not None and not isinstance(title, str):
+        raise ConfigTypeError(f"title must be a str, got {type(title).__name__}")
+
+
 def _format(path: str | Path | None, format: str | None) -> str:
     if format is not None:
         if format not in _FORMATS:
@@ -509,6 +525,7 @@ def draw_graph(source: Any, path: str | Path | None = None, *,
         The nodes and edges drawn, with ``figure`` the matplotlib Figure (None for DOT).
         Each node's box carries the SVG id ``node-<id>``, each edge ``edge-<a>-<b>``.
     """
+    _check_options(path, collapse, format, model, title)
     fmt = _format(path, format)
     record = graph_record(source, collapse, model)
     if fmt == "dot":
@@ -662,6 +679,7 @@ def graph_dot(source: Any, *, collapse: bool | int | None = None, model: Any = N
     """The graph as DOT text (``dot -Tsvg``): one node ``n<id>`` per node, labelled like
     the drawing, parameters filled orange, edges in the direction data flowed; without
     collapsing, each module's operations sit in a cluster named after it."""
+    _check_options(None, collapse, None, model, None)
     record = graph_record(source, collapse, model)
     out = ["digraph descend {", "  rankdir=TB;",
            '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=10];']
