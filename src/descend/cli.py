@@ -202,7 +202,9 @@ def _add_explain_parser(sub: Any) -> argparse.ArgumentParser:
                        "default a small MLP on the spirals) and write one self-contained "
                        "HTML report: the data, the model, the first step walked through "
                        "(backward graph with gradients, direction, line search, update), "
-                       "the whole run and why it stopped.",
+                       "the whole run and why it stopped. Its defaults differ from "
+                       "'descend train's: --data spirals --samples 300 --hidden 16 "
+                       "--max-steps 60 --report descend-explain.html.",
                        epilog=rules_help("--lr"),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_train_flags(e)
