@@ -5,6 +5,7 @@ given a path. matplotlib is imported only when a picture is drawn: ``import desc
 stays free of it.
 """
 
+from .paths import Plane, path_plane, paths
 from .search import line_search
 
-__all__ = ["line_search"]
+__all__ = ["Plane", "line_search", "path_plane", "paths"]
