@@ -7,7 +7,8 @@ drawn: ``import descend`` stays free of it.
 """
 
 from .graph import GraphNode, GraphRecord, GraphRecording, draw_graph, graph_dot, record_graph
+from .paths import Plane, path_plane, paths
 from .search import line_search
 
-__all__ = ["GraphNode", "GraphRecord", "GraphRecording", "draw_graph", "graph_dot",
-           "line_search", "record_graph"]
+__all__ = ["GraphNode", "GraphRecord", "GraphRecording", "Plane", "draw_graph", "graph_dot",
+           "line_search", "path_plane", "paths", "record_graph"]
