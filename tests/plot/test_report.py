@@ -154,6 +154,13 @@ def test_the_page_is_valid_html5_without_urls(reported):
     # three figures, each inline
     figures = re.findall(r'<figure id="figure-([a-z-]+)"><svg', text)
     assert figures == ["graph", "line-search", "run"]
+    # the run's figure has its four curves; the line search's its trials and step
+    run_figure = text[text.index('<figure id="figure-run">'):]
+    for key in ("loss", "lr", "evaluations", "grad_norm"):
+        assert f'id="run-{key}"' in run_figure, key
+    search = text[text.index('<figure id="figure-line-search">'):text.index(
+        '<figure id="figure-run">')]
+    assert 'id="trials"' in search and 'id="accepted"' in search
 
 
 def test_the_first_step_is_the_runs_first_step(reported):
@@ -166,8 +173,13 @@ def test_the_first_step_is_the_runs_first_step(reported):
     # GD: the direction is -g, so ||d|| = ||g|| and the slope g . d = -||g||^2
     assert close(span(text, "direction-norm0"), history.grad_norm[0])
     assert math.isclose(span(text, "slope0"), -history.grad_norm[0] ** 2, rel_tol=1e-4)
-    # Armijo's trials: the last accepted one is alpha
+    assert math.isclose(span(text, "cosine0"), 1.0, rel_tol=1e-4)
     page = parse(text)
+    per_parameter = next(t for t in page.tables if t[0][0] == "parameter"
+                         and t[0][1].startswith("direction norm"))
+    for row in per_parameter[1:]:  # d = -g, parameter by parameter
+        assert math.isclose(float(row[1]), float(row[2]), rel_tol=1e-4), row
+    # Armijo's trials: the last accepted one is alpha
     trials = next(t for t in page.tables if t[0] == ["trial", "alpha", "phi(alpha)",
                                                        "phi'(alpha)"])
     assert len(trials) - 1 == history.evaluations[0] - 1  # the start is not a trial

@@ -64,33 +64,14 @@ def check_report_target(path: Any) -> Path:
     return path
 
 
-def _first_batch(data: Any, batch_size: int | None, shuffle: bool,
-                 seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The batch of the run's first step: what ``fit``'s shuffle gives first."""
-    from ..data import iterate_batches
-
-    if isinstance(data, tuple | list) and len(data) == 2 and not isinstance(data[0], tuple):
-        X, y = np.asarray(data[0]), np.asarray(data[1])
-        if batch_size is None:
-            return X, y
-        return next(iter(iterate_batches(X, y, batch_size, shuffle=shuffle,
-                                         rng=np.random.default_rng(seed))))
-    if isinstance(data, list | tuple) and data:
-        xb, yb = data[0]
-        return np.asarray(xb), np.asarray(yb)
-    raise ConfigError("report needs (X, y) arrays or a list of batches: an iterator of "
-                      "batches cannot be read once for the report and again for training")
-
-
-def walk_first_step(model: Any, loss_fn: Any, optimizer: Any, data: Any,
-                    batch_size: int | None, shuffle: bool, seed: int) -> StepWalk:
+def walk_first_step(model: Any, optimizer: Any, closure: Any) -> StepWalk:
     """Take the run's first step with its graph and line search recorded, then put back
-    the parameters, the optimizer's state and the random stream as they were."""
-    from ..train.capture import Batch
-    from ..train.metrics import as_input
+    the parameters, the optimizer's state and the random stream as they were.
 
-    X, y = _first_batch(data, batch_size, shuffle, seed)
-    closure = Batch(model, loss_fn, as_input(X), y)
+    ``closure`` is the first step's closure as ``fit`` makes it (``closure.x``, the batch's
+    input tensor, and ``closure.y``, its targets).
+    """
+    X, y = np.asarray(closure.x.data), np.asarray(closure.y)
     saved_model = {k: np.array(v, copy=True) for k, v in model.state_dict().items()}
     saved_opt = copy.deepcopy(optimizer.state_dict())
     saved_lrs = [g["lr"] for g in optimizer.param_groups]
@@ -331,10 +312,19 @@ def report_html(walk: StepWalk, history: Any, *, title: str, optimizer: Any,
             "</span>.</p>")
     parts.append(_section("backprop", "One step: backpropagation", body))
     slope = getattr(info, "slope", None)
+    d_norm = walk.direction_norm
+    cosine = (-slope / (info.grad_norm * d_norm)
+              if slope is not None and info.grad_norm > 0 and d_norm > 0 else None)
     body = ("<p>" + (f'Slope along the direction g . d: <span id="slope0">{number(slope)}'
                      "</span> (negative: a descent direction). " if slope is not None else "")
-            + f'Direction norm ||d||: <span id="direction-norm0">{number(walk.direction_norm)}'
-            "</span>" + (" (the search fell back to -g)" if info.fallback else "") + ".</p>")
+            + f'Direction norm ||d||: <span id="direction-norm0">{number(d_norm)}</span>'
+            + (" (the search fell back to -g)" if info.fallback else "")
+            + (f'; the cosine of the angle between d and -g, -g . d / (||g|| ||d||): '
+               f'<span id="cosine0">{number(cosine)}</span> (1 for gradient descent)'
+               if cosine is not None else "") + ".</p>")
+    if info.lr > 0:
+        body += _table(["parameter", "direction norm ||d_i||", "gradient norm ||g_i||"],
+                       [[n, m / info.lr, g] for n, _, g, m in walk.parameters])
     parts.append(_section("direction", "One step: the direction", body))
     trials = info.trials or ()
     body = _table(["trial", "alpha", "phi(alpha)", "phi'(alpha)"],

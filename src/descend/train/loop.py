@@ -19,7 +19,7 @@ training accuracy, the epoch's record), ``checkpoint`` (the run's state), ``call
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -163,7 +163,7 @@ def fit(
     if checkpoint is not None:
         check_checkpoint_target(checkpoint, resume=resume, overwrite=overwrite)
     if report is not None:
-        report = _report_target(report, resume)
+        report = _report_target(report, resume, data if source.arrays is None else None)
     if source.arrays is not None:
         probe(model, loss_fn, *source.arrays, "training data")
         if held_out is not None:
@@ -189,7 +189,10 @@ def fit(
     if report is not None:
         from ..plot.report import walk_first_step
 
-        walk = walk_first_step(model, loss_fn, optimizer, data, batch_size, shuffle, seed)
+        # the first step's closure: what the first epoch's shuffle (a generator seeded as
+        # the run's own) gives first; its tally is not armed, so it counts nothing
+        first, _ = next(iter(source.epoch(np.random.default_rng(seed))))
+        walk = walk_first_step(model, optimizer, first)
     with _capture.installed(optimizer, capture):
         history = run.train(epochs, progress, checkpoint_every)
     if walk is not None:
@@ -199,12 +202,19 @@ def fit(
     return history
 
 
-def _report_target(report: Any, resume: Any) -> Path:
-    """``fit``'s report path, checked before anything runs. The report lives in
-    ``descend.plot`` (drawing, above training): imported only when a report is asked for."""
+def _report_target(report: Any, resume: Any, batches: Any) -> Path:
+    """``fit``'s report path, checked before anything runs (``batches``: the data when it
+    is an iterable of batches, whose first must be readable twice).
+
+    The report is output drawn by ``descend.plot``, which sits above training: imported
+    here only when a report is asked for, the one import of this layer that reaches up
+    (as ``History.plot`` reaches matplotlib)."""
     if resume is not None:
         raise ConfigError("report= explains a run from its first step; it cannot be combined "
                           "with resume=")
+    if batches is not None and not isinstance(batches, Sequence):
+        raise ConfigError("report needs (X, y) arrays or a list of batches: an iterator of "
+                          "batches cannot be read once for the report and again for training")
     from ..plot.report import check_report_target
 
     return check_report_target(report)
