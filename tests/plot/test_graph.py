@@ -207,6 +207,20 @@ def test_collapse_to_modules():
         ("constant", "cross_entropy"), ("cross_entropy", "mean")]
 
 
+def test_a_loss_drawn_without_a_recording_collapses_nothing():
+    # its operations are not known to be any module's: nothing to collapse them into
+    model, X, y, lf = tiny()
+    loss = lf(model(X), y)
+    record = ds.draw_graph(loss, model=model, collapse=True)
+    assert record.collapsed and not any(n.members for n in record.nodes)
+    assert record_signature(record) == own_walk(loss)
+    # inside a recording, the same loss collapses (its modules' calls were seen)
+    with ds.record_graph(model) as rec:
+        loss = lf(model(X), y)
+    small = ds.graph_dot(rec.graph(loss), collapse=True)
+    assert "Linear" in small and "ReLU" in small
+
+
 def test_a_graph_bigger_than_a_toy_is_collapsed_by_default():
     layers = []
     for i in range(8):

@@ -246,7 +246,7 @@ class GraphRecording:
         the recorded backward walked. Modules are named from the recording's model (else
         the outermost module called)."""
         if root is not None:
-            snapshot = _Snapshot.of(root)
+            snapshot = _snapshot(root)
             grads = {**snapshot.grads, **{k: v for k, v in self.grads.items()
                                           if k in snapshot.seen}}
             seen, values, shapes, top = (snapshot.seen, snapshot.values, snapshot.shapes,
@@ -277,40 +277,38 @@ def record_graph(model: Any = None) -> GraphRecording:
     return GraphRecording(model)
 
 
-class _Snapshot:
+def _snapshot(root: Any) -> GraphRecording:
     """The graph still attached to a tensor (before backward, or after it with
-    ``retain_graph=True``), read with the walk that orders backward."""
-
-    @staticmethod
-    def of(root: Any) -> GraphRecording:
-        rec = GraphRecording()
-        if root._node is _graph.FREED:
-            raise GradientError(
-                "the graph of this tensor was released by backward(); draw it before "
-                "backward(), call backward(retain_graph=True), or record the pass with "
-                "ds.record_graph() and draw the recording")
-        if root._node is None:
-            raise GradientError(
-                "this tensor was not made by a recorded operation (no input requires grad, "
-                "or it was computed under no_grad()): there is no graph to draw")
-        reached: list[Any] = []
-        visited = {id(root)}
-        for t in _graph.walk(root, reached):
-            rec._note(t, t._node)
-            for p in t._node.parents:
-                if p is None or id(p) in visited:
-                    continue
-                visited.add(id(p))
-                if p._node is _graph.FREED:
-                    raise GradientError("part of this graph was released by an earlier "
-                                        "backward(); there is no whole graph to draw")
-                if p._node is not None:
-                    reached.append(p)
-        # gradients only where backward left them: the leaves' .grad
-        for key, s in rec.seen.items():
-            if s.tensor is not None and s.seq < 0 and s.tensor.grad is not None:
-                rec.grads[key] = Summary.of(s.tensor.grad)
-        return rec
+    ``retain_graph=True``), read with the walk that orders backward; the gradients
+    are the leaves' ``.grad``, where backward left them."""
+    rec = GraphRecording()
+    if root._node is _graph.FREED:
+        raise GradientError(
+            "the graph of this tensor was released by backward(); draw it before "
+            "backward(), call backward(retain_graph=True), or record the pass with "
+            "ds.record_graph() and draw the recording")
+    if root._node is None:
+        raise GradientError(
+            "this tensor was not made by a recorded operation (no input requires grad, "
+            "or it was computed under no_grad()): there is no graph to draw")
+    reached: list[Any] = []
+    visited = {id(root)}
+    for t in _graph.walk(root, reached):
+        rec._note(t, t._node)
+        for p in t._node.parents:
+            if p is None or id(p) in visited:
+                continue
+            visited.add(id(p))
+            if p._node is _graph.FREED:
+                raise GradientError("part of this graph was released by an earlier "
+                                    "backward(); there is no whole graph to draw")
+            if p._node is not None:
+                reached.append(p)
+    # gradients only where backward left them: the leaves' .grad
+    for key, s in rec.seen.items():
+        if s.tensor is not None and s.seq < 0 and s.tensor.grad is not None:
+            rec.grads[key] = Summary.of(s.tensor.grad)
+    return rec
 
 
 def _module_names(model: Any) -> tuple[dict[int, str], dict[str, str], dict[int, str]]:
@@ -398,6 +396,14 @@ def collapse(record: GraphRecord, depth: int = 1) -> GraphRecord:
     members: dict[str, list[int]] = {}
     for i, g in group_of.items():
         members.setdefault(g, []).append(i)
+    # a module known only by its parameters' names (a loss drawn without a recording: no
+    # operation is known to be the module's) stays as it is
+    for g in [g for g, ids in members.items()
+              if all(record.nodes[i].op == "parameter" for i in ids)]:
+        for i in members.pop(g):
+            del group_of[i]
+    if not members:
+        return replace(record, collapsed=True)
     outputs: dict[str, int] = {}
     for a, b in record.edges:
         ga = group_of.get(a)
