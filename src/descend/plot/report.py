@@ -244,7 +244,7 @@ def run_figure(history: Any) -> Any:
         v = np.asarray(values, dtype=float)
         ax.plot(steps, v, lw=0.9, gid=f"run-{key}", marker="." if len(v) < 60 else None)
         positive = v[np.isfinite(v) & (v > 0)]
-        if key != "evaluations" and positive.size and positive.max() / positive.min() > 100:
+        if key != "evaluations" and positive.size and positive.max() / positive.min() > 30:
             ax.set_yscale("log")
         ax.set_ylabel(label)
         ax.grid(True, alpha=0.3)
