@@ -4,6 +4,7 @@ that references no URL; asking for it changes nothing in the run."""
 
 from __future__ import annotations
 
+import html
 import math
 import re
 from html.parser import HTMLParser
@@ -15,6 +16,8 @@ import descend as ds
 from descend.cli import main
 from descend.data import iterate_batches, spirals
 from descend.errors import ConfigError, ConfigTypeError
+from descend.plot.report import CRITERIA
+from descend.train.stopping import STOP_REASONS
 
 pytest.importorskip("matplotlib")
 
@@ -226,9 +229,15 @@ def test_the_whole_run_and_the_stop_reason_are_the_historys(reported):
     assert int(caption.group(4)) == sum(history.evaluations)
     stop = re.search(r'<p id="stop-reason">([^<]*)</p>', text).group(1)
     assert stop == str(history.stop_reason)
+    meaning = re.search(r'<p id="stop-meaning">([^<]*)</p>', text).group(1)
+    assert html.unescape(meaning) == CRITERIA[history.stop_reason.criterion]
     # every section names its concept
     for key in ("data", "model", "backprop", "direction", "search", "update", "run", "stop"):
         assert f'<section id="{key}">' in text
+
+
+def test_every_stop_criterion_is_explained():
+    assert set(CRITERIA) == set(STOP_REASONS)
 
 
 def test_bad_report_arguments_are_refused(tmp_path):

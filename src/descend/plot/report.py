@@ -192,6 +192,33 @@ _CONCEPTS = {
 }
 
 
+#: what each stop criterion (``StopReason.criterion``) means, for the last section
+CRITERIA = {
+    "epochs": "The budget of epochs ran out before any criterion held: the run may not have "
+              "converged; more epochs, or a criterion, say more.",
+    "max_epochs": "The epoch budget set as a criterion was reached.",
+    "max_steps": "The budget of optimizer steps was reached.",
+    "time_limit": "The time budget was spent.",
+    "loss_below": "The epoch's mean training loss fell below the target: good enough by "
+                  "the measure asked for.",
+    "grad_norm_below": "The gradient norm fell below the threshold: the iterate is near a "
+                       "stationary point, where gradient steps barely move.",
+    "rel_loss_change_below": "The loss stopped changing (relative change below the "
+                             "threshold): progress per epoch became negligible.",
+    "param_change_below": "The parameters stopped moving: the steps of an epoch summed to "
+                          "less than the threshold.",
+    "patience": "The validation loss did not improve for the given number of epochs "
+                "(early stopping): more training would fit the training data, not new data.",
+    "stalled": "Every step of an epoch had size 0: no step could make progress at working "
+               "precision.",
+    "stationary": "The full-batch gradient was exactly zero: a stationary point.",
+    "diverged": "The loss grew far above where it started or stopped being finite: the "
+                "steps were too long. The last parameters with a good loss were put back.",
+    "callback": "A callback asked to stop.",
+    "interrupted": "The run was interrupted (Ctrl-C).",
+}
+
+
 def number(x: Any) -> str:
     """How the report writes a number: 6 significant digits, so a reader (or a test) can
     compare it with the run's record."""
@@ -363,7 +390,9 @@ def report_html(walk: StepWalk, history: Any, *, title: str, optimizer: Any,
     rows = [] if reason is None else [["criterion", reason.criterion],
                                        ["value", reason.value], ["threshold", reason.threshold],
                                        ["step", reason.step], ["epoch", reason.epoch]]
+    meaning = "" if reason is None else CRITERIA.get(reason.criterion, "")
     body = (f'<p id="stop-reason">{html.escape(str(reason))}</p>'
+            + (f'<p id="stop-meaning">{html.escape(meaning)}</p>' if meaning else "")
             + _table(["", ""], rows))
     parts.append(_section("stop", "Why it stopped", body))
     parts.append("</body></html>")
