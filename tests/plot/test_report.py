@@ -281,3 +281,48 @@ def test_descend_explain_writes_the_report(tmp_path, monkeypatch, capsys):
     assert len(rows) == 4
     assert close(span(text, "loss0"), float(rows[0].split(",")[1]))
     assert close(span(text, "lr0"), float(rows[0].split(",")[2]))
+
+
+def table(page, head):
+    return next(t for t in page.tables if t[0] == head)
+
+
+def test_every_other_table_is_the_runs(reported):
+    history, _, text = reported
+    page = parse(text)
+    xb, yb = next(iter(iterate_batches(X, Y, 40, shuffle=True, rng=np.random.default_rng(5))))
+    m = model()
+    # the forward values, recomputed in float64 at the initial parameters
+    W1, b1 = (p.data.astype(np.float64) for p in m[0].parameters())
+    W2, b2 = (p.data.astype(np.float64) for p in m[2].parameters())
+    pre = xb.astype(np.float64) @ W1.T + b1
+    h = np.tanh(pre)
+    z = h @ W2.T + b2
+    ce = np.log(np.exp(z).sum(1)) - z[np.arange(len(yb)), yb]
+    want = {"input": xb, "0": pre, "1": h, "2": z, "cross_entropy": ce, "mean": ce.mean()}
+    rows = table(page, ["node", "operation", "shape", "mean", "min", "max"])[1:]
+    assert [r[0] for r in rows] == list(want)
+    for name, _, shape, mean, lo, hi in rows:
+        w = np.asarray(want[name])
+        assert shape == str(w.shape)
+        for stated, value in ((mean, w.mean()), (lo, w.min()), (hi, w.max())):
+            assert math.isclose(float(stated), value, rel_tol=1e-4, abs_tol=1e-6), name
+    # the update, parameter by parameter: alpha ||g_i|| for gradient descent
+    grads = {r[0]: float(r[2]) for r in table(page, ["parameter", "shape",
+                                                      "gradient norm"])[1:]}
+    for name, moved in table(page, ["parameter", "update norm"])[1:]:
+        assert math.isclose(float(moved), history.lr[0] * grads[name], rel_tol=1e-4), name
+    # the model: each parameter's entries, each module's count
+    entries = {r[0]: int(r[2]) for r in table(page, ["parameter", "shape", "entries"])[1:]}
+    assert entries == {n: p.size for n, p in m.named_parameters()}
+    counts = {r[0]: int(r[2]) for r in table(page, ["module", "class", "parameters"])[1:]}
+    assert counts == {"(model)": 2 * 8 + 8 + 8 * 2 + 2, "0": 24, "1": 0, "2": 18}
+    # the epochs and the stop reason's fields
+    epochs = table(page, ["epoch", "train loss", "validation loss", "validation accuracy"])
+    assert [(int(r[0]), float(r[1])) for r in epochs[1:]] == [
+        (e.epoch, pytest.approx(e.train_loss, rel=1e-5)) for e in history.epochs[-5:]]
+    reason = history.stop_reason
+    fields = {r[0]: r[1] for r in page.tables[-1][1:]}
+    assert fields["criterion"] == reason.criterion
+    assert int(fields["step"]) == reason.step and int(fields["epoch"]) == reason.epoch
+    assert float(fields["value"]) == pytest.approx(reason.value)
