@@ -155,6 +155,20 @@ def test_recorded_gradients_are_the_backward_pass():
     assert all(n.module is None for n in record.nodes if n.op in ("cross_entropy", "mean"))
 
 
+def test_a_second_backward_pass_in_the_block_changes_nothing_drawn():
+    model, X, y, lf = tiny()
+    with ds.record_graph(model) as rec:
+        lf(model(X), y).backward()
+        first = {n: p.grad.copy() for n, p in model.named_parameters()}
+        model.zero_grad()
+        lf(model(X * 3.0), y).backward()  # another pass, other gradients
+    record = rec.graph()
+    assert len(record.nodes) == 11
+    for node in record.nodes:
+        if node.is_parameter:
+            assert node.grad.norm == pytest.approx(float(np.linalg.norm(first[node.name])))
+
+
 def test_recording_changes_nothing_and_leaves_no_hook():
     model, X, y, lf = tiny()
     lf(model(X), y).backward()

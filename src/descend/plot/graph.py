@@ -187,10 +187,13 @@ class GraphRecording:
             self.calls.append((first, _graph._next_seq(), module))
 
     def _observe(self, t: Any, node: Any, g: Any) -> None:
+        # the first backward pass is the one recorded: a later one (a line search's slope
+        # at a trial point) reaches the same parameters, whose gradients stay the first's
         if self.root is None:
             self.root = id(t)
         self._note(t, node)
-        self.grads[id(t)] = Summary.of(g)
+        if id(t) not in self.grads:
+            self.grads[id(t)] = Summary.of(g)
 
     def _note(self, t: Any, node: Any) -> int:
         """Note a tensor (its inputs by key: an operation's input is noted when the walk
@@ -270,9 +273,11 @@ def record_graph(model: Any = None) -> GraphRecording:
             loss.backward()
         ds.draw_graph(rec, "graph.svg")
 
-    Every node's gradient comes from that backward pass (the primitives' own VJPs), and
-    each module's call marks the nodes it made (``model`` names them: ``"0"``, ``"1"``,
-    ...; without it, the outermost module called does). One recording at a time.
+    Every node's gradient comes from that backward pass (the primitives' own VJPs; the
+    first one in the block, when there are several), and each module's call marks the
+    nodes it made (``model`` names them: ``"0"``, ``"1"``,
+    ...; without it, the outermost module called does). One recording at a time: the
+    hooks are the program's, not a thread's.
     """
     return GraphRecording(model)
 
