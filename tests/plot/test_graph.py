@@ -354,3 +354,44 @@ def test_bad_paths_collapse_and_freed_graphs_are_refused(tmp_path):
         pass
     with pytest.raises(GradientError, match="saw no backward pass"):
         rec.graph()
+
+
+def test_the_layout_layers_data_downwards_and_routes_long_edges_between_boxes():
+    from descend.plot.graph import DUMMY_WIDTH, layout
+
+    class Residual(ds.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = ds.nn.Linear(4, 4, rng=0)
+            self.b = ds.nn.Linear(4, 4, rng=1)
+
+        def forward(self, x):
+            return self.b(self.a(x).relu()).tanh() + x
+
+    model = Residual()
+    X = ds.tensor(np.ones((2, 4)), requires_grad=True)
+    with ds.record_graph(model) as rec:
+        model(X).sum().backward()
+    record = rec.graph()
+    places, routes = layout(len(record.nodes), record.edges)
+    layer = [r for _, r in places]
+    assert all(layer[a] < layer[b] for a, b in record.edges)
+    # a leaf sits just above the first operation that reads it
+    for n in record.nodes:
+        if n.op in ("parameter", "variable"):
+            consumers = [layer[b] for a, b in record.edges if a == n.id]
+            assert layer[n.id] == min(consumers) - 1
+    # the skip connection x -> add crosses layers: one bend in each, beside every box there
+    skip = next((a, b) for a, b in record.edges
+                if record.nodes[a].op == "variable" and record.nodes[b].op == "add")
+    assert [r for _, r in routes[skip]] == list(range(layer[skip[0]] + 1, layer[skip[1]]))
+    assert set(routes) == {(a, b) for a, b in record.edges if layer[b] - layer[a] > 1}
+    for x, r in routes[skip]:
+        for bx, br in places:
+            if br == r:
+                assert abs(bx - x) >= (1 + DUMMY_WIDTH) / 2 - 1e-9
+    # and the drawing has one arrow per edge, the skip one bent
+    drawn = ds.draw_graph(rec, collapse=False)
+    arrows = {p.get_gid(): p for p in drawn.figure.axes[0].patches
+              if p.get_gid().startswith("edge-")}
+    assert set(arrows) == {f"edge-{a}-{b}" for a, b in record.edges}

@@ -587,48 +587,83 @@ def layers(n: int, edges: Iterable[tuple[int, int]]) -> list[int]:
     return layer
 
 
-def layout(n: int, edges: Iterable[tuple[int, int]]) -> list[tuple[float, int]]:
-    """(x, layer) of each node: layers as in :func:`layers`, and within a layer an order
-    that sweeps of the barycentre heuristic (Sugiyama's second phase) choose, to cross few
-    edges; x is the position in the layer, centred on 0."""
+#: the width of an edge's bend point in a layer, in boxes
+DUMMY_WIDTH = 0.3
+
+
+class Layout(NamedTuple):
+    """Where :func:`layout` puts a graph: ``places[v]`` is node v's (x, layer), x in box
+    widths from the centre line; ``routes[(a, b)]`` the bend points (x, layer) of an edge
+    that crosses layers, one in each layer between its ends."""
+
+    places: list[tuple[float, int]]
+    routes: dict[tuple[int, int], list[tuple[float, int]]]
+
+
+def layout(n: int, edges: Iterable[tuple[int, int]]) -> Layout:
+    """A layered drawing (Sugiyama's method, lite): layers as in :func:`layers`; an edge
+    that crosses layers gets a bend point (a narrow dummy node) in each layer between its
+    ends, so that it is routed between boxes, not over them; then sweeps of the barycentre
+    heuristic order every layer to cross few edges (each node goes to the mean position
+    of its neighbours), and x places boxes (width 1) and bend points (``DUMMY_WIDTH``) side
+    by side, each layer centred."""
     edges = list(edges)
     layer = layers(n, edges)
-    depth = max(layer, default=0) + 1
-    rows: list[list[int]] = [[] for _ in range(depth)]
-    for v in range(n):
-        rows[layer[v]].append(v)
-    neighbours: list[list[int]] = [[] for _ in range(n)]
+    layer_of = list(layer)
+    width = [1.0] * n
+    chains: dict[tuple[int, int], list[int]] = {}
+    links: list[tuple[int, int]] = []
     for a, b in edges:
+        previous = a
+        chain = []
+        for r in range(layer[a] + 1, layer[b]):
+            dummy = len(layer_of)
+            layer_of.append(r)
+            width.append(DUMMY_WIDTH)
+            chain.append(dummy)
+            links.append((previous, dummy))
+            previous = dummy
+        links.append((previous, b))
+        if chain:
+            chains[(a, b)] = chain
+    total = len(layer_of)
+    depth = max(layer_of, default=0) + 1
+    rows: list[list[int]] = [[] for _ in range(depth)]
+    for v in range(total):
+        rows[layer_of[v]].append(v)
+    neighbours: list[list[int]] = [[] for _ in range(total)]
+    for a, b in links:
         neighbours[a].append(b)
         neighbours[b].append(a)
 
-    def positions() -> dict[int, float]:
-        pos = {}
-        for row in rows:
-            for i, v in enumerate(row):
-                pos[v] = i - (len(row) - 1) / 2
-        return pos
+    def place(row: list[int], pos: dict[int, float]) -> None:
+        span = sum(width[v] for v in row)
+        x = -span / 2
+        for v in row:
+            pos[v] = x + width[v] / 2
+            x += width[v]
 
-    for sweep in range(6):
-        pos = positions()
+    pos: dict[int, float] = {}
+    for row in rows:
+        place(row, pos)
+    for sweep in range(8):
         sequence = range(depth) if sweep % 2 == 0 else range(depth - 1, -1, -1)
         for r in sequence:
             row = rows[r]
 
-            def key(v: int, pos: dict[int, float] = pos) -> tuple[float, int]:
+            def key(v: int) -> tuple[float, int]:
                 near = [pos[w] for w in neighbours[v]]
                 return (sum(near) / len(near) if near else pos[v], v)
 
             row.sort(key=key)
-            for i, v in enumerate(row):
-                pos[v] = i - (len(row) - 1) / 2
-    pos = positions()
-    return [(pos[v], layer[v]) for v in range(n)]
+            place(row, pos)
+    return Layout([(pos[v], layer_of[v]) for v in range(n)],
+                  {e: [(pos[d], layer_of[d]) for d in chain] for e, chain in chains.items()})
 
 
 # ------------------------------------------------------------------------------ drawing
 _FILL = {"parameter": "#fbd9a6", "input": "#e3ecf7", "constant": "#eeeeee",
-         "variable": "#fbd9a6"}
+         "variable": "#f7f0c8"}
 _OP_FILL = "#ffffff"
 _MODULE_FILL = "#e8f4e4"
 
@@ -637,25 +672,34 @@ def figure(record: GraphRecord, title: str | None = None) -> Any:
     """The matplotlib Figure of a record: top to bottom in the direction data flowed."""
     from matplotlib.figure import Figure
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+    from matplotlib.path import Path as Polyline
 
     n = len(record.nodes)
-    places = layout(n, record.edges)
+    places, routes = layout(n, record.edges)
     depth = max((p[1] for p in places), default=0) + 1
-    width = max((sum(1 for p in places if p[1] == r) for r in range(depth)), default=1)
+    bends = [x for route in routes.values() for x, _ in route]
+    reach = max((abs(x) for x in [p[0] for p in places] + bends), default=0.0) + 0.5
     box_w, box_h, gap_x, gap_y = 2.5, 1.0, 0.35, 0.55
-    fig_w = max(4.0, width * (box_w + gap_x) + 0.4)
+    fig_w = max(4.0, 2 * reach * (box_w + gap_x) + 0.4)
     fig_h = max(2.0, depth * (box_h + gap_y) + 0.4 + (0.3 if title else 0.0))
     fig = Figure(figsize=(fig_w, fig_h))
     ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
     ax.set_xlim(-fig_w / 2, fig_w / 2)
     ax.set_ylim(-fig_h + 0.2, 0.2 + (0.3 if title else 0.0))
     ax.set_axis_off()
-    centre = [(x * (box_w + gap_x), -(r * (box_h + gap_y) + box_h / 2)) for x, r in places]
+    def at(x: float, r: int) -> tuple[float, float]:
+        return x * (box_w + gap_x), -(r * (box_h + gap_y) + box_h / 2)
+
+    centre = [at(x, r) for x, r in places]
     for a, b in record.edges:
         (xa, ya), (xb, yb) = centre[a], centre[b]
-        arrow = FancyArrowPatch((xa, ya - box_h / 2), (xb, yb + box_h / 2),
-                                arrowstyle="-|>", mutation_scale=10, lw=0.8, color="#555555",
-                                shrinkA=1, shrinkB=1)
+        points = [(xa, ya - box_h / 2)]
+        for x, r in routes.get((a, b), []):  # through the gaps of the layers it crosses
+            cx, cy = at(x, r)
+            points += [(cx, cy + box_h / 2), (cx, cy - box_h / 2)]
+        points.append((xb, yb + box_h / 2))
+        arrow = FancyArrowPatch(path=Polyline(points), arrowstyle="-|>", mutation_scale=10,
+                                lw=0.8, color="#555555")
         arrow.set_gid(f"edge-{a}-{b}")
         ax.add_patch(arrow)
     for node, (x, y) in zip(record.nodes, centre):
