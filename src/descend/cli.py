@@ -199,17 +199,17 @@ def _add_explain_parser(sub: Any) -> argparse.ArgumentParser:
     e = sub.add_parser("explain", help="train a small model and write one HTML page that "
                        "explains the method on it",
                        description="Train as 'descend train' does (the same flags; by "
-                       "default a small MLP on the spirals) and write one self-contained "
+                       "default a small MLP on the digits) and write one self-contained "
                        "HTML report: the data, the model, the first step walked through "
                        "(backward graph with gradients, direction, line search, update), "
                        "the whole run and why it stopped. Its defaults differ from "
-                       "'descend train's: --data spirals --samples 300 --hidden 16 "
-                       "--max-steps 60 --report descend-explain.html.",
+                       "'descend train's: --hidden 16 --epochs 3 --report "
+                       "descend-explain.html.",
                        epilog=rules_help("--lr"),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_train_flags(e)
-    e.set_defaults(func=cmd_explain, data="spirals", samples=300, hidden=(16,),
-                   report=Path("descend-explain.html"), max_steps=60)
+    e.set_defaults(func=cmd_explain, hidden=(16,), epochs=3,
+                   report=Path("descend-explain.html"))
     return e
 
 

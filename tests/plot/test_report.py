@@ -326,3 +326,11 @@ def test_every_other_table_is_the_runs(reported):
     assert fields["criterion"] == reason.criterion
     assert int(fields["step"]) == reason.step and int(fields["epoch"]) == reason.epoch
     assert float(fields["value"]) == pytest.approx(reason.value)
+
+
+def test_the_contents_link_every_section(reported):
+    _, _, text = reported
+    page = parse(text)
+    links = [a["href"] for tag, a in page.tags if tag == "a"]
+    sections = [a["id"] for tag, a in page.tags if tag == "section"]
+    assert links == [f"#{s}" for s in sections] and len(sections) == 8

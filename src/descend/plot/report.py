@@ -219,6 +219,17 @@ CRITERIA = {
 }
 
 
+#: the sections, in order: (id, title, the idea it shows)
+_CONTENTS = (("data", "The data", "what a step sees"),
+             ("model", "The model", "the parameters x"),
+             ("backprop", "One step: backpropagation", "the gradient"),
+             ("direction", "One step: the direction", "descent directions"),
+             ("search", "One step: the step size", "line search"),
+             ("update", "One step: the update", "x + alpha d"),
+             ("run", "The whole run", "convergence"),
+             ("stop", "Why it stopped", "convergence criteria"))
+
+
 def number(x: Any) -> str:
     """How the report writes a number: 6 significant digits, so a reader (or a test) can
     compare it with the run's record."""
@@ -247,7 +258,8 @@ def _table(head: list[str], rows: list[list[Any]], cls: str = "") -> str:
     return "".join(out)
 
 
-def _section(key: str, title: str, body: str) -> str:
+def _section(key: str, body: str) -> str:
+    title = next(name for k, name, _ in _CONTENTS if k == key)
     return (f'<section id="{key}"><h2>{html.escape(title)}</h2>'
             f'<p class="concept">{html.escape(_CONCEPTS[key])}</p>{body}</section>')
 
@@ -300,6 +312,9 @@ def report_html(walk: StepWalk, history: Any, *, title: str, optimizer: Any,
                  f"step rule <code>{html.escape(repr(rule))}</code>; "
                  f"{history.steps} steps, stopped: {html.escape(str(history.stop_reason))}."
                  "</p>")
+    parts.append("<nav><ol>" + "".join(
+        f'<li><a href="#{key}">{html.escape(name)}</a> ({html.escape(idea)})</li>'
+        for key, name, idea in _CONTENTS) + "</ol></nav>")
     # data
     rows: list[list[Any]] = [["inputs of the first batch", str(walk.x_shape)],
                              ["targets of the first batch", str(walk.y_shape)]]
@@ -313,14 +328,14 @@ def report_html(walk: StepWalk, history: Any, *, title: str, optimizer: Any,
     elif walk.target is not None:
         rows.append(["target mean", walk.target[0]])
         rows.append(["target std", walk.target[1]])
-    parts.append(_section("data", "The data", _table(["", ""], rows) + body))
+    parts.append(_section("data", _table(["", ""], rows) + body))
     # model
     total = sum(int(np.prod(s)) for _, s, _, _ in walk.parameters)
     body = _table(["module", "class", "parameters"], [[n, c, k] for n, c, k in walk.modules])
     body += _table(["parameter", "shape", "entries"],
                    [[n, str(s), int(np.prod(s)) if s else 1] for n, s, _, _ in walk.parameters])
     body += f"<p>{total} parameters in all.</p>"
-    parts.append(_section("model", "The model", body))
+    parts.append(_section("model", body))
     # one step: forward and backward
     small = collapse(walk.graph) if len(walk.graph.nodes) > 24 else walk.graph
     graph_svg = svg_text(figure(small, "step 0: forward values and backward gradients"))
@@ -337,7 +352,7 @@ def report_html(walk: StepWalk, history: Any, *, title: str, optimizer: Any,
                      [[n, str(s), g] for n, s, g, _ in walk.parameters])
             + f'<p>Gradient norm ||g||: <span id="grad-norm0">{number(info.grad_norm)}'
             "</span>.</p>")
-    parts.append(_section("backprop", "One step: backpropagation", body))
+    parts.append(_section("backprop", body))
     slope = getattr(info, "slope", None)
     d_norm = walk.direction_norm
     cosine = (-slope / (info.grad_norm * d_norm)
@@ -352,7 +367,7 @@ def report_html(walk: StepWalk, history: Any, *, title: str, optimizer: Any,
     if info.lr > 0:
         body += _table(["parameter", "direction norm ||d_i||", "gradient norm ||g_i||"],
                        [[n, m / info.lr, g] for n, _, g, m in walk.parameters])
-    parts.append(_section("direction", "One step: the direction", body))
+    parts.append(_section("direction", body))
     trials = info.trials or ()
     body = _table(["trial", "alpha", "phi(alpha)", "phi'(alpha)"],
                   [[i + 1, t.alpha, t.value, t.slope] for i, t in enumerate(trials)])
@@ -366,12 +381,12 @@ def report_html(walk: StepWalk, history: Any, *, title: str, optimizer: Any,
                         "the conditions the rule tests.", "line-search")
     else:
         body += f"<p>{html.escape(walk.line_note)}</p>"
-    parts.append(_section("search", "One step: the step size", body))
+    parts.append(_section("search", body))
     body = (f'<p>||x1 - x0|| = alpha ||d|| = <span id="step-norm0">{number(info.step_norm)}'
             "</span>; the loss there: "
             f'<span id="new-loss0">{number(info.new_loss)}</span>.</p>'
             + _table(["parameter", "update norm"], [[n, m] for n, _, _, m in walk.parameters]))
-    parts.append(_section("update", "One step: the update", body))
+    parts.append(_section("update", body))
     # the run
     fig_svg = svg_text(run_figure(history))
     rows = [[i, history.loss[i], history.lr[i], history.evaluations[i], history.grad_norm[i]]
@@ -385,7 +400,7 @@ def report_html(walk: StepWalk, history: Any, *, title: str, optimizer: Any,
         body += _table(["epoch", "train loss", "validation loss", "validation accuracy"],
                        [[e.epoch, e.train_loss, e.val_loss, e.val_accuracy]
                         for e in history.epochs[-5:]])
-    parts.append(_section("run", "The whole run", body))
+    parts.append(_section("run", body))
     reason = history.stop_reason
     rows = [] if reason is None else [["criterion", reason.criterion],
                                        ["value", reason.value], ["threshold", reason.threshold],
@@ -394,7 +409,7 @@ def report_html(walk: StepWalk, history: Any, *, title: str, optimizer: Any,
     body = (f'<p id="stop-reason">{html.escape(str(reason))}</p>'
             + (f'<p id="stop-meaning">{html.escape(meaning)}</p>' if meaning else "")
             + _table(["", ""], rows))
-    parts.append(_section("stop", "Why it stopped", body))
+    parts.append(_section("stop", body))
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
