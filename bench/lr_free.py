@@ -43,8 +43,9 @@ Optimizers (``--optimizers`` selects by name; ``--list`` shows them and what is 
   registered in :data:`descend.optim.spec.RULES` since the step-rule package's first set
   (``salsa``, ``momo``, ``momo-adam``, ``dog``, ``ldog``, ``prodigy``, ``dadapt-adam``, ...:
   ``descend:OPT+RULE``), every optimizer registered in ``OPTIMIZERS`` beyond the first five,
-  and ``descend:recommended`` (``descend.torch.recommended(params)``; the estimators'
-  defaults) once it exists. What is not registered yet is skipped, and the report says so.
+  and ``descend:recommended`` (``descend.torch.recommended(params)``; in the estimators
+  ``optimizer="recommended"``). The estimators' default, Adam with SaLSA's search, is
+  ``descend:adam+salsa``. What is not registered yet is skipped, and the report says so.
 
 Every (workload, optimizer, seed) runs in its own worker process (``--threads`` torch/BLAS
 threads, default 1: the measuring machines are small and shared); seeds are rounds and the
@@ -526,7 +527,7 @@ def registered_specs() -> tuple[list[OptSpec], dict[str, str]]:
         specs.insert(0, OptSpec("descend:recommended", "descend", "descend recommended(p)",
                                 "closure", "adam", kinds=("torch", "estimator"),
                                 build=_descend_recommended,
-                                estimator={"engine": "descend"}))
+                                estimator={"engine": "descend", "optimizer": "recommended"}))
     else:
         missing["descend:recommended"] = "descend.torch.recommended not there yet"
         # the estimators' defaults are measured anyway: they are what a user gets
