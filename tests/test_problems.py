@@ -12,9 +12,10 @@ from numpy.testing import assert_allclose
 from descend import problems as P
 from descend.errors import ConfigError
 
-NAMES = ["leastsq", "ridge", "logreg", "lasso", "svm", "maxaffine", "rosenbrock", "saddle", "mlp"]
+NAMES = ["leastsq", "ridge", "quad2d", "logreg", "lasso", "svm", "maxaffine", "rosenbrock",
+         "saddle", "mlp"]
 WITH_OPTIMUM = [n for n in NAMES if n != "mlp"]
-SMOOTH_WITH_OPTIMUM = ["leastsq", "ridge", "logreg", "rosenbrock", "saddle"]
+SMOOTH_WITH_OPTIMUM = ["leastsq", "ridge", "quad2d", "logreg", "rosenbrock", "saddle"]
 NONSMOOTH = ["lasso", "svm", "maxaffine"]
 
 

@@ -8,7 +8,7 @@ array([2., 4., 6.], dtype=float32)
 """
 
 # The subpackages, importable as attributes: ds.nn, ds.optim, ds.train, ds.data, ...
-from . import data, errors, functional, linesearch, nn, optim, problems, train
+from . import data, errors, functional, linesearch, nn, optim, plot, problems, train
 from . import functional as F
 from .autodiff import (
     Tensor,
@@ -81,6 +81,7 @@ __all__ = [
     "no_grad",
     "ones",
     "optim",
+    "plot",
     "problems",
     "randn",
     "sqrt",

@@ -38,6 +38,10 @@ from .errors import OutputError
 
 TargetKind = Literal["stdout", "stream", "regular", "missing"]
 
+#: File formats matplotlib writes without extra packages (the plots' suffixes).
+PLOT_FORMATS = (".png", ".svg", ".svgz", ".pdf", ".eps", ".ps", ".jpg", ".jpeg", ".tif",
+                ".tiff", ".webp", ".pgf", ".raw", ".rgba")
+
 #: Temporary files: ".<name>.<pid>.<random>.tmp" beside the target.
 _TMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[0-9a-f]{12}\.tmp$")
 

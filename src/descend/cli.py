@@ -29,6 +29,7 @@ from ._argtypes import (
     unit_interval,
 )
 from ._flags import optimizer_options, stop_when
+from ._output import PLOT_FORMATS
 from .backend import manual_seed
 from .compare import (
     OPTIMIZERS,
@@ -295,9 +296,6 @@ def _add_optimisation_flags(g: Any) -> None:
                    "nothing from more, and lose much when cores are shared)")
 
 
-#: File formats matplotlib writes without extra packages.
-PLOT_FORMATS = (".png", ".svg", ".svgz", ".pdf", ".eps", ".ps", ".jpg", ".jpeg", ".tif",
-                ".tiff", ".webp", ".pgf", ".raw", ".rgba")
 
 
 def _check_output(path: Path | None, flag: str) -> None:
@@ -311,7 +309,8 @@ def _check_output(path: Path | None, flag: str) -> None:
         target_kind(path, what=flag, error=UsageError)
     except UsageError as exc:
         raise UsageError(f"descend train: {exc}") from None
-    if flag == "--plot" and str(path) != "-" and path.suffix.lower() not in PLOT_FORMATS:
+    if (flag in ("--plot", "--path-plot") and str(path) != "-"
+            and path.suffix.lower() not in PLOT_FORMATS):
         raise UsageError(f"{flag} {path}: unknown image format {path.suffix or '(none)'!r}; "
                          f"use one of {', '.join(PLOT_FORMATS[:6])}")
 
@@ -829,6 +828,10 @@ def _add_compare_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--time-limit", type=positive_float, help="seconds per rule")
     p.add_argument("--plot", type=Path, help="save f - f*, cost and step sizes (PNG/SVG/PDF; "
                    "'-' writes PNG to standard output, and the table to standard error)")
+    p.add_argument("--path-plot", type=Path, metavar="FILE",
+                   help="save every rule's iterates over the contours of f (PNG/SVG/PDF): "
+                   "the problem's plane in 2-D, else the plane through the start, x* (or "
+                   "the best iterate) and a run's end, named in the title")
     p.add_argument("--seed", type=nonneg_int, default=0, help="the problem's data (default: 0)")
     p.add_argument("--quiet", action="store_true", help="only the table and warnings")
     p.set_defaults(func=cmd_compare)
@@ -838,6 +841,10 @@ def _add_compare_parser(sub: Any) -> argparse.ArgumentParser:
 def cmd_compare(args: argparse.Namespace) -> int:
     """``descend compare``: print the table and one line per diverged rule."""
     _check_output(args.plot, "--plot")
+    _check_output(args.path_plot, "--path-plot")
+    if _is_stdout(args.plot) and _is_stdout(args.path_plot):
+        raise UsageError("descend compare: --plot and --path-plot cannot both write to "
+                         "standard output")
     if args.problem.strip().lower() not in PROBLEMS:
         raise UsageError(f"descend compare: unknown problem {args.problem!r}; "
                          f"known: {', '.join(PROBLEMS)}")
@@ -860,7 +867,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         rules.append(text)
 
     # the PNG of --plot - owns standard output: the table goes to standard error then
-    out = sys.stderr if _is_stdout(args.plot) else sys.stdout
+    out = sys.stderr if _is_stdout(args.plot) or _is_stdout(args.path_plot) else sys.stdout
     f_star = "unknown" if problem.f_star is None else f"{problem.f_star:.10g}"
     L = "" if problem.lipschitz is None else f", L = {problem.lipschitz:.4g}"
     print(f"problem: {problem.name}: {problem.description}; f* = {f_star}{L}", file=out,
@@ -870,7 +877,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         r = run_rule(problem, text, optimizer=args.optimizer, momentum=args.momentum,
                      max_steps=args.max_steps, tol=args.tol, time_limit=args.time_limit,
                      progress=not args.quiet, history_size=args.history_size,
-                     beta=args.beta)
+                     beta=args.beta, record_path=args.path_plot is not None)
         results.append(r)
         if not args.quiet:
             print(f"  {r.rule}: {r.stop_reason} ({for_command_line(r.detail, '--steps')}), "
@@ -885,6 +892,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.plot:
         plot(results, args.plot, problem)
         print(f"plot: {args.plot}", file=out)
+    if args.path_plot:
+        from .plot import paths
+
+        paths(problem, results, args.path_plot)
+        print(f"path plot: {args.path_plot}", file=out)
     out.flush()
     return 0
 

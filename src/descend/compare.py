@@ -125,6 +125,9 @@ class RunResult:
         For subgradient runs on problems with known R = ||x_0 - x*|| and G: the classical
         bound (R^2 + G^2 sum_{j<k} alpha_j^2) / (2 sum_{j<k} alpha_j) on f_best - f*
         (Boyd & Mutapcic, *Subgradient Methods*, §2.3), per step (inf at k = 0).
+    iterates : ndarray or None
+        With ``run_rule(..., record_path=True)``: x_k, k = 0..steps, one row per iterate
+        (every parameter flattened and concatenated, shape (steps + 1, n)); else None.
     """
 
     rule: str
@@ -146,10 +149,18 @@ class RunResult:
     cum_evaluations: np.ndarray
     cum_gradient_evaluations: np.ndarray
     bounds: np.ndarray | None = None
+    iterates: np.ndarray | None = None
 
     @property
     def diverged(self) -> bool:
         return self.stop_reason == "diverged"
+
+    @property
+    def best_step(self) -> int:
+        """k of the lowest finite f(x_k) (the first where several tie): the best iterate,
+        which the subgradient method returns."""
+        finite = np.where(np.isfinite(self.losses), self.losses, np.inf)
+        return int(np.argmin(finite))
 
     @property
     def bound(self) -> float | None:
@@ -220,6 +231,7 @@ def run_rule(
     progress: bool = False,
     history_size: int = 10,
     beta: str = "PR+",
+    record_path: bool = False,
 ) -> RunResult:
     """Run one step rule on ``problem`` from its starting point.
 
@@ -246,6 +258,8 @@ def run_rule(
         L-BFGS's memory (``optimizer="lbfgs"``).
     beta : {"FR", "PR+", "HS", "DY"}
         CG's formula (``optimizer="cg"``).
+    record_path : bool
+        Keep every iterate x_k in ``RunResult.iterates`` (for ``descend.plot.paths``).
 
     Returns
     -------
@@ -266,18 +280,25 @@ def run_rule(
                     loss_below=None if f_star is None else f_star + tol)
     factor = DIVERGENCE_FACTOR_SUBGRADIENT if kind == "subgradient" else DIVERGENCE_FACTOR
     passes = _GradientPasses()
+    callbacks: list[Callback] = [passes]
+    path = _Path(problem) if record_path else None
+    if path is not None:
+        callbacks.append(path)
     started = time.perf_counter()
     # overflow on the way to divergence is reported by name, not as NumPy warnings
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         history = minimize(problem.loss, opt, stop=stop, divergence=Divergence(factor, f_star),
-                           callbacks=[passes], progress=label if progress else False)
+                           callbacks=callbacks, progress=label if progress else False)
         reason = history.stop_reason
         assert reason is not None
         losses = list(history.loss)
         if reason.criterion != "diverged":
             losses.append(problem.value())  # bookkeeping: the point returned, not counted
     seconds = time.perf_counter() - started
-    return _result(problem, opt, kind, label, method, history, losses, passes.counts, seconds)
+    result = _result(problem, opt, kind, label, method, history, losses, passes.counts, seconds)
+    if path is not None:
+        result.iterates = np.array(path.points[: len(losses)])
+    return result
 
 
 def _make_optimizer(problem: Problem, rule: Any, kind: str, momentum: float,
@@ -357,6 +378,20 @@ class _GradientPasses(Callback):
 
     def on_step_end(self, history: History, optimizer: Any) -> None:
         self.counts.append(optimizer.last.gradient_evaluations)
+
+
+class _Path(Callback):
+    """Collects x_k: the starting point, then the point after each step."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        self.points: list[np.ndarray] = [self._flat()]
+
+    def _flat(self) -> np.ndarray:
+        return np.concatenate([np.ravel(p.data) for p in self.problem.params]).astype(float)
+
+    def on_step_end(self, history: History, optimizer: Any) -> None:
+        self.points.append(self._flat())
 
 
 def _last_finite(values: list[float]) -> float:

@@ -73,6 +73,7 @@ __all__ = [
     "mlp_digits",
     "penalty1",
     "powell_singular",
+    "quadratic_2d",
     "ridge",
     "rosenbrock",
     "saddle",
@@ -250,6 +251,35 @@ def least_squares(n: int = 200, d: int = 20, seed: int = 0) -> Problem:
         lipschitz=_lambda_max(H),
         description=f"least squares 1/(2n)||Ax - b||^2, A Gaussian {n}x{d}",
         strong_convexity=mu if mu > 1e-12 else None, numpy_objective=reference,
+    )
+
+
+def quadratic_2d(kappa: float = 50.0) -> Problem:
+    """f(x, y) = (x^2 + kappa y^2) / 2: the ill-conditioned quadratic of the textbook
+    pictures (condition number kappa, 50 by default), drawn on its contours by ``descend
+    compare --path-plot``. f* = 0 at the origin, L = kappa, mu = 1; start (10, 1).
+
+    Steepest descent with exact steps turns by a right angle at every step and converges
+    linearly with ratio ((kappa - 1) / (kappa + 1))^2 in f (N&W Theorem 3.3); a constant
+    step near 2/L zig-zags across the valley's narrow axis.
+    """
+    kappa = check_step_size("kappa", kappa)
+    if kappa < 1:
+        raise ConfigError(f"kappa (the condition number) must be >= 1, got {kappa!r}")
+    z = _variable(np.array([10.0, 1.0]))
+    scale = Tensor(np.array([1.0, kappa]))
+
+    def reference(xs: Arrays) -> float:
+        u, v = xs[0]
+        return float(0.5 * (u * u + kappa * v * v))
+
+    def loss() -> Tensor:
+        return (z * z * scale).sum() * 0.5
+
+    return Problem(
+        "quad2d", [z], loss, 0.0, [np.zeros(2)], smooth=True, convex=True, lipschitz=kappa,
+        description=f"(x^2 + {kappa:g} y^2)/2, condition number {kappa:g}, from (10, 1)",
+        strong_convexity=1.0, numpy_objective=reference,
     )
 
 
@@ -1036,6 +1066,7 @@ MGH_PROBLEMS: dict[str, Callable[..., Problem]] = {
 PROBLEMS: dict[str, Callable[..., Problem]] = {
     "leastsq": least_squares,
     "ridge": ridge,
+    "quad2d": quadratic_2d,
     "logreg": logistic_regression,
     "lasso": lasso,
     "svm": svm,

@@ -8,17 +8,23 @@ names why it stopped. None of them ever sees a model.
 - :func:`strong_wolfe`: both strong Wolfe conditions (N&W Algorithms 3.5/3.6).
 - :func:`exact`: minimises phi over ``alpha >= 0`` (closed form for quadratics).
 - :func:`smoothed_backtracking`: Armijo's test on averaged decreases and slopes (SaLSA).
+
+A :class:`TrialLog` wraps the function given to a search and records its trials
+(:class:`Trial`: alpha, phi(alpha), phi'(alpha) where computed), in order.
 """
 
 from descend.linesearch.backtracking import backtracking
 from descend.linesearch.exact import exact
 from descend.linesearch.result import LineSearchResult, LineSearchStatus
 from descend.linesearch.smoothed import smoothed_backtracking
+from descend.linesearch.trials import Trial, TrialLog
 from descend.linesearch.wolfe import strong_wolfe
 
 __all__ = [
     "LineSearchResult",
     "LineSearchStatus",
+    "Trial",
+    "TrialLog",
     "backtracking",
     "exact",
     "smoothed_backtracking",

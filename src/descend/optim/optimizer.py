@@ -17,7 +17,7 @@ the last parameters exactly (training uses it when a step diverges).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -28,7 +28,7 @@ from ..checks import check_count, check_number, check_step_size
 from ..engine.base import Engine, Vector
 from ..engine.numpy import NumpyEngine
 from ..errors import ConfigError, GradientError
-from ..linesearch import LineSearchStatus
+from ..linesearch import LineSearchStatus, Trial, TrialLog
 from .directions import AdamDirection, Direction, DirectionStatus, Feedback, Gradient, Momentum
 from .restriction import Replay, Restriction, TrialPoint, WeightDecay
 from .rules import (
@@ -98,6 +98,14 @@ class StepInfo:
         ``torch.optim.LBFGS`` closures and Lightning's do): its backward pass is the
         step's, and trial points, forward only, drop the backward call the closure makes
         (``descend.torch``; a Lightning closure still records the graph of a trial).
+    slope : float
+        phi'(0) = g . d, the slope of the objective along the direction the step took
+        (the negative gradient's where the search fell back to it); NaN when no direction
+        was made.
+    trials : tuple of Trial, or None
+        With :attr:`Optimizer.record_trials` on, the rule's trial points in the order it
+        made them (:class:`~descend.linesearch.Trial`: alpha, phi(alpha), phi'(alpha)
+        where computed; empty for a rule that makes none); None when not recorded.
     """
 
     step: int
@@ -118,6 +126,8 @@ class StepInfo:
     call_evaluations: int = None  # type: ignore[assignment]  # set in __post_init__
     call_gradient_evaluations: int = None  # type: ignore[assignment]
     closure_backward: bool = False
+    slope: float = math.nan
+    trials: tuple[Trial, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.call_evaluations is None:
@@ -146,6 +156,17 @@ class _Pending(NamedTuple):
 
     s: Vector
     g: Vector
+
+
+class _KeptLine(NamedTuple):
+    """The line of the last step taken with :attr:`Optimizer.record_trials` on, kept (as
+    copies) so that phi can be evaluated along it afterwards (:meth:`Optimizer.line_values`)."""
+
+    closure: Closure
+    x0: Vector
+    v: Vector
+    sign: float
+    replay: Replay | None
 
 
 class _Line(NamedTuple):
@@ -192,6 +213,9 @@ class Optimizer:
 
     #: the type of the parameters this shell takes
     _param_type: type = Tensor
+    _record_trials = False
+    _kept_line: _KeptLine | None = None
+    _trial_log: TrialLog  # the recorded step's trials (set when the step starts)
 
     def __init__(self, params: Iterable[Any], lr: Any, weight_decay: float, direction: Direction,
                  *, max_grad_norm: float | None = None, engine: Engine | None = None):
@@ -373,6 +397,61 @@ class Optimizer:
     def steps_per_epoch(self, value: int | None) -> None:
         self._steps_per_epoch = None if value is None else check_count("steps_per_epoch", value)
 
+    @property
+    def record_trials(self) -> bool:
+        """Whether steps record their rule's trial points (off by default).
+
+        When on, each step's record ``opt.last`` holds ``trials``: every point where the
+        step rule evaluated phi(alpha) = f(x + alpha d), in order, with phi(alpha) and,
+        for searches that compute it, phi'(alpha). The functions the rule is given are
+        wrapped, so the search and the trajectory are the same as with recording off.
+        The last such step's line is kept too (a copy of x and d), so that
+        :meth:`line_values` can evaluate phi along it afterwards (``descend.plot``'s
+        picture of a step). Off, a step records and keeps nothing.
+        """
+        return self._record_trials
+
+    @record_trials.setter
+    def record_trials(self, value: bool) -> None:
+        if not isinstance(value, bool | np.bool_):
+            raise TypeError(f"record_trials must be True or False, got {value!r}")
+        self._record_trials = bool(value)
+        if not value:
+            self._kept_line = None
+
+    def line_values(self, alphas: Sequence[float], *,
+                    slopes: bool = False) -> list[float] | list[tuple[float, float]]:
+        """phi(alpha) = F(x + alpha d) along the line of the last step recorded.
+
+        The last step taken with :attr:`record_trials` on, from a closure, keeps its line:
+        its start x, its direction d, its batch (the closure) and the random state its
+        first forward pass drew from. Each alpha is evaluated as the step's own trials
+        were: on that batch, replaying that random state (the same dropout masks), weight
+        decay included. These are extra forward passes (forward and backward with
+        ``slopes=True``, which returns (phi, phi') pairs), made only when asked; the
+        parameters, the random stream and the gradients are left as they were.
+        """
+        kept = self._kept_line
+        if kept is None:
+            raise ConfigError(
+                "no line to evaluate: set opt.record_trials = True and take a step with "
+                "a closure first")
+        engine, params = self._engine, self._params
+        current = engine.values(params)
+        now = engine.rng_snapshot()
+        grads = [p.grad for p in params]
+        line = Restriction(engine, params, kept.closure, kept.x0, kept.v, kept.sign,
+                           engine.spare_like(None, kept.x0), kept.replay, self._decay)
+        try:
+            if slopes:
+                return [line.phi_and_slope(float(a)) for a in alphas]
+            return [line.phi(float(a)) for a in alphas]
+        finally:
+            engine.assign(params, current)
+            engine.rng_restore(now)
+            for p, g in zip(params, grads):
+                p.grad = g
+
     def zero_grad(self) -> None:
         """Set every parameter's ``.grad`` to None."""
         self._engine.zero_grad(self._params)
@@ -520,6 +599,8 @@ class Optimizer:
         engine, params = self._engine, self._params
         searching = self._needs is not Needs.NOTHING
         replay = None
+        # a recorded step keeps its random state too: its line may be evaluated afterwards
+        replaying = searching or self._record_trials
         accepted, self._accepted = self._accepted, None
         if closure is None:
             given = getattr(self, "_given_loss", None)
@@ -546,9 +627,9 @@ class Optimizer:
             if accepted.replay is not None:
                 replay = Replay(accepted.replay, engine.rng_snapshot())
         else:
-            before = engine.rng_snapshot() if searching else None
+            before = engine.rng_snapshot() if replaying else None
             loss_tensor, loss = engine.evaluate(closure, params)
-            if searching:  # (backward draws nothing at random)
+            if replaying:  # (backward draws nothing at random)
                 after = engine.rng_snapshot()
                 if not engine.rng_same(before, after):  # else nothing to replay
                     replay = Replay(before, after)
@@ -594,14 +675,19 @@ class Optimizer:
         self._spare = self._engine.spare_like(self._spare, start.x0)
         t, loss, per_epoch = self.t, start.loss, self.steps_per_epoch
         norm = math.sqrt(start.sq_norm)
+        if self._record_trials:
+            self._keep_line(start, line, closure)
         if self._needs is not Needs.NOTHING:
             assert closure is not None
             line_fn = Restriction(self._engine, self._params, closure, start.x0, line.v,
                                   line.sign, self._spare, start.replay, self._decay)
             initial = self.direction.initial if self._learns and not line.fallback else None
-            ctx = StepContext(t, loss, norm, line.norm, line.slope, line_fn.phi,
-                              line_fn.phi_and_slope, per_epoch, initial,
-                              self._precision, start.same_batch)
+            phi, phi_and_slope = line_fn.phi, line_fn.phi_and_slope
+            if self._record_trials:  # the same functions, each call noted
+                log = self._trial_log
+                phi, phi_and_slope = log.values(phi), log.values_and_slopes(phi_and_slope)
+            ctx = StepContext(t, loss, norm, line.norm, line.slope, phi, phi_and_slope,
+                              per_epoch, initial, self._precision, start.same_batch)
             try:
                 choice = rule(ctx)
             finally:
@@ -626,6 +712,16 @@ class Optimizer:
         steps = alphas if choice.per_parameter is None else \
             _checked_steps(rule, choice.per_parameter, len(self._params))
         return choice, _checked_steps(rule, alphas, len(alphas)), steps
+
+    def _keep_line(self, start: _Start, line: _Line, closure: Closure | None) -> None:
+        """Keep copies of the step's line for :meth:`line_values`; start a new trial log."""
+        self._trial_log = TrialLog()
+        if closure is None:
+            self._kept_line = None
+            return
+        engine = self._engine
+        self._kept_line = _KeptLine(closure, engine.clone(start.x0), engine.clone(line.v),
+                                    line.sign, start.replay)
 
     def _group_steps(self, choices: list[StepChoice], alphas: list[float]) -> list[float]:
         """Each group's step sizes, one per parameter (a layer-wise rule's own)."""
@@ -680,6 +776,8 @@ class Optimizer:
             step_norm=alpha * line.norm,
             clipped=start.moving is not start.grads,
             direction=self.direction.status if self._learns else None,
+            slope=line.slope,
+            trials=self._trial_log.trials if self._record_trials else None,
         )
         self._on_end(alpha)
         self.t += 1
@@ -700,7 +798,9 @@ class Optimizer:
         (``last.updated`` False; ``last.finite`` False for the former)."""
         self.last = StepInfo(self.t, start.loss, 0.0, math.sqrt(start.sq_norm),
                              start.evaluations, start.evaluations,
-                             finite=math.isfinite(start.sq_norm), updated=False)
+                             finite=math.isfinite(start.sq_norm), updated=False,
+                             trials=() if self._record_trials else None)
+        self._kept_line = None  # no line was made
 
 
 def _checked_steps(rule: Any, steps: list[float], count: int) -> list[float]:

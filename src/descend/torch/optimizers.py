@@ -253,6 +253,18 @@ class Optimizer(core.Optimizer, torch.optim.Optimizer):
     def __repr__(self) -> str:
         return f"descend.torch.{core.Optimizer.__repr__(self)}"
 
+    def line_values(self, alphas: Any, *, slopes: bool = False) -> Any:
+        """phi(alpha) along the last recorded step's line (``descend.optim.Optimizer``'s
+        :meth:`~descend.optim.Optimizer.line_values`), module buffers (BatchNorm's running
+        statistics) left as they were."""
+        guard = _BufferGuard()
+        guard.start_trials()  # every module that runs: its buffers copied before it does
+        try:
+            with _forward_pre_hook(guard.hook):
+                return super().line_values(alphas, slopes=slopes)
+        finally:
+            guard.restore()
+
     # ------------------------------------------------------------------ around the phases
     def _evaluate(self, closure: Any, same_batch: bool) -> Any:
         if closure is None or self._needs is Needs.NOTHING:
