@@ -32,8 +32,9 @@ def test_quick_start_runs(tmp_path, monkeypatch):
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         runpy.run_path(str(script), run_name="__main__")
-    lr, evaluations, status = out.getvalue().split()
-    assert float(lr) > 0 and int(evaluations) >= 2 and "CONVERGED" in status
+    first, last, lr, evaluations = out.getvalue().split()
+    # the recommendation (MoMo) trains with one forward pass a step
+    assert float(last) < 0.9 * float(first) and float(lr) > 0 and int(evaluations) == 1
 
 
 @pytest.mark.slow
