@@ -525,7 +525,9 @@ def registered_specs() -> tuple[list[OptSpec], dict[str, str]]:
         return specs, missing
     if hasattr(dt, "recommended"):
         specs.insert(0, OptSpec("descend:recommended", "descend", "descend recommended(p)",
-                                "closure", "adam", kinds=("torch", "estimator"),
+                                "closure",
+                                _direction(registry.OPTIMIZERS["recommended"].cls.lower()),
+                                kinds=("torch", "estimator"),
                                 build=_descend_recommended,
                                 estimator={"engine": "descend", "optimizer": "recommended"}))
     else:
@@ -1447,9 +1449,19 @@ def doc_results() -> tuple[dict[str, Any], dict[str, Any] | None]:
 
 
 # ------------------------------------------------------------------------------ the figure
-def figure(results: dict[str, Any], path: Path, workload: str | None = None) -> Path:
+#: The figure's optimizers: the peers and the descend candidates the guide discusses (all
+#: of them make an unreadable picture).
+FIGURE_OPTIMIZERS = ("adam", "prodigy", "dadapt-adam", "dog", "sf-adamw", "salsa",
+                     "descend:recommended", "descend:adam+salsa", "descend:adam+armijo",
+                     "descend:sps", "descend:adam+prodigy", "descend:gd+dog",
+                     "descend:sf-adamw")
+
+
+def figure(results: dict[str, Any], path: Path, workload: str | None = None,
+           only: Sequence[str] = FIGURE_OPTIMIZERS) -> Path:
     """Each optimizer's step size over training (seed 0, or the lowest seed run), on the
-    scale of its own direction: Adam's (left) or the gradient's (right)."""
+    scale of its own direction: Adam's (left) or the gradient's (right); the optimizers
+    named in ``only``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -1466,7 +1478,7 @@ def figure(results: dict[str, Any], path: Path, workload: str | None = None) -> 
     fig, axes = plt.subplots(1, 2, figsize=(12, 5), sharex=True)
     colors = iter(plt.get_cmap("tab20").colors * 2)
     for r in runs:
-        if r["seed"] != seed or r["group"] == "grid":
+        if r["seed"] != seed or r["group"] == "grid" or r["optimizer"] not in only:
             continue
         ax = axes[0] if r.get("direction", "adam") == "adam" else axes[1]
         style = "-" if r["group"] == "descend" else "--"
