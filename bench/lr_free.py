@@ -1,5 +1,5 @@
 """Learning-rate-free training on real workloads: descend's untuned optimizers against the
-field's, at their published defaults, and against a tuned AdamW grid (issue 19, item 4).
+field's, at their published defaults, and against a tuned AdamW grid.
 
 Workloads (every optimizer of a workload in the same run, the same seeds, batches and initial
 weights for all of them):
@@ -43,8 +43,9 @@ Optimizers (``--optimizers`` selects by name; ``--list`` shows them and what is 
   registered in :data:`descend.optim.spec.RULES` since the step-rule package's first set
   (``salsa``, ``momo``, ``momo-adam``, ``dog``, ``ldog``, ``prodigy``, ``dadapt-adam``, ...:
   ``descend:OPT+RULE``), every optimizer registered in ``OPTIMIZERS`` beyond the first five,
-  and ``descend:recommended`` (``descend.torch.recommended(params)``; the estimators'
-  defaults) once it exists. What is not registered yet is skipped, and the report says so.
+  and ``descend:recommended`` (``descend.torch.recommended(params)``; in the estimators
+  ``optimizer="recommended"``). The estimators' default, Adam with SaLSA's search, is
+  ``descend:adam+salsa``. What is not registered yet is skipped, and the report says so.
 
 Every (workload, optimizer, seed) runs in its own worker process (``--threads`` torch/BLAS
 threads, default 1: the measuring machines are small and shared); seeds are rounds and the
@@ -55,7 +56,7 @@ step took (for ``--figure``), the optimizer's state in floats per parameter and 
 peak RSS. Results are appended to a JSON file after every run (``--json``; ``--resume``
 skips the runs it already holds), and the summary reports per optimizer the median over
 seeds of the validation metric, the held-out metric, the training wall time, passes per step,
-and for each descend candidate the targets of issue 19: at least as good as the best untuned
+and for each descend candidate the targets set for it: at least as good as the best untuned
 peer at <= 1.25x its wall time (paired by seed), and within 0.5 pt accuracy (2% loss) of the
 tuned grid's best.
 
@@ -98,12 +99,12 @@ FIGURE = ROOT / "docs" / "img" / "lr_free_step_sizes.png"
 #: The tuned ceiling's learning rates (AdamW; scikit-learn's Adam for the estimators).
 GRID = (3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
 DEFAULT_SEEDS = (0, 1, 2)
-#: Issue 19's targets.
+#: The targets a descend candidate is held to.
 TIME_RATIO_TARGET = 1.25
 ACCURACY_GAP_PT = 0.5
 LOSS_GAP_REL = 0.02
 
-#: Rules registered before issue 19 (the step-rule package's first set): any other
+#: Rules of the step-rule package's first set: any other
 #: registered rule is a new candidate.
 BASE_RULES = frozenset({
     "constant", "invtime", "invsqrt", "exp", "step", "cosine", "armijo", "sls", "wolfe",
@@ -524,9 +525,11 @@ def registered_specs() -> tuple[list[OptSpec], dict[str, str]]:
         return specs, missing
     if hasattr(dt, "recommended"):
         specs.insert(0, OptSpec("descend:recommended", "descend", "descend recommended(p)",
-                                "closure", "adam", kinds=("torch", "estimator"),
+                                "closure",
+                                _direction(registry.OPTIMIZERS["recommended"].cls.lower()),
+                                kinds=("torch", "estimator"),
                                 build=_descend_recommended,
-                                estimator={"engine": "descend"}))
+                                estimator={"engine": "descend", "optimizer": "recommended"}))
     else:
         missing["descend:recommended"] = "descend.torch.recommended not there yet"
         # the estimators' defaults are measured anyway: they are what a user gets
@@ -1198,7 +1201,7 @@ def _paired_time(cand: Row, ref: Row) -> tuple[float, str]:
 
 
 def targets(workload: Workload, rows: Sequence[Row], key: str = "val") -> list[list[str]]:
-    """Per descend candidate: the issue's targets against the best untuned peer and the
+    """Per descend candidate: the targets against the best untuned peer and the
     tuned grid's best (the grid point chosen on validation, read on ``key``)."""
     peer = _best(workload, [r for r in rows if r.group == "peer"], key)
     grid_pick = _best(workload, [r for r in rows if r.group == "grid"], "val")
@@ -1361,7 +1364,7 @@ def costs(results: dict[str, Any], markdown: bool) -> str:
 
 
 def scoreboard(results: dict[str, Any], markdown: bool, key: str = "val") -> str:
-    """Per descend candidate and workload, which of issue 19's targets it meets:
+    """Per descend candidate and workload, which of the targets it meets:
     ``all`` (as good as the best untuned peer, at <= 1.25x its time, within the gap of the
     tuned grid's best), ``grid`` (only within the grid's gap), ``peer`` (only as good as
     the peer, in time), ``-`` (neither); with how far it is from the grid's best."""
@@ -1390,10 +1393,75 @@ def scoreboard(results: dict[str, Any], markdown: bool, key: str = "val") -> str
     return (bc.markdown_table if markdown else bc.text_table)(headers, body)
 
 
+# ------------------------------------------------------------------------------ the guide
+#: docs/learning-rate-free.md's generated regions, ``<!-- NAME -->`` ... ``<!-- /NAME -->``:
+#: each is the markdown of one summary of the committed results files (:data:`DOC_RESULTS`;
+#: ``confirm``: of :data:`DOC_CONFIRM`, the seed no choice was made on).
+DOC_REGIONS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "overview": lambda r: overview(r, True, "val"),
+    "overview-test": lambda r: overview(r, True, "test"),
+    "costs": lambda r: costs(r, True),
+    "scoreboard": lambda r: scoreboard(r, True, "val"),
+    "scoreboard-test": lambda r: scoreboard(r, True, "test"),
+}
+DOC_RESULTS = tuple(RESULTS / f"lr_free_{n}.json" for n in ("charlm", "images", "mnist1d",
+                                                              "tabular"))
+DOC_CONFIRM = RESULTS / "lr_free_confirm.json"
+DOC_PATH = ROOT / "docs" / "learning-rate-free.md"
+BENCHMARKS_PATH = ROOT / "BENCHMARKS.md"
+
+
+def fill_docs(text: str, results: dict[str, Any], confirm: dict[str, Any] | None = None
+              ) -> str:
+    """``text`` (the guide) with every generated region (:data:`DOC_REGIONS`) rewritten
+    from ``results`` (and the ``confirm`` region from ``confirm``)."""
+    regions = {name: functools.partial(make, results) for name, make in DOC_REGIONS.items()}
+    if confirm is not None:
+        regions["confirm"] = lambda: (overview(confirm, True, "val") + "\n\n"
+                                      + scoreboard(confirm, True, "val"))
+    return fill_regions(text, regions)
+
+
+def fill_benchmarks(text: str, results: dict[str, Any]) -> str:
+    """BENCHMARKS.md with its ``lr-free`` region rewritten: the full report of ``results``."""
+    return fill_regions(text, {"lr-free": lambda: report(results, True, None)})
+
+
+def fill_regions(text: str, regions: dict[str, Callable[[], str]]) -> str:
+    """Each ``<!-- NAME -->`` ... ``<!-- /NAME -->`` region of ``text`` rewritten by its
+    function; a region missing from the text is an error, so a document and the script
+    cannot drift apart silently."""
+    for name, make in regions.items():
+        start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+        if text.count(start) != 1 or text.count(end) != 1:
+            raise SystemExit(f"the document needs one {start} ... {end} region")
+        head, rest = text.split(start)
+        _, tail = rest.split(end)
+        text = f"{head}{start}\n{make().rstrip()}\n{end}{tail}"
+    return text
+
+
+def doc_results() -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The committed results the guide is made of (:data:`DOC_RESULTS`, :data:`DOC_CONFIRM`)."""
+    main = merge([json.loads(p.read_text()) for p in DOC_RESULTS])
+    confirm = json.loads(DOC_CONFIRM.read_text()) if DOC_CONFIRM.exists() else None
+    return main, confirm
+
+
 # ------------------------------------------------------------------------------ the figure
-def figure(results: dict[str, Any], path: Path, workload: str | None = None) -> Path:
+#: The figure's optimizers: the peers and the descend candidates the guide discusses (all
+#: of them make an unreadable picture).
+FIGURE_OPTIMIZERS = ("adam", "prodigy", "dadapt-adam", "dog", "sf-adamw", "salsa",
+                     "descend:recommended", "descend:adam+salsa", "descend:adam+armijo",
+                     "descend:sps", "descend:adam+prodigy", "descend:gd+dog",
+                     "descend:sf-adamw")
+
+
+def figure(results: dict[str, Any], path: Path, workload: str | None = None,
+           only: Sequence[str] = FIGURE_OPTIMIZERS) -> Path:
     """Each optimizer's step size over training (seed 0, or the lowest seed run), on the
-    scale of its own direction: Adam's (left) or the gradient's (right)."""
+    scale of its own direction: Adam's (left) or the gradient's (right); the optimizers
+    named in ``only``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -1410,7 +1478,7 @@ def figure(results: dict[str, Any], path: Path, workload: str | None = None) -> 
     fig, axes = plt.subplots(1, 2, figsize=(12, 5), sharex=True)
     colors = iter(plt.get_cmap("tab20").colors * 2)
     for r in runs:
-        if r["seed"] != seed or r["group"] == "grid":
+        if r["seed"] != seed or r["group"] == "grid" or r["optimizer"] not in only:
             continue
         ax = axes[0] if r.get("direction", "adam") == "adam" else axes[1]
         style = "-" if r["group"] == "descend" else "--"
@@ -1464,6 +1532,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scoreboard", nargs="?", const="val", default=None,
                    choices=("val", "test"),
                    help="per descend candidate and workload, the targets it meets")
+    p.add_argument("--fill-docs", action="store_true",
+                   help=f"rewrite {DOC_PATH.relative_to(ROOT)}'s and BENCHMARKS.md's tables "
+                   "from the committed "
+                   "results (bench/results/lr_free_{charlm,images,mnist1d,tabular,confirm}.json)")
     p.add_argument("--figure", nargs="?", const=str(FIGURE), default=None, metavar="PNG",
                    help=f"plot the step sizes (default {FIGURE.relative_to(ROOT)})")
     p.add_argument("--figure-workload", default=None, choices=list(WORKLOADS))
@@ -1502,6 +1574,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{s.name:<28} {s.group:<8} {'/'.join(s.kinds):<16} {s.label}")
         for k, v in missing.items():
             print(f"{k:<28} (missing: {v})")
+        return 0
+    if args.fill_docs:
+        main_results, confirm = doc_results()
+        DOC_PATH.write_text(fill_docs(DOC_PATH.read_text(), main_results, confirm))
+        BENCHMARKS_PATH.write_text(fill_benchmarks(BENCHMARKS_PATH.read_text(), main_results))
+        print(f"rewrote {DOC_PATH.relative_to(ROOT)} and BENCHMARKS.md", file=sys.stderr)
         return 0
     args.workloads = args.workloads or list(WORKLOADS)
     args.seeds = args.seeds or ([0] if args.quick else list(DEFAULT_SEEDS))

@@ -5,7 +5,7 @@ line; the script checks that README.md still has it) and ``opt.step(closure)`` p
 nothing else: no ``steps_per_epoch``, no learning rate. The model and data are
 docs/pytorch.md's (docs/pytorch_cnn.py: two 3x3 convolutions with BatchNorm, max-pooling,
 dropout 0.25, a linear layer; the 8x8 digits, 1,347 training and 450 validation images),
-batch 64, 10 epochs, float32, one thread. The target (issue 19): validation accuracy at
+batch 64, 10 epochs, float32, one thread. The target: validation accuracy at
 least ``torch.optim.Adam(lr=1e-3)``'s minus 0.5 points on every seed, the same seed giving
 both the same split, initial weights and batch order. For reference the previous README
 line, ``descend.torch.GD(model.parameters(), lr=Armijo())``, runs too.

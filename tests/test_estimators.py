@@ -53,7 +53,7 @@ def test_check_estimator_passes_with_no_expected_failures(make):
               if r["status"] == "failed"}
     assert failed == {}
     passed = [r["check_name"] for r in results if r["status"] == "passed"]
-    # the checks that the issue was about ran and passed
+    # the checks named above ran and passed
     for name in ("check_methods_subset_invariance", "check_estimators_unfitted",
                  "check_n_features_in", "check_complex_data", "check_fit2d_1sample",
                  "check_fit1d", "check_requires_y_none", "check_estimator_sparse_array",

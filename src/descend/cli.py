@@ -312,6 +312,14 @@ def _add_optimisation_flags(g: Any) -> None:
                    help="descend (default: its own NumPy engine) or torch (the same optimizer "
                    "and step rule on a PyTorch model; needs pip install 'descend[torch]'; "
                    "takes every flag but the checkpoint ones)")
+    g.add_argument("--amp", choices=("bf16",), default=None,
+                   help="--engine torch: the forward passes under bf16 autocast (fp16 needs "
+                   "loss scaling: descend.torch's step(closure, scaler=...) in your own loop)")
+    g.add_argument("--accumulate", type=positive_int, default=1, metavar="N",
+                   help="--engine torch: each batch's gradient accumulated over N "
+                   "micro-batches (the same step, one micro-batch's graph at a time)")
+    g.add_argument("--compile", action="store_true",
+                   help="--engine torch: run the model through torch.compile")
     g.add_argument("--threads", type=positive_int, default=1,
                    help="BLAS threads (default: 1; the small matrices of these models gain "
                    "nothing from more, and lose much when cores are shared)")
@@ -539,6 +547,14 @@ def _checked_train_args(args: argparse.Namespace) -> argparse.Namespace:
         args = _resumed_args(args)
     if args.nesterov and args.momentum == 0:
         raise UsageError("--nesterov needs --momentum > 0")
+    torch_only = [flag for flag, given in (("--amp", args.amp is not None),
+                                           ("--accumulate", args.accumulate != 1),
+                                           ("--compile", args.compile)) if given]
+    if torch_only and args.engine != "torch":
+        raise UsageError(f"descend train: {', '.join(torch_only)} needs --engine torch")
+    if args.batch_size is not None and args.accumulate > args.batch_size:
+        raise UsageError(f"descend train: --accumulate {args.accumulate} splits batches of "
+                         f"{args.batch_size} into more micro-batches than samples")
     takes = spec.optimizer_entry(args.optimizer).options
     if args.momentum and "momentum" not in takes:
         raise UsageError(f"--optimizer {args.optimizer} takes no --momentum (its direction "

@@ -7,10 +7,13 @@ pipelines, ``cross_val_score`` and ``GridSearchCV``. Hyper-parameters are stored
 in front, as with scikit-learn's own MLPs.
 
 Training goes through the public :func:`descend.train.fit` with a descend optimizer: by
-default descend's recommendation (``optimizer="recommended"``, the registry's entry: now
-Adam's direction with SaLSA's search, :class:`descend.optim.SmoothedArmijo`), so there is
-no learning rate to tune. The objective is the mean loss over a mini-batch plus
-``(weight_decay / 2) ||w||^2`` over every parameter.
+default Adam's direction with SaLSA's smoothed Armijo search (``optimizer="adam"`` with
+``lr=None``, which means ``"salsa"``: :class:`descend.optim.SmoothedArmijo`), so there is
+no learning rate to tune. That default was chosen on tabular data sets (bench/lr_free.py's
+``mlp-*`` workloads), where it beats descend's recommendation for networks on mini-batches
+(MoMo, ``optimizer="recommended"``): docs/learning-rate-free.md has the numbers. The
+objective is the mean loss over a mini-batch plus ``(weight_decay / 2) ||w||^2`` over every
+parameter.
 
 Stopping follows scikit-learn's MLP: after each epoch (a pass over the data) the training
 loss L_e, or with ``early_stopping=True`` the validation score s_e (accuracy, or R^2), is
@@ -66,7 +69,9 @@ __all__ = ["PREDICT_BLOCK", "MLPClassifier", "MLPRegressor"]
 #: Rows per block when predicting (bounds the memory of the hidden activations).
 PREDICT_BLOCK = 4096
 
-_OPTIMIZERS = ("recommended", "gd", "adam")
+_OPTIMIZERS = ("adam", "gd", "recommended")
+#: the step rule of ``lr=None`` where it differs from the registry's (Adam's is 0.001)
+_DEFAULT_LR = {"adam": "salsa"}
 _ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "gelu", "softplus", "identity")
 
 
@@ -119,7 +124,7 @@ class _MLPBase(BaseEstimator):
         hidden_layer_sizes: int | tuple[int, ...] = (100,),
         activation: str = "relu",
         *,
-        optimizer: str = "recommended",
+        optimizer: str = "adam",
         lr: Any = None,
         momentum: float = 0.0,
         weight_decay: float = 3e-4,
@@ -179,7 +184,7 @@ class _MLPBase(BaseEstimator):
             raise ConfigError(f"activation must be one of {', '.join(_ACTIVATIONS)}, got "
                               f"{self.activation!r}")
         if self.optimizer not in _OPTIMIZERS:
-            raise ConfigError("optimizer must be 'recommended', 'gd' or 'adam', got "
+            raise ConfigError("optimizer must be 'adam', 'gd' or 'recommended', got "
                               f"{self.optimizer!r}")
         for name, low in (("max_iter", 1), ("n_iter_no_change", 1)):
             value = getattr(self, name)
@@ -243,7 +248,8 @@ class _MLPBase(BaseEstimator):
         # A rule object carries state (its last step size): the registry copies it, so
         # that fitting does not change the estimator's parameters and clones do not share
         # it. As in scikit-learn's MLPs, momentum is ignored where it does not apply (Adam).
-        rule = None if self.lr is None else spec.resolve_rule(self.lr).rule
+        lr = _DEFAULT_LR.get(self.optimizer) if self.lr is None else self.lr
+        rule = None if lr is None else spec.resolve_rule(lr).rule
         self.optimizer_ = spec.make_optimizer(
             self.optimizer, list(self.model_.parameters()), rule, strict=False,
             momentum=self.momentum, weight_decay=self.weight_decay)
@@ -398,12 +404,14 @@ class MLPClassifier(ClassifierMixin, _MLPBase):
     hidden_layer_sizes : int or tuple of int, default (100,)
         Units per hidden layer; an int ``k`` means ``(k,)``.
     activation : {"relu", "leaky_relu", "tanh", "sigmoid", "gelu", "softplus", "identity"}
-    optimizer : {"recommended", "gd", "adam"}
-        The direction: descend's recommendation (:func:`descend.optim.recommended`: now
-        Adam's), the (momentum) gradient, or Adam's scaled one.
+    optimizer : {"adam", "gd", "recommended"}, default "adam"
+        The direction: Adam's scaled one, the (momentum) gradient, or descend's
+        recommendation for networks on mini-batches (:func:`descend.optim.recommended`: now
+        MoMo, which takes its own step: leave ``lr=None`` for it).
     lr : str, float, schedule, StepRule or None, default None
-        The step size: None is the optimizer's registered rule (``"salsa"`` for
-        "recommended", ``"sls"`` for "gd", 0.001 for "adam"); else a spec of the rule
+        The step size: None is the optimizer's untuned default here (``"salsa"``, SaLSA's
+        smoothed Armijo search, for "adam": on tabular data the best untuned choice measured;
+        ``"sls"`` for "gd"; MoMo's own step for "recommended"); else a spec of the rule
         registry (``"sls"``, ``"armijo:c1=0.1"``, ``"wolfe"``, ``"0.01"``,
         ``"invsqrt:0.5"``, ...; :data:`descend.optim.spec.RULES`), a number, or a rule
         object (copied at fit).

@@ -118,3 +118,34 @@ def test_history_to_stdout_and_a_regression(tmp_path):
     rows = list(csv.reader(io.StringIO(done.stdout)))
     assert rows[0][:2] == ["step", "loss"] and len(rows) == 1 + 3 * 3
     assert "regression (inferred" in done.stderr and "R^2" in done.stderr
+
+
+def _history(tmp_path, name: str, *flags: str) -> list[dict[str, str]]:
+    path = tmp_path / f"{name}.csv"
+    code = main(["train", "--engine", "torch", "--max-steps", "6", "--quiet", "--history",
+                 str(path), *flags])
+    assert code == 0
+    return list(csv.DictReader(path.open()))
+
+
+def test_accumulate_takes_the_batches_steps_and_amp_trains(capsys, tmp_path):
+    plain = _history(tmp_path, "plain")
+    accumulated = _history(tmp_path, "acc", "--accumulate", "4")
+    assert len(plain) == len(accumulated) == 6
+    for a, b in zip(plain, accumulated):  # the same steps, to float32 rounding
+        assert float(a["lr"]) == float(b["lr"])
+        assert abs(float(a["loss"]) - float(b["loss"])) <= 1e-5 * float(a["loss"])
+    bf16 = _history(tmp_path, "bf16", "--amp", "bf16")
+    assert float(bf16[-1]["loss"]) < float(bf16[0]["loss"])
+
+
+def test_torch_loop_flags_refused_where_they_make_no_sense(capsys):
+    for flags, message in [(["--amp", "bf16"], "--amp needs --engine torch"),
+                           (["--compile", "--accumulate", "2"],
+                            "--accumulate, --compile needs --engine torch"),
+                           (["--engine", "torch", "--batch-size", "4", "--accumulate", "8"],
+                            "--accumulate 8 splits batches of 4"),
+                           (["--engine", "torch", "--amp", "fp16"], "invalid choice")]:
+        code = main(["train", *flags])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and message in err[0], err

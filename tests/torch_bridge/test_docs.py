@@ -32,8 +32,9 @@ def test_quick_start_runs(tmp_path, monkeypatch):
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         runpy.run_path(str(script), run_name="__main__")
-    lr, evaluations, status = out.getvalue().split()
-    assert float(lr) > 0 and int(evaluations) >= 2 and "CONVERGED" in status
+    first, last, lr, evaluations = out.getvalue().split()
+    # the recommendation (MoMo) trains with one forward pass a step
+    assert float(last) < 0.9 * float(first) and float(lr) > 0 and int(evaluations) == 1
 
 
 @pytest.mark.slow
@@ -57,3 +58,15 @@ def test_ddp_recipe_runs_under_torchrun(tmp_path):
     assert [int(ln[0]) for ln in lines] == [0, 20, 40, 60, 80]
     losses = [float(ln[1]) for ln in lines]
     assert losses[-1] < losses[0]  # it trains
+
+
+def test_loops_section_runs(tmp_path, monkeypatch):
+    (block,) = [b for b in _blocks() if b.startswith("# loops.py")]
+    script = tmp_path / "loops.py"
+    script.write_text(block)
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        runpy.run_path(str(script), run_name="__main__")
+    assert out.getvalue().splitlines() == [
+        "torch-style closure: True 1", "bf16: CONVERGED", "fp16: True", "Polyak: True"]

@@ -60,3 +60,30 @@ def test_armijo_trains_in_a_plain_minibatch_loop(seed):
         final = torch.nn.functional.cross_entropy(model(Xt), yt).item()
     assert final <= 3 * optimum(X, y), final
     assert opt.last.lr <= 2.0 ** (steps / STOCHASTIC_WINDOW)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_recommendation_trains_in_a_plain_minibatch_loop(seed):
+    # the README's line as a new user writes it: one closure per batch, nothing else
+    X, y = blobs(seed)
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    torch.manual_seed(seed)
+    model = torch.nn.Linear(2, 2)
+    opt = dt.recommended(model.parameters())
+    calls = 0
+
+    def closure(i):
+        nonlocal calls
+        calls += 1
+        return torch.nn.functional.cross_entropy(model(Xt[i]), yt[i])
+
+    steps = 0
+    for idx in batches(seed, len(X)):
+        i = torch.from_numpy(idx)
+        opt.step(lambda i=i: closure(i))
+        steps += 1
+        assert opt.last.lr <= 1.0  # MoMo's cap: the step cannot run away
+    with torch.no_grad():
+        final = torch.nn.functional.cross_entropy(model(Xt), yt).item()
+    assert final <= 1.5 * optimum(X, y), final
+    assert calls == steps  # one forward pass a step

@@ -93,6 +93,11 @@ class StepInfo:
         Forward and backward passes made by the whole ``step(closure)`` call, every
         iteration together (``evaluations`` and ``gradient_evaluations`` when the call
         made one iteration; left out, they are set to those).
+    closure_backward : bool
+        True when the closure called ``backward()`` itself (torch's convention, as
+        ``torch.optim.LBFGS`` closures and Lightning's do): its backward pass is the
+        step's, and trial points, forward only, drop the backward call the closure makes
+        (``descend.torch``; a Lightning closure still records the graph of a trial).
     slope : float
         phi'(0) = g . d, the slope of the objective along the direction the step took
         (the negative gradient's where the search fell back to it); NaN when no direction
@@ -120,6 +125,7 @@ class StepInfo:
     iterations: int = 1
     call_evaluations: int = None  # type: ignore[assignment]  # set in __post_init__
     call_gradient_evaluations: int = None  # type: ignore[assignment]
+    closure_backward: bool = False
     slope: float = math.nan
     trials: tuple[Trial, ...] | None = None
 
@@ -301,6 +307,7 @@ class Optimizer:
         self._spare: Vector | None = None  # buffers the next parameters are written into
         self._undo: Vector | None = None  # the parameters before the last update
         self._accepted: TrialPoint | None = None  # the last accepted point's gradient
+        self._given_loss: Any = None  # step(loss=...)'s loss, for the step it is given to
         self._in_spare: float | None = None  # the step whose point the spare buffers hold
 
     def _point_observers(self) -> list[tuple[PointObserver, list[int] | None]]:
@@ -449,14 +456,17 @@ class Optimizer:
         """Set every parameter's ``.grad`` to None."""
         self._engine.zero_grad(self._params)
 
-    def step(self, closure: Closure | None = None, *, same_batch: bool = False) -> Any:
+    def step(self, closure: Closure | None = None, *, same_batch: bool = False,
+             loss: Any = None) -> Any:
         """Take one step and return the loss at its start.
 
         ``closure()`` must run the forward pass on the current batch and return the loss
         *without* calling backward: the optimizer zeroes the gradients, calls backward,
         and calls the closure again under ``no_grad()`` at line-search trial points.
         Without a closure the gradients already in ``.grad`` are used (PyTorch style),
-        which works for rules that need no trial points only.
+        which works for rules that need no trial points only; ``loss=`` then gives them
+        the loss that backward pass started from (``loss.backward(); opt.step(loss=loss)``),
+        which Polyak-type rules read (without it ``opt.last.loss`` is NaN).
 
         ``same_batch=True`` says that the closure evaluates the same objective as the
         previous step's (full-batch training): when the previous step's line search
@@ -468,7 +478,14 @@ class Optimizer:
         ``LBFGS`` and ``CG`` also take ``max_iter``: that many iterations in one call,
         with the same reuse.
         """
-        start = self._evaluate(closure, same_batch)
+        if loss is not None and closure is not None:
+            raise ConfigError("step() takes a closure or loss=, not both: the closure's "
+                              "loss is the step's")
+        self._given_loss = loss
+        try:
+            start = self._evaluate(closure, same_batch)
+        finally:
+            self._given_loss = None
         # NaN too when the loss is not finite
         if not math.isfinite(start.sq_norm) or start.loss > self.loss_limit:
             self._reject(start)  # no update
@@ -586,13 +603,20 @@ class Optimizer:
         replaying = searching or self._record_trials
         accepted, self._accepted = self._accepted, None
         if closure is None:
+            given = getattr(self, "_given_loss", None)
             if searching:
-                raise ConfigError(f"{self.rule!r} evaluates the loss at trial points: "
-                                  "pass step(closure)")
+                raise ConfigError(
+                    f"{self.rule!r} evaluates the loss at trial points, which "
+                    f"step({'loss=...' if given is not None else ''}) cannot: pass "
+                    "step(closure), a function that runs the forward pass and returns the "
+                    "loss, or use a rule that reads only the starting loss (Polyak, a "
+                    "schedule)")
             if any(p.grad is None for p in params):
                 raise GradientError("step() without a closure needs .grad: "
                                     "call loss.backward() first")
             loss_tensor, loss, evaluations = None, math.nan, 0
+            if given is not None:  # the loss the caller's own backward pass started from
+                loss_tensor, loss = given, engine.value(lambda: given)
         elif same_batch and accepted is not None:
             # The previous step accepted a point where it computed the gradient on this
             # very batch: reuse it, with the random state its forward pass drew from.

@@ -409,14 +409,15 @@ class _Iterations(Optimizer):
 
     max_iter: int = 1
 
-    def step(self, closure: Closure | None = None, *, same_batch: bool = False) -> Any:
+    def step(self, closure: Closure | None = None, *, same_batch: bool = False,
+             loss: Any = None) -> Any:
         """Up to ``max_iter`` iterations; the loss at the start of the first.
 
         ``opt.last`` describes the last iteration, with ``iterations`` (how many ran) and
         ``call_evaluations`` / ``call_gradient_evaluations`` (all of them together).
         """
         if self.max_iter == 1:
-            return super().step(closure, same_batch=same_batch)
+            return super().step(closure, same_batch=same_batch, loss=loss)
         if closure is None:
             raise ConfigError(f"max_iter={self.max_iter} evaluates the loss after each "
                               "iteration: pass step(closure)")

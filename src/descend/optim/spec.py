@@ -500,8 +500,8 @@ OPTIMIZERS: Mapping[str, OptimizerEntry] = MappingProxyType({e.name: e for e in 
     OptimizerEntry("sf-plus", "ScheduleFreePlus", ("betas", "eps"), "1.0",
                    "ScheduleFree+: Schedule-Free Adam with a Polyak step"),
     # descend's best untuned optimizer, what recommended() builds: the one line to change
-    OptimizerEntry("recommended", "Adam", ("betas", "eps"), "salsa",
-                   "the best untuned choice: now Adam's direction with SaLSA's search"),
+    OptimizerEntry("recommended", "Momo", (), "momo",
+                   "the best untuned choice for networks on mini-batches: now MoMo"),
 )})
 _EVERY = ("weight_decay", "max_grad_norm")
 _OPTIONS = frozenset(_EVERY).union(*(e.options for e in OPTIMIZERS.values()))
@@ -580,15 +580,16 @@ def make_optimizer(name: str, params: Any, lr: Any = None, *, namespace: Any = N
 
 def recommended(params: Any, *, namespace: Any = None, **overrides: Any) -> Any:
     """descend's best untuned optimizer over ``params``: the registry's ``"recommended"``
-    entry (:data:`OPTIMIZERS`; now Adam's direction with SaLSA's search,
-    ``Adam(params, lr=SmoothedArmijo())``), chosen on measurements (bench/lr_free.py,
-    docs/learning-rate-free.md).
+    entry (:data:`OPTIMIZERS`; now MoMo, ``Momo(params)``: averaged momentum whose step is
+    the Polyak step of its model of the loss, lower bound 0, at most 1), chosen on
+    measurements of networks trained on mini-batches (bench/lr_free.py,
+    docs/learning-rate-free.md). One forward and one backward pass a step; the closure is
+    called once.
 
     ``overrides`` are the entry's options (``lr``: a spec, number or rule in place of the
-    recommended rule; ``weight_decay``, ``max_grad_norm`` and the direction's own,
-    ``betas`` and ``eps`` for Adam); an option the optimizer does not take is refused.
-    ``namespace`` as in :func:`make_optimizer` (``descend.torch.recommended`` passes
-    torch's classes).
+    recommended rule, e.g. ``"salsa"`` for the smoothed search; ``weight_decay`` and
+    ``max_grad_norm``); an option the optimizer does not take is refused. ``namespace`` as
+    in :func:`make_optimizer` (``descend.torch.recommended`` passes torch's classes).
     """
     lr = overrides.pop("lr", None)
     return make_optimizer("recommended", params, lr, namespace=namespace, **overrides)

@@ -10,6 +10,7 @@ and ``MomoAdam`` too; Schedule-Free averaging (``ScheduleFree`` around any of th
 >>> loss = opt.step(lambda: loss_fn(model(x), y))   # the closure does not call backward
 >>> opt = dt.make_optimizer("gd", model.parameters(), "armijo:c1=0.1")  # by name
 >>> opt = dt.recommended(model.parameters())   # the best untuned choice, no learning rate
+>>> opt.step(dt.accumulate([lambda: loss_fn(model(a), b) for a, b in micro_batches]))
 
 Optional: ``pip install 'descend[torch]'``. ``import descend`` never imports torch.
 """
@@ -25,9 +26,10 @@ from ..optim.averaging import ScheduleFree
 from ..optim.optimizer import StepInfo
 from .averaging import AdamWScheduleFree, ScheduleFreePlus, SGDScheduleFree, recompute_batch_norm
 from .engine import TorchEngine
+from .loops import accumulate
 from .optimizers import CG, GD, LBFGS, Adam, Momo, MomoAdam, Optimizer, Subgradient
 from .spec import make_optimizer, recommended
 
 __all__ = ["CG", "GD", "LBFGS", "Adam", "AdamWScheduleFree", "Momo", "MomoAdam", "Optimizer",
            "SGDScheduleFree", "ScheduleFree", "ScheduleFreePlus", "StepInfo", "Subgradient",
-           "TorchEngine", "make_optimizer", "recommended", "recompute_batch_norm"]
+           "TorchEngine", "accumulate", "make_optimizer", "recommended", "recompute_batch_norm"]

@@ -25,6 +25,7 @@ from .._flags import optimizer_options, stop_when
 from ..nn import Dropout, Linear, mlp
 from ..optim.spec import make_optimizer
 from ..train import train_steps
+from .loops import accumulate
 from .spec import TORCH
 
 #: ``descend train`` flags this engine does not take, with their value when not given.
@@ -108,12 +109,13 @@ def train(args: argparse.Namespace, rule: Any, sizes: list[int], X_train: np.nda
           file=out, flush=True)
     order = np.random.default_rng(args.seed)
 
+    closure = _closure_maker(args, model, loss_fn)
+
     def batches() -> Iterator[tuple[Callable[[], Any], int]]:
         perm = torch.from_numpy(order.permutation(n)) if args.batch_size else torch.arange(n)
         for start in range(0, n, batch):
             idx = perm[start:start + batch]
-            xb, yb = Xt[idx], yt[idx]
-            yield (lambda xb=xb, yb=yb: loss_fn(model(xb), yb)), len(idx)
+            yield closure(Xt[idx], yt[idx]), len(idx)
 
     stop = stop_when(args)
     started = time.perf_counter()
@@ -130,3 +132,31 @@ def train(args: argparse.Namespace, rule: Any, sizes: list[int], X_train: np.nda
     seconds = time.perf_counter() - started
     return (history, _metrics(model, Xt, yt, loss_fn), _metrics(model, Xv, yv, loss_fn),
             seconds)
+
+
+def _closure_maker(args: argparse.Namespace, model: nn.Module,
+                   loss_fn: Callable[..., torch.Tensor]) -> Callable[..., Callable[[], Any]]:
+    """batch -> the step's closure, with ``--compile`` (the model through
+    ``torch.compile``), ``--amp bf16`` (the forward pass under bf16 autocast, the loss in
+    float32) and ``--accumulate N`` (:func:`descend.torch.accumulate` over N micro-batches,
+    weighted by their sizes)."""
+    forward = torch.compile(model) if getattr(args, "compile", False) else model
+    amp = getattr(args, "amp", None)
+    parts = getattr(args, "accumulate", 1)
+
+    def loss(xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        if amp == "bf16":
+            with torch.autocast(xb.device.type, dtype=torch.bfloat16):
+                out = forward(xb)
+            return loss_fn(out.float(), yb)
+        return loss_fn(forward(xb), yb)
+
+    def make(xb: torch.Tensor, yb: torch.Tensor) -> Callable[[], Any]:
+        if parts == 1:
+            return lambda: loss(xb, yb)
+        chunks = [(a, b) for a, b in zip(torch.tensor_split(xb, parts),
+                                         torch.tensor_split(yb, parts)) if len(a)]
+        return accumulate([lambda a=a, b=b: loss(a, b) for a, b in chunks],
+                          [len(a) / len(xb) for a, _ in chunks])
+
+    return make

@@ -19,14 +19,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch.overrides import TorchFunctionMode
 
 from ..engine.base import Engine, Vector
-from ..errors import GradientError, ShapeError
+from ..errors import ConfigError, GradientError, ShapeError
 
 #: whether this build of torch has torch.distributed (read once: the check is not free)
 _DISTRIBUTED = dist.is_available()
@@ -52,6 +54,11 @@ class TorchEngine(Engine):
 
     def __init__(self, params: Sequence[torch.Tensor] = (), process_group: Any = None):
         self.process_group = process_group
+        #: whether the last closure run with gradients called backward() itself
+        self.closure_backward = False
+        self._backward_done = False  # ... so that the next backward() is the closure's
+        #: the loss scaling of the step under way (``step(closure, scaler=...)``), or None
+        self.loss_scaling: LossScaling | None = None
         self.bind(params)
 
     def bind(self, params: Sequence[torch.Tensor]) -> None:
@@ -211,27 +218,49 @@ class TorchEngine(Engine):
         return total.item() / dist.get_world_size(group)
 
     def forward(self, closure: Callable[[], Any]) -> tuple[Any, float]:
+        """Run the closure with gradients: (its loss, the value).
+
+        A closure that calls ``backward()`` itself (torch's convention: the gradients are
+        there when it returns, as :meth:`evaluate` left none) is accepted, its backward
+        pass being the step's: :attr:`closure_backward` says so, and :meth:`value` then
+        drops the backward calls of the trials."""
+        torch.clear_autocast_cache()  # see value()
         with torch.enable_grad():
             loss = closure()
         value = self._read(loss)
+        called = any(p.grad is not None for p in self.params)
+        self.closure_backward = self._backward_done = called
+        if called:
+            if self.loss_scaling is not None:
+                raise ConfigError(
+                    "step(closure, scaler=...) calls backward on the scaled loss itself: "
+                    "the closure must return the loss without calling backward")
+            return loss, value
         if not loss.requires_grad:
             raise GradientError(
                 "the closure's loss does not depend on the optimizer's parameters "
                 "(it does not require grad)"
             )
-        if any(p.grad is not None for p in self.params):
-            raise GradientError(
-                "the closure called backward(): it must return the loss without calling "
-                "backward, the optimizer does (and evaluates trial points without gradients)"
-            )
         return loss, value
 
-    @staticmethod
-    def backward(loss: Any) -> None:
+    def backward(self, loss: Any) -> None:
+        if self._backward_done:  # the closure's own backward pass was this one
+            self._backward_done = False
+            return
+        if self.loss_scaling is not None:
+            self.loss_scaling.backward(loss, self.params)
+            return
         loss.backward()
 
     def value(self, closure: Callable[[], Any]) -> float:
-        with torch.no_grad():
+        """The closure's loss at a trial point, forward only.
+
+        The casts ``torch.autocast`` keeps of the parameters are dropped first: inside
+        one autocast region it reuses a parameter's low-precision copy, which would be
+        the step's start point's, not the trial point's. A closure that calls backward
+        runs under :class:`DropBackward` (its backward calls do nothing)."""
+        torch.clear_autocast_cache()
+        with torch.no_grad(), DropBackward() if self.closure_backward else nullcontext():
             return self._read(closure())
 
     def loss_object(self, value: float, like: Any = None) -> Any:
@@ -254,3 +283,51 @@ class TorchEngine(Engine):
         if a is None or b is None:
             return False
         return torch.equal(a[0], b[0]) and all(torch.equal(x, y) for x, y in zip(a[1], b[1]))
+
+
+class DropBackward(TorchFunctionMode):
+    """Inside it, ``Tensor.backward()`` and ``torch.autograd.backward()`` do nothing.
+
+    Trial points of a closure that calls backward itself run under it, with
+    ``torch.no_grad()``: the forward pass records no graph, and the closure's backward
+    call, which would fail there (and is not needed: the trial reads the loss only),
+    is dropped. ``dropped`` counts them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dropped = 0
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (),
+                           kwargs: dict | None = None) -> Any:
+        if func is torch.Tensor.backward or func is torch.autograd.backward:
+            self.dropped += 1
+            return None
+        return func(*args, **(kwargs or {}))
+
+
+class LossScaling:
+    """Backward passes on a scaled loss for one step, with a ``torch.amp.GradScaler``.
+
+    The loss is multiplied by the scaler's scale S before backward, so that float16
+    gradients do not underflow; the gradients are then divided by S (a power of two: the
+    division is exact). The step's first backward pass is unscaled by the scaler's own
+    ``unscale_(optimizer)``, which records for ``scaler.update()`` whether a gradient was
+    not finite; the backward passes at trial points (strong Wolfe's) are unscaled here.
+    A gradient that is not finite makes no update (``opt.last.finite`` False), as without
+    scaling; ``scaler.update()`` then lowers the scale.
+    """
+
+    def __init__(self, scaler: Any, optimizer: Any):
+        self.scaler = scaler
+        self.optimizer = optimizer
+        self.first = True
+
+    def backward(self, loss: torch.Tensor, params: Sequence[torch.Tensor]) -> None:
+        self.scaler.scale(loss).backward()
+        if self.first:
+            self.first = False
+            self.scaler.unscale_(self.optimizer)
+            return
+        grads = [p.grad for p in params if p.grad is not None]
+        if grads and self.scaler.is_enabled():
+            torch._foreach_mul_(grads, 1.0 / self.scaler.get_scale())

@@ -14,19 +14,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import torch
 from torch import nn
 
-from ..errors import ConfigError, DTypeError
+from ..errors import ConfigError, ConfigTypeError, DTypeError
 from ..optim import momo as core_momo
 from ..optim import optimizer as core
 from ..optim import quasi_newton as core_quasi_newton
 from ..optim import subgradient as core_subgradient
 from ..optim.rules import Needs
-from .engine import TorchEngine
+from .engine import LossScaling, TorchEngine
 
 #: names torch's own optimizers give to the per-parameter state of descend's directions
 _PER_PARAMETER = {"buffers": "momentum_buffer", "m": "exp_avg", "v": "exp_avg_sq"}
@@ -34,14 +34,34 @@ _PER_PARAMETER = {"buffers": "momentum_buffer", "m": "exp_avg", "v": "exp_avg_sq
 
 class _BufferGuard:
     """Module buffers around a step's line search: the modules that run in the step's first
-    forward pass are noted, their buffers copied before the trials, and put back after."""
+    forward pass are noted, their buffers copied before the trials, and put back after.
 
-    def __init__(self) -> None:
+    A ``torch.compile``'d module (an ``OptimizedModule``) stands for all the modules it
+    wraps: once one has run, the optimizer keeps that set (``fixed``) and registers no more
+    global hooks in later steps, since a hook registered anew would make torch recompile
+    the model at every step (its guards check the global hooks)."""
+
+    def __init__(self, fixed: list[nn.Module] | None = None) -> None:
         self.modules: dict[int, nn.Module] = {}
         self.saved: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
         self.trials = False
+        self.fixed = fixed
+        self.compiled = False  # an OptimizedModule ran
+        for module in fixed or ():
+            self.modules[id(module)] = module
+
+    def watching(self) -> Any:
+        """The hook, while the modules are not a fixed set."""
+        return _forward_pre_hook(self.hook) if self.fixed is None else nullcontext()
 
     def hook(self, module: nn.Module, args: Any) -> None:
+        wrapped = getattr(module, "_orig_mod", None)
+        if isinstance(wrapped, nn.Module) and not self.trials:
+            self.compiled = True
+            for inner in wrapped.modules():
+                if inner._buffers:
+                    self.modules.setdefault(id(inner), inner)
+            return
         key = id(module)
         if key in self.modules or key in self.saved or not module._buffers:
             return
@@ -249,10 +269,12 @@ class Optimizer(core.Optimizer, torch.optim.Optimizer):
     def _evaluate(self, closure: Any, same_batch: bool) -> Any:
         if closure is None or self._needs is Needs.NOTHING:
             return super()._evaluate(closure, same_batch)
-        guard = _BufferGuard()
+        guard = _BufferGuard(getattr(self, "_compiled_modules", None))
         self._guard = guard
-        with _forward_pre_hook(guard.hook):
+        with guard.watching():
             start = super()._evaluate(closure, same_batch)
+        if guard.compiled:
+            self._compiled_modules = list(guard.modules.values())
         if self._needs is Needs.SLOPES and start.grads and self.engine.group() is not None:
             # DDP with gradient_as_bucket_view=True writes every backward pass into the same
             # buffers: the trials' backward passes would overwrite g, and d with it
@@ -266,11 +288,75 @@ class Optimizer(core.Optimizer, torch.optim.Optimizer):
             return super()._choose(start, line, closure)
         guard, self._guard = self._guard, None
         guard.start_trials()
+        kept = self._grads_aside()
         try:
-            with _forward_pre_hook(guard.hook):
+            with guard.watching():
                 return super()._choose(start, line, closure)
         finally:
             guard.restore()
+            self._grads_back(kept)
+
+    # ------------------------------------------------------------------ the loops people write
+    def step(self, closure: Any = None, *, same_batch: bool = False, loss: Any = None,
+             scaler: Any = None) -> Any:
+        """Take one step; the loss at its start.
+
+        ``closure()`` runs the forward pass and returns the loss; it may call
+        ``backward()`` itself (torch's convention: ``torch.optim.LBFGS`` closures,
+        Lightning's automatic optimisation): its backward pass is then the step's, and at
+        line-search trial points, which need the loss only, its backward call is dropped
+        (``opt.last.closure_backward``). Without a closure the gradients in ``.grad`` are
+        used, for rules that need no trial points; ``loss=`` gives them the loss that
+        backward pass started from (``loss.backward(); opt.step(loss=loss)``).
+
+        ``scaler``: a ``torch.amp.GradScaler`` for float16 training: the optimizer calls
+        backward on ``scaler.scale(loss)`` and unscales the gradients (the step's with
+        ``scaler.unscale_(opt)``); a step whose gradient is not finite makes no update.
+        Call ``scaler.update()`` after the step, as after ``scaler.step(opt)``.
+        ``torch.autocast`` may be inside the closure or around ``step``: trial points are
+        evaluated in the same autocast as the closure's first call, with casts of the
+        trial point's parameters.
+        """
+        engine = self._engine
+        engine.loss_scaling = self._loss_scaling(scaler, closure)
+        try:
+            out = super().step(closure, same_batch=same_batch, loss=loss)
+        finally:
+            engine.loss_scaling = None
+            torch.clear_autocast_cache()  # an enclosing autocast must not keep trial casts
+        if self.last is not None and closure is not None:
+            self.last.closure_backward = engine.closure_backward
+        return out
+
+    def _loss_scaling(self, scaler: Any, closure: Any) -> LossScaling | None:
+        """The step's :class:`~descend.torch.engine.LossScaling` for ``scaler``, checked."""
+        if scaler is None:
+            return None
+        if not isinstance(scaler, torch.amp.GradScaler):
+            raise ConfigTypeError("scaler must be a torch.amp.GradScaler, got "
+                                  f"{type(scaler).__name__}")
+        if closure is None:
+            raise ConfigError(
+                "step(scaler=...) needs a closure (the optimizer calls backward on the "
+                "scaled loss); without one, torch's own loop works for rules without trial "
+                "points: scaler.scale(loss).backward(); scaler.step(opt, loss=loss)")
+        return LossScaling(scaler, self)
+
+    def _grads_aside(self) -> list[Any] | None:
+        """Before the trials of a closure that calls backward itself: its gradients, taken
+        out of ``.grad`` (so that a ``zero_grad`` or backward call in a trial cannot touch
+        the step's gradient); None for other closures."""
+        if not self._engine.closure_backward:
+            return None
+        kept = [p.grad for p in self._params]
+        self._engine.zero_grad(self._params)
+        return kept
+
+    def _grads_back(self, kept: list[Any] | None) -> None:
+        """After the trials: the step's gradients back in ``.grad``."""
+        if kept is not None:
+            for p, g in zip(self._params, kept):
+                p.grad = g
 
 
 @contextmanager

@@ -42,15 +42,15 @@ def make_optimizer(name: str, params: Any, lr: Any = None, *, strict: bool = Tru
 
 def recommended(params: Any, **overrides: Any) -> Any:
     """descend's best untuned optimizer over torch parameters (the registry's
-    ``"recommended"`` entry: now ``descend.torch.Adam(params, lr=SmoothedArmijo())``,
-    Adam's direction with SaLSA's search), for a plain loop that knows nothing of the
-    epoch::
+    ``"recommended"`` entry: now ``descend.torch.Momo(params)``, MoMo's model step over
+    averaged momentum, one forward and backward pass a step), for a plain loop that knows
+    nothing of the epoch::
 
         opt = descend.torch.recommended(model.parameters())
         for x, y in loader:
             opt.step(lambda: loss_fn(model(x), y))   # the closure does not call backward
 
     ``overrides`` as in :func:`descend.optim.spec.recommended` (``lr``, ``weight_decay``,
-    ``max_grad_norm``, ``betas``, ``eps``).
+    ``max_grad_norm``).
     """
     return spec.recommended(params, namespace=TORCH, **overrides)
