@@ -99,8 +99,8 @@ class Optimizer(core.Optimizer, torch.optim.Optimizer):
         self._engine.bind([p for g in groups for p in g["params"]])
         self._bound = False
         torch.optim.Optimizer.__init__(
-            self, groups, {"rule": groups[0]["rule"], "lr": math.nan,
-                           "weight_decay": weight_decay})
+            self, groups, {"rule": groups[0]["rule"], "lr": groups[0]["lr"],
+                           "step_size": math.nan, "weight_decay": weight_decay})
         return self.param_groups
 
     def _init_step(self, direction: Any, max_grad_norm: float | None = None) -> None:
@@ -186,9 +186,11 @@ class Optimizer(core.Optimizer, torch.optim.Optimizer):
         for group, rule_state in zip(self.param_groups, state.pop("rules")):
             count = len(group["params"])
             groups.append({"params": list(range(start, start + count)), "lr": group["lr"],
+                           "step_size": group["step_size"],
                            "weight_decay": group["weight_decay"], "rule": rule_state})
             start += count
         state.pop("weight_decay", None)
+        state.pop("group_lr", None)  # the groups' "lr" below
         state["direction"] = direction
         return {"state": {i: s for i, s in per_parameter.items() if s},
                 "param_groups": groups, "descend": state}
@@ -223,6 +225,7 @@ class Optimizer(core.Optimizer, torch.optim.Optimizer):
         super().load_state_dict(rest)
         for saved, group in zip(groups, self.param_groups):
             group["lr"] = float(saved["lr"])
+            group["step_size"] = float(saved.get("step_size", math.nan))
 
     def __getstate__(self) -> dict[str, Any]:
         return self.__dict__.copy()
