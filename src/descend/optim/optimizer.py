@@ -182,6 +182,15 @@ class Optimizer:
         random-state operations. None: a new :class:`~descend.engine.numpy.NumpyEngine`.
         The optimizer hands it to its direction and weight-decay term;
         :meth:`use_engine` is the one way to change it afterwards.
+    lean : bool
+        Keep no spare copy of the parameters. By default a step writes x + alpha d into a
+        second set of buffers (one full copy of the parameters), so that every trial point
+        starts from the exact x and :meth:`undo` puts back x bit for bit. Lean steps move
+        the parameters in place: trials go x -> x + a d -> x + b d -> ... and back by
+        -alpha d, the update adds alpha d. That saves the copy's memory; the price is bits:
+        x + a d - a d equals x only to rounding (about one unit in the last place of x per
+        move), and :meth:`undo` is not available. Refused with a learning direction
+        (L-BFGS, CG), which needs the exact step s = x_new - x.
 
     Each group is a dict with ``"params"``, ``"rule"`` (the step rule), ``"lr"`` (the
     group's learning rate: the value of a constant rule, a factor on any other rule's step),
@@ -200,7 +209,12 @@ class Optimizer:
     _param_type: type = Tensor
 
     def __init__(self, params: Iterable[Any], lr: Any, weight_decay: float, direction: Direction,
-                 *, max_grad_norm: float | None = None, engine: Engine | None = None):
+                 *, max_grad_norm: float | None = None, engine: Engine | None = None,
+                 lean: bool = False):
+        if not isinstance(lean, bool | np.bool_):
+            raise TypeError(f"lean must be True or False, got {lean!r}")
+        #: no spare copy of the parameters: moves and trials in place (see ``lean`` above)
+        self._lean = bool(lean)
         self._engine: Engine = _check_engine(engine)
         self.param_groups: list[dict[str, Any]] = self._make_groups(params, lr, weight_decay)
         self._init_step(direction, max_grad_norm)
@@ -290,6 +304,9 @@ class Optimizer:
                 f"with GD without momentum or Subgradient, not {type(self).__name__}"
                 + (f"(momentum={direction.beta})" if isinstance(direction, Momentum) else "")
             )
+        if self._lean and direction.learns:
+            raise ConfigError(f"lean=True: {type(direction).__name__} learns from the exact "
+                              "step x_new - x, which the lean mode does not keep")
         direction.engine = self._engine
         self.direction = direction
         #: the rules told each step's point, with the parameters they see (None: all)
@@ -616,7 +633,8 @@ class Optimizer:
         others by their own rule's step. The decrease of the whole move is not checked (a
         block step, as with any fixed step).
         """
-        self._spare = self._engine.spare_like(self._spare, start.x0)
+        if not self._lean:
+            self._spare = self._engine.spare_like(self._spare, start.x0)
         self._in_spare = None
         searched: StepChoice | None = None
         move = line
@@ -680,7 +698,8 @@ class Optimizer:
                                   for i, (x, y) in enumerate(zip(start.grads, line.v))],
                                  line.sign, line.slope, line.norm, True)
         line_fn = Restriction(engine, self._params, closure, start.x0, search.v,
-                              search.sign, self._spare, start.replay, self._decay)
+                              search.sign, None if self._lean else self._spare, start.replay,
+                              self._decay)
         initial = self.direction.initial if self._learns and not search.fallback else None
         if self._searched is None:
             norm = math.sqrt(start.sq_norm)
@@ -697,12 +716,22 @@ class Optimizer:
         if self._needs is Needs.SLOPES:
             self._accepted = line_fn.accepted(float(choice.lr))
         # the accepted point is usually the last trial, still in the spare buffers
-        self._in_spare = line_fn.placed
+        self._in_spare = None if self._lean else line_fn.placed
         return choice, move
 
     def _move(self, x0: Vector, line: _Line, steps: list[float]) -> None:
         """Phase 4: x <- x0 + alpha d (alpha one, or one per parameter), written into the
         spare buffers; x0 is kept for undo."""
+        if self._lean:  # in place: nothing kept to undo
+            self._undo = None
+            if len(steps) == 1:
+                if steps[0] != 0:
+                    self._engine.shift(self._params, line.sign * steps[0], line.v)
+                return
+            for p, v, alpha in zip(self._params, line.v, steps):
+                if alpha != 0:
+                    self._engine.shift([p], line.sign * alpha, [v])
+            return
         spare = self._spare
         assert spare is not None
         if len(steps) == 1:
@@ -841,6 +870,9 @@ class GD(Optimizer):
         Clip the gradient to this global norm before it makes the direction.
     engine : Engine or None
         What the steps run on (None: a NumPy engine); see :class:`Optimizer`.
+    lean : bool
+        No spare copy of the parameters (in-place moves, x back to rounding after trials);
+        see :class:`Optimizer`.
     """
 
     def __init__(
@@ -853,6 +885,7 @@ class GD(Optimizer):
         *,
         max_grad_norm: float | None = None,
         engine: Engine | None = None,
+        lean: bool = False,
     ):
         momentum = check_number("momentum", momentum, 0.0, 1.0)
         if not isinstance(nesterov, bool | np.bool_):
@@ -861,7 +894,7 @@ class GD(Optimizer):
             raise ConfigError("nesterov=True needs momentum > 0")
         direction = Momentum(momentum, nesterov) if momentum else Gradient()
         super().__init__(params, lr, weight_decay, direction, max_grad_norm=max_grad_norm,
-                         engine=engine)
+                         engine=engine, lean=lean)
         self.momentum = momentum
         self.nesterov = nesterov
 
@@ -870,7 +903,7 @@ class Adam(Optimizer):
     """Adam (Kingma & Ba, 2015): x <- x - alpha m_hat / (sqrt(v_hat) + eps), where alpha
     may also be a schedule or a step rule (Adam's direction with a line search).
 
-    ``max_grad_norm`` and ``engine`` as in :class:`GD`.
+    ``max_grad_norm``, ``engine`` and ``lean`` as in :class:`GD`.
     """
 
     def __init__(
@@ -883,6 +916,7 @@ class Adam(Optimizer):
         *,
         max_grad_norm: float | None = None,
         engine: Engine | None = None,
+        lean: bool = False,
     ):
         super().__init__(params, lr, weight_decay, AdamDirection(betas, eps),
-                         max_grad_norm=max_grad_norm, engine=engine)
+                         max_grad_norm=max_grad_norm, engine=engine, lean=lean)

@@ -127,6 +127,14 @@ class TorchEngine(Engine):
         self._axpy_into(out, x, alpha, d)
         self.assign(params, out)
 
+    def shift(self, params: Sequence[torch.Tensor], alpha: float, d: Vector) -> None:
+        values = [p.data for p in params]
+        if self.on_cuda and len(values) > 1:
+            torch._foreach_add_(values, d, alpha=alpha)
+            return
+        for x, di in zip(values, d):
+            x.add_(di, alpha=alpha)
+
     @staticmethod
     def copy_into(dst: Vector, src: Vector) -> None:
         torch._foreach_copy_(dst, src)

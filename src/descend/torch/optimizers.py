@@ -294,6 +294,10 @@ class GD(Optimizer, core.GD):
     process_group : torch.distributed.ProcessGroup, optional
         Average every loss the optimizer reads over this group (default: the default
         group when ``torch.distributed`` is initialised).
+    lean : bool
+        Keep no spare copy of the parameters (one parameter-sized buffer less): moves and
+        line-search trials in place, x back to rounding after the trials, no ``undo``
+        (``descend.optim.Optimizer`` documents the trade).
 
     The step runs on a :class:`~descend.torch.engine.TorchEngine` that the constructor
     makes (``descend.optim``'s ``engine=`` is the one core argument these classes do not
@@ -302,27 +306,28 @@ class GD(Optimizer, core.GD):
 
     def __init__(self, params: Iterable[Any], lr: Any = 0.1, momentum: float = 0.0,
                  nesterov: bool = False, weight_decay: float = 0.0, *,
-                 max_grad_norm: float | None = None, process_group: Any = None):
+                 max_grad_norm: float | None = None, process_group: Any = None,
+                 lean: bool = False):
         core.GD.__init__(self, params, lr, momentum, nesterov, weight_decay,
                          max_grad_norm=max_grad_norm,
-                         engine=TorchEngine(process_group=process_group))
+                         engine=TorchEngine(process_group=process_group), lean=lean)
 
 
 class Adam(Optimizer, core.Adam):
     """Adam (Kingma & Ba, 2015) on torch parameters: ``descend.optim.Adam`` as a
     ``torch.optim.Optimizer``; ``lr`` may be a schedule or a step rule too.
 
-    x <- x - alpha m_hat / (sqrt(v_hat) + eps). ``max_grad_norm`` and ``process_group`` as
-    in :class:`GD`.
+    x <- x - alpha m_hat / (sqrt(v_hat) + eps). ``max_grad_norm``, ``process_group`` and
+    ``lean`` as in :class:`GD`.
     """
 
     def __init__(self, params: Iterable[Any], lr: Any = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, *, max_grad_norm: float | None = None,
-                 process_group: Any = None):
+                 process_group: Any = None, lean: bool = False):
         core.Adam.__init__(self, params, lr, betas, eps, weight_decay,
                            max_grad_norm=max_grad_norm,
-                           engine=TorchEngine(process_group=process_group))
+                           engine=TorchEngine(process_group=process_group), lean=lean)
 
 
 class Subgradient(Optimizer, core_subgradient.Subgradient):
