@@ -241,9 +241,9 @@ class Optimizer(core.Optimizer, torch.optim.Optimizer):
         if closure is None or self._needs is Needs.NOTHING:
             return super()._evaluate(closure, same_batch)
         guard = _BufferGuard()
-        self._guard = guard
         with _forward_pre_hook(guard.hook):
             start = super()._evaluate(closure, same_batch)
+        self._guard = guard  # (kept only until this step's trials: it holds modules)
         if self._needs is Needs.SLOPES and start.grads and self.engine.group() is not None:
             # DDP with gradient_as_bucket_view=True writes every backward pass into the same
             # buffers: the trials' backward passes would overwrite g, and d with it
@@ -251,6 +251,13 @@ class Optimizer(core.Optimizer, torch.optim.Optimizer):
             moving = grads if start.moving is start.grads else start.moving
             start = start._replace(grads=grads, moving=moving)
         return start
+
+    def _reject(self, start: Any) -> None:
+        # no trials in this step: drop the modules the guard noted, so that the optimizer
+        # holds no reference to the model between steps (a DDP model kept alive past
+        # destroy_process_group is torn down at interpreter exit, with its process group)
+        self._guard = None
+        super()._reject(start)
 
     def _choose(self, start: Any, line: Any, closure: Any) -> Any:
         if closure is None or self._needs is Needs.NOTHING:
