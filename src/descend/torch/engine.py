@@ -32,6 +32,29 @@ from ..errors import GradientError, ShapeError
 _DISTRIBUTED = dist.is_available()
 
 
+def _gathered(terms: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The per-parameter reductions as plain tensors: those of sharded parameters
+    (``DTensor``: FSDP2's ``fully_shard``, tensor parallelism) are partial on each rank,
+    a sum or a norm of its shard, and are completed over the mesh, all of them in one
+    collective per placement; the others are returned as they are."""
+    if not _DISTRIBUTED:
+        return terms
+    from torch.distributed.tensor import DTensor
+
+    sharded = [i for i, t in enumerate(terms) if isinstance(t, DTensor)]
+    if not sharded:
+        return terms
+    out = list(terms)
+    by_layout: dict[Any, list[int]] = {}
+    for i in sharded:
+        by_layout.setdefault((terms[i].device_mesh, terms[i].placements), []).append(i)
+    for where in by_layout.values():
+        full = torch.stack([terms[i] for i in where]).full_tensor()
+        for i, value in zip(where, full):
+            out[i] = value
+    return out
+
+
 class TorchEngine(Engine):
     """The :class:`~descend.engine.base.Engine` protocol over torch tensors.
 
@@ -72,7 +95,10 @@ class TorchEngine(Engine):
         if squared:  # <a_i, a_i> = ||a_i||^2: one foreach call (one launch on a GPU)
             terms = list(torch._foreach_norm(a))
         else:
-            terms = [torch.dot(x.reshape(-1), y.reshape(-1)) for x, y in zip(a, b)]
+            terms = [torch.dot(x.reshape(-1), y.reshape(-1)) if type(x) is torch.Tensor
+                     # a sharded DTensor need not flatten (uneven shards): sum of products
+                     else torch.sum(x * y) for x, y in zip(a, b)]
+        terms = _gathered(terms)
         devices = {t.device for t in terms}
         out: list[float] = [0.0] * len(terms)
         for device in devices:

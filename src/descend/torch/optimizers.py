@@ -81,10 +81,15 @@ class Optimizer(core.Optimizer, torch.optim.Optimizer):
     :class:`descend.optim.StepInfo` (its ``loss`` averaged over the process group under
     distributed training).
 
-    Each param group holds ``"params"``, ``"rule"`` (the step rule), ``"lr"`` (the step
-    size the group took last, NaN before the first step) and ``"weight_decay"``. Step sizes
-    come from the rule: torch's ``lr_scheduler`` classes do not drive it; pass a descend
-    schedule (``descend.optim.Cosine``, ...) instead.
+    Each param group holds ``"params"``, ``"rule"`` (the step rule), ``"lr"`` (a constant
+    rule's learning rate, a factor on any other rule's step: what torch's
+    ``lr_scheduler`` classes rewrite), ``"step_size"`` (the step the group took last, NaN
+    before the first step) and ``"weight_decay"``; ``descend.optim.Optimizer`` defines
+    them, and what one line search over several groups does.
+
+    Sharded parameters (``DTensor``: FSDP2's ``fully_shard``) take part in every dot
+    product and norm summed over their shards, so every rank reads the same numbers; they
+    are updated in place, which the lean mode does (``lean=True``, required for them).
     """
 
     _param_type = torch.Tensor
@@ -107,6 +112,11 @@ class Optimizer(core.Optimizer, torch.optim.Optimizer):
         super()._init_step(direction, max_grad_norm)
         self._engine.bind(self._params)
         self._bound = True
+        if not self._lean and _sharded(self._params):
+            raise ConfigError(
+                "sharded parameters (DTensor, e.g. FSDP2's fully_shard) keep their storage: "
+                "they must be updated in place; use descend.torch.GD or Adam with lean=True"
+            )
 
     @staticmethod
     def _check_parameter(p: Any) -> None:
@@ -269,6 +279,15 @@ class Optimizer(core.Optimizer, torch.optim.Optimizer):
                 return super()._choose(start, line, closure)
         finally:
             guard.restore()
+
+
+def _sharded(params: list[Any]) -> bool:
+    """Whether any parameter is a ``DTensor`` (sharded over a device mesh)."""
+    if not torch.distributed.is_available():
+        return False
+    from torch.distributed.tensor import DTensor
+
+    return any(isinstance(p, DTensor) for p in params)
 
 
 @contextmanager
