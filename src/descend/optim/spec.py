@@ -480,9 +480,9 @@ class OptimizerEntry:
 
 #: THE registry of optimizers, in the order ``--help`` lists them.
 OPTIMIZERS: Mapping[str, OptimizerEntry] = MappingProxyType({e.name: e for e in (
-    OptimizerEntry("gd", "GD", ("momentum", "nesterov"), "sls",
+    OptimizerEntry("gd", "GD", ("momentum", "nesterov", "lean"), "sls",
                    "gradient descent, with heavy-ball or Nesterov momentum"),
-    OptimizerEntry("adam", "Adam", ("betas", "eps"), "0.001", "Adam's scaled direction"),
+    OptimizerEntry("adam", "Adam", ("betas", "eps", "lean"), "0.001", "Adam's scaled direction"),
     OptimizerEntry("subgradient", "Subgradient", (), "invsqrt:0.1",
                    "the subgradient method (keeps the best iterate)"),
     OptimizerEntry("lbfgs", "LBFGS", ("history_size", "max_iter"), "wolfe",
@@ -500,7 +500,7 @@ OPTIMIZERS: Mapping[str, OptimizerEntry] = MappingProxyType({e.name: e for e in 
     OptimizerEntry("sf-plus", "ScheduleFreePlus", ("betas", "eps"), "1.0",
                    "ScheduleFree+: Schedule-Free Adam with a Polyak step"),
     # descend's best untuned optimizer, what recommended() builds: the one line to change
-    OptimizerEntry("recommended", "Adam", ("betas", "eps"), "salsa",
+    OptimizerEntry("recommended", "Adam", ("betas", "eps", "lean"), "salsa",
                    "the best untuned choice: now Adam's direction with SaLSA's search"),
 )})
 _EVERY = ("weight_decay", "max_grad_norm")
