@@ -3,9 +3,10 @@ with and without the lean mode) against torch's SGD and Adam.
 
 Models (bench/lr_free.py's): ``cnn``, the MNIST CNN (``mnist_cnn()``, 28x28 inputs, batch
 64), and ``lm``, the character-level transformer LM (``char_transformer()``, vocabulary 96,
-context 128, batch 8; ``--lm-width``/``--lm-layers`` scale it, default 2 layers of width
-256). The data are random (inputs, tokens, labels from a seeded generator): memory does not
-depend on their values.
+context 128; ``--lm-width``/``--lm-layers``/``--lm-batch`` scale it, default 4 layers of
+width 512, 12.7M parameters, batch 2, so that the parameters' bytes stand out of the CPU's
+resident-set noise). The data are random (inputs, tokens, labels from a seeded
+generator): memory does not depend on their values.
 
 Each (model, optimizer) runs in its own process (``--worker``), which
 
@@ -25,7 +26,7 @@ Each (model, optimizer) runs in its own process (``--worker``), which
      resolved to a few hundred kB (small models show 0).
 
 Run: ``.venv/bin/python bench/torch_memory.py [--device cuda] [--steps 3] [--json out.json]
-[--markdown] [--only cnn]``; ``--quick`` uses a small LM (width 64) and 2 steps.
+[--markdown] [--only cnn]``; ``--quick`` uses a small LM (width 64, 2 layers) and 2 steps.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def build_model(model: str, args: argparse.Namespace, device: Any) -> tuple[Any,
         return net, lambda: F.cross_entropy(net(x), y)
     vocab, context = 96, 128
     net = lr_free.char_transformer(vocab, args.lm_layers, args.lm_width, 4, context).to(device)
-    idx = torch.randint(0, vocab, (8, context + 1), generator=g).to(device)
+    idx = torch.randint(0, vocab, (args.lm_batch, context + 1), generator=g).to(device)
     return net, lambda: F.cross_entropy(net(idx[:, :-1]).reshape(-1, vocab),
                                         idx[:, 1:].reshape(-1))
 
@@ -192,8 +193,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--steps", type=int, default=3)
-    parser.add_argument("--lm-width", type=int, default=256)
-    parser.add_argument("--lm-layers", type=int, default=2)
+    parser.add_argument("--lm-width", type=int, default=512)
+    parser.add_argument("--lm-layers", type=int, default=4)
+    parser.add_argument("--lm-batch", type=int, default=2)
     parser.add_argument("--only", nargs="*", default=["cnn", "lm"], choices=["cnn", "lm"])
     parser.add_argument("--optimizers", nargs="*", default=list(OPTIMIZERS),
                         choices=list(OPTIMIZERS))
@@ -205,7 +207,7 @@ def main() -> None:
     parser.add_argument("--optimizer", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
-        args.lm_width, args.steps = 64, 2
+        args.lm_width, args.lm_layers, args.steps = 64, 2, 2
     if args.worker:
         worker(args)
         return
@@ -214,7 +216,8 @@ def main() -> None:
         for name in args.optimizers:
             cmd = [sys.executable, __file__, "--worker", "--model", model, "--optimizer",
                    name, "--device", args.device, "--steps", str(args.steps),
-                   "--lm-width", str(args.lm_width), "--lm-layers", str(args.lm_layers)]
+                   "--lm-width", str(args.lm_width), "--lm-layers", str(args.lm_layers),
+                   "--lm-batch", str(args.lm_batch)]
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
             lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_TAG)]
             if proc.returncode != 0 or not lines:
@@ -224,7 +227,8 @@ def main() -> None:
     print(table(results, args.markdown))
     if args.json:
         args.json.write_text(json.dumps({"steps": args.steps, "lm_width": args.lm_width,
-                                         "lm_layers": args.lm_layers, "results": results},
+                                         "lm_layers": args.lm_layers,
+                                         "lm_batch": args.lm_batch, "results": results},
                                         indent=1) + "\n")
 
 
