@@ -199,7 +199,7 @@ class Optimizer:
 
     **The group's "lr".** A group moves by ``"lr"`` itself when its rule is a constant,
     and by ``"lr"`` times the rule's step otherwise (1.0 until changed, so the rule's own
-    step); :func:`group_lr` says which. Whatever writes ``"lr"`` between steps (a learning
+    step); :func:`scaled_step` says which. Whatever writes ``"lr"`` between steps (a learning
     rate scheduler, the caller) drives the step: for a constant rule this is a plain
     learning rate, for a line search the factor scales the accepted step (the search
     itself runs as without it, so its state stays the rule's own).
