@@ -1,7 +1,9 @@
-"""docs/pytorch.md runs as written: its quick start (in this process, torch being imported
-already), and its DDP recipe under torchrun with two processes on the CPU (the slow suite:
-two interpreters importing torch; test_distributed.py's fast test covers the group's
-mechanics in one process)."""
+"""docs/pytorch.md runs as written: its quick start and its sections on parameter groups,
+schedulers and the lean mode (in this process, torch being imported already), and its DDP
+and FSDP2 recipes under torchrun with two processes on the CPU (the slow suite: two
+interpreters importing torch, and for DDP twenty clean exits in a row;
+test_distributed.py's and test_fsdp.py's fast tests cover the groups' mechanics in one
+process)."""
 
 from __future__ import annotations
 
@@ -60,27 +62,38 @@ def test_quick_start_runs(tmp_path, monkeypatch):
     assert float(lr) > 0 and int(evaluations) >= 2 and "CONVERGED" in status
 
 
+def _torchrun(script: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         str(script)], capture_output=True, text=True, cwd=script.parent, timeout=300,
+        env=_env())
+
+
+TEARDOWN = "terminate called without an active exception"
+
+
 @pytest.mark.slow
 def test_ddp_recipe_runs_under_torchrun(tmp_path):
-    block = _block("train_ddp.py")
     script = tmp_path / "train_ddp.py"
-    script.write_text(block)
-    done = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=300,
-        env=_env())
+    script.write_text(_block("train_ddp.py"))
+    done = _torchrun(script)
+    assert done.returncode == 0 and TEARDOWN not in done.stderr, done.stderr[-3000:]
     lines = [ln.split() for ln in done.stdout.splitlines() if ln.strip()]
-    if done.returncode != 0:
-        # KNOWN PROBLEM, not hidden: now and then (about one run in five when other tests
-        # run alongside) a rank aborts in the C++ teardown after the script has finished
-        # ("terminate called without an active exception", SIGABRT). The same script with
-        # torch.optim.SGD did not abort in 24 runs. Until that is found, such a run counts
-        # only when everything before the teardown happened: all the output is there.
-        teardown = "terminate called without an active exception" in done.stderr
-        assert teardown and len(lines) == 5, (done.stdout, done.stderr[-3000:])
     assert [int(ln[0]) for ln in lines] == [0, 20, 40, 60, 80]
     losses = [float(ln[1]) for ln in lines]
     assert losses[-1] < losses[0]  # it trains
+
+
+@pytest.mark.slow
+def test_ddp_recipe_exits_cleanly_twenty_runs_in_a_row(tmp_path):
+    # The recipe's teardown: every rank exits with 0 and no C++ abort, run after run (an
+    # abort at exit used to end about one run in twenty to five under load)
+    script = tmp_path / "train_ddp.py"
+    script.write_text(_block("train_ddp.py"))
+    for run in range(20):
+        done = _torchrun(script)
+        assert done.returncode == 0 and TEARDOWN not in done.stderr, (run, done.stderr[-3000:])
+        assert len(done.stdout.split()) == 15, (run, done.stdout)  # five lines of three
 
 
 def test_groups_section_runs(tmp_path, monkeypatch):
@@ -102,11 +115,8 @@ def test_lean_section_runs(tmp_path, monkeypatch):
 def test_fsdp_recipe_runs_under_torchrun(tmp_path):
     script = tmp_path / "train_fsdp.py"
     script.write_text(_block("train_fsdp.py"))
-    done = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=300,
-        env=_env())
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = _torchrun(script)
+    assert done.returncode == 0 and TEARDOWN not in done.stderr, done.stderr[-3000:]
     lines = [ln.split() for ln in done.stdout.splitlines() if ln.strip()]
     assert [int(ln[0]) for ln in lines] == [0, 20, 40]
     losses = [float(ln[1]) for ln in lines]
