@@ -31,25 +31,28 @@ CASES = {
 }
 
 
-def shard(net: torch.nn.Module) -> torch.nn.Module:
-    """FSDP2: each Linear its own unit, then the root."""
+def shard(net: torch.nn.Module, device: str = "cpu") -> torch.nn.Module:
+    """FSDP2 over a mesh of every rank on ``device``'s type (given, not FSDP2's default,
+    which is the accelerator where there is one): each Linear its own unit, then the root."""
+    from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
 
+    mesh = init_device_mesh(torch.device(device).type, (dist.get_world_size(),))
     for layer in net:
         if isinstance(layer, torch.nn.Linear):
-            fully_shard(layer)
-    fully_shard(net)
+            fully_shard(layer, mesh=mesh)
+    fully_shard(net, mesh=mesh)
     return net
 
 
-def train(case: str, rank: int | None, world: int = 1) -> dict[str, list]:
+def train(case: str, rank: int | None, world: int = 1, device: str = "cpu") -> dict[str, list]:
     """STEPS steps; rank None: one process on whole batches; else this rank's share of a
-    sharded model. The parameters come back whole (``full_tensor``)."""
-    net = ddp_worker.model()
+    sharded model. The parameters come back whole (``full_tensor``), on the CPU."""
+    net = ddp_worker.model().to(device)
     if rank is not None:
-        shard(net)
+        shard(net, device)
     opt = CASES[case](list(net.parameters()))
-    X, y = ddp_worker.data()
+    X, y = (t.to(device) for t in ddp_worker.data())
     batch = ddp_worker.BATCH
     lrs, losses = [], []
     for step in range(STEPS):
@@ -61,7 +64,7 @@ def train(case: str, rank: int | None, world: int = 1) -> dict[str, list]:
         lrs.append(opt.last.lr)
         losses.append(opt.last.loss)
     params = [p.full_tensor() if rank is not None else p for p in net.parameters()]
-    return {"params": [p.detach().clone() for p in params], "lr": lrs, "loss": losses}
+    return {"params": [p.detach().cpu().clone() for p in params], "lr": lrs, "loss": losses}
 
 
 def main() -> None:

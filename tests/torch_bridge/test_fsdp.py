@@ -2,8 +2,9 @@
 is summed over the shards, so all ranks take the same step, and the result is one process
 on the whole batch. torch 2.13 runs FSDP2 on the CPU with gloo: two ranks there (the slow
 suite, two interpreters), and in the fast suite a one-rank mesh in this process (the
-parameters are DTensors all the same: the sharded reductions and in-place updates run).
-On CUDA the same worker runs with NCCL unchanged (the mesh's device is the parameters')."""
+parameters are DTensors all the same: the sharded reductions and in-place updates run), on
+the CPU with gloo and, where there is a GPU, on CUDA with NCCL (skipped otherwise, with the
+reason)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from descend import optim
 from descend.errors import ConfigError
 
 from . import ddp_worker, fsdp_worker
+from .conftest import DEVICES
 
 WORKER = Path(__file__).with_name("fsdp_worker.py")
 
@@ -28,21 +30,23 @@ def _close(a: torch.Tensor, b: torch.Tensor, rel: float) -> bool:
     return bool(torch.max(torch.abs(a - b)) <= rel * torch.max(torch.abs(b)))
 
 
-def test_one_rank_mesh_matches_plain_training(tmp_path):
+@pytest.mark.parametrize("device", DEVICES)
+def test_one_rank_mesh_matches_plain_training(tmp_path, device):
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0,
-                            world_size=1)
+    dist.init_process_group("gloo" if device == "cpu" else "nccl",
+                            init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
     try:
         # two cases here (a search with momentum, SaLSA on Adam); the slow test runs all
-        sharded = {case: fsdp_worker.train(case, rank=0, world=1)
+        sharded = {case: fsdp_worker.train(case, rank=0, world=1, device=device)
                    for case in ("armijo-momentum", "adam-salsa")}
         with pytest.raises(ConfigError, match="lean=True"):
-            dt.GD(fsdp_worker.shard(ddp_worker.model()).parameters(), lr=optim.Armijo())
+            dt.GD(fsdp_worker.shard(ddp_worker.model().to(device), device).parameters(),
+                  lr=optim.Armijo())
     finally:
         dist.destroy_process_group()
     start = list(ddp_worker.model().parameters())
     for case, got in sharded.items():
-        plain = fsdp_worker.train(case, rank=None)
+        plain = fsdp_worker.train(case, rank=None, device=device)
         # the same decisions; sums of products in another order: rounding apart
         for a, b in zip(got["lr"], plain["lr"]):
             assert abs(a - b) <= 1e-12 * abs(b), (case, got["lr"], plain["lr"])
