@@ -311,7 +311,8 @@ def test_parameter_groups_each_with_their_own_rule():
     opt.step(closure)
     np.testing.assert_allclose(ps[0].data, before[0] - expected * g[0], rtol=1e-12)
     np.testing.assert_allclose(ps[1].data, before[1] - 0.05 * g[1], rtol=1e-12)
-    assert [grp["lr"] for grp in opt.param_groups] == [pytest.approx(expected), 0.05]
+    assert [grp["step_size"] for grp in opt.param_groups] == [pytest.approx(expected), 0.05]
+    assert [grp["lr"] for grp in opt.param_groups] == [1.0, 0.05]  # a factor; the lr
     shared = DoG()
     with pytest.raises(ConfigError, match="give each group that uses it its own"):
         GD([{"params": [ps[0]], "lr": shared}, {"params": [ps[1]], "lr": shared},

@@ -9,13 +9,20 @@ group's all-reduce of every loss the optimizer reads, and the bucket-view gradie
 
 from __future__ import annotations
 
+import gc
+import math
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 
 import pytest
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+import descend.torch as dt
+from descend import optim
 
 from . import ddp_worker
 
@@ -72,3 +79,32 @@ def test_two_ranks_match_each_other_and_one_process(tmp_path):
         for a, b, s in zip(r0["params"], single["params"], start):
             assert torch.max(torch.abs(a - b)) <= 1e-9 * torch.max(torch.abs(b)), case
             assert not torch.allclose(b, s.detach())  # training moved every parameter
+
+
+def test_the_optimizer_keeps_no_reference_to_the_model(tmp_path):
+    # Between steps the optimizer holds parameters and its own state, never the model: a
+    # DDP model it kept alive would outlive destroy_process_group and be torn down, with
+    # its reducer's hold on the group, at interpreter exit. A rejected step (non-finite
+    # loss: no trials) is the case that used to keep the modules with buffers (BatchNorm)
+    # of its forward pass.
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0,
+                            world_size=1)
+    try:
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.BatchNorm1d(8),
+                                  torch.nn.Tanh(), torch.nn.Linear(8, 3)).to(torch.float64)
+        wrapped = DistributedDataParallel(net)
+        opt = dt.GD(wrapped.parameters(), lr=optim.Armijo(c1=0.1))
+        X, y = ddp_worker.data()
+        for scale in (1.0, math.inf):
+            opt.step(lambda m=wrapped, s=scale: torch.nn.functional.cross_entropy(
+                m(X[:16]), y[:16]) * s)
+        assert not opt.last.finite
+        alive = [weakref.ref(m) for m in (wrapped, net, net[1])]
+        del wrapped, net
+        gc.collect()
+        assert [ref() for ref in alive] == [None, None, None]
+        assert opt.state_dict()["descend"]["t"] == 1
+    finally:
+        dist.destroy_process_group()

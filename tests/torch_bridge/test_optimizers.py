@@ -94,7 +94,7 @@ def test_step_returns_the_loss_and_last_describes_the_step():
     assert last.evaluations >= 3 and last.gradient_evaluations == 1
     assert last.lr < 100.0 and last.status is not None
     assert last.new_loss < expected
-    assert opt.param_groups[0]["lr"] == last.lr
+    assert opt.param_groups[0]["step_size"] == last.lr and opt.param_groups[0]["lr"] == 1.0
 
 
 def test_step_without_closure_uses_the_gradients_already_there():

@@ -63,6 +63,11 @@ class Engine(Protocol):
         """The parameters at x + alpha d: written into ``out``, which they then hold."""
         ...
 
+    def shift(self, params: Sequence[Any], alpha: float, d: Vector) -> None:
+        """The parameters moved in place, x_i <- x_i + alpha d_i, with no spare copy (the
+        optimizers' lean mode; x + alpha d - alpha d is x only to rounding)."""
+        ...
+
     def to_state(self, a: Vector) -> list[Any]:
         """Copies for a ``state_dict``, detached from the parameters: NumPy arrays for the
         NumPy engines, tensors on their devices for torch (as torch's own state dicts)."""

@@ -65,6 +65,11 @@ class NumpyEngine(Engine):
             p.data = buf
 
     @staticmethod
+    def shift(params: Sequence[Tensor], alpha: float, d: Vector) -> None:
+        for p, di in zip(params, d):
+            p.data += alpha * di
+
+    @staticmethod
     def copy_into(dst: Vector, src: Vector) -> None:
         for a, b in zip(dst, src):
             a[...] = b

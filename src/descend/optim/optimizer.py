@@ -16,6 +16,7 @@ the last parameters exactly (training uses it when a step diverges).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from ..linesearch import LineSearchStatus, Trial, TrialLog
 from .directions import AdamDirection, Direction, DirectionStatus, Feedback, Gradient, Momentum
 from .restriction import Replay, Restriction, TrialPoint, WeightDecay
 from .rules import (
+    Constant,
     DirectionProvider,
     Needs,
     PointObserver,
@@ -189,8 +191,9 @@ class Optimizer:
         ``"params"`` and optional ``"lr"`` and ``"weight_decay"``, as in PyTorch.
     lr : float, callable or StepRule
         The step size: a constant, a schedule ``t -> lr`` or a step rule (line search,
-        Polyak, ...). Line-search rules act on all parameters together, so every group
-        must then share the same rule.
+        Polyak, ...); a group's ``"lr"`` overrides it for that group. One line search
+        serves every group that searches (they must share the one rule object): see
+        :meth:`_choose` for what one search over several groups means.
     weight_decay : float
         L2 penalty coefficient lambda: the objective becomes f + (lambda/2) ||x||^2.
     direction : Direction
@@ -206,9 +209,27 @@ class Optimizer:
         random-state operations. None: a new :class:`~descend.engine.numpy.NumpyEngine`.
         The optimizer hands it to its direction and weight-decay term;
         :meth:`use_engine` is the one way to change it afterwards.
+    lean : bool
+        Keep no spare copy of the parameters. By default a step writes x + alpha d into a
+        second set of buffers (one full copy of the parameters), so that every trial point
+        starts from the exact x and :meth:`undo` puts back x bit for bit. Lean steps move
+        the parameters in place: trials go x -> x + a d -> x + b d -> ... and back by
+        -alpha d, the update adds alpha d. That saves the copy's memory; the price is bits:
+        x + a d - a d equals x only to rounding (about one unit in the last place of x per
+        move), and :meth:`undo` is not available. Refused with a learning direction
+        (L-BFGS, CG), which needs the exact step s = x_new - x.
 
-    Each group is a dict with ``"params"``, ``"rule"`` (the step rule), ``"lr"`` (the step
-    size the group took last; NaN before the first step) and ``"weight_decay"``.
+    Each group is a dict with ``"params"``, ``"rule"`` (the step rule), ``"lr"`` (the
+    group's learning rate: the value of a constant rule, a factor on any other rule's step),
+    ``"step_size"`` (the step size the group took last; NaN before the first step) and
+    ``"weight_decay"``.
+
+    **The group's "lr".** A group moves by ``"lr"`` itself when its rule is a constant,
+    and by ``"lr"`` times the rule's step otherwise (1.0 until changed, so the rule's own
+    step); :func:`scaled_step` says which. Whatever writes ``"lr"`` between steps (a learning
+    rate scheduler, the caller) drives the step: for a constant rule this is a plain
+    learning rate, for a line search the factor scales the accepted step (the search
+    itself runs as without it, so its state stays the rule's own).
     """
 
     #: the type of the parameters this shell takes
@@ -218,7 +239,12 @@ class Optimizer:
     _trial_log: TrialLog  # the recorded step's trials (set when the step starts)
 
     def __init__(self, params: Iterable[Any], lr: Any, weight_decay: float, direction: Direction,
-                 *, max_grad_norm: float | None = None, engine: Engine | None = None):
+                 *, max_grad_norm: float | None = None, engine: Engine | None = None,
+                 lean: bool = False):
+        if not isinstance(lean, bool | np.bool_):
+            raise TypeError(f"lean must be True or False, got {lean!r}")
+        #: no spare copy of the parameters: moves and trials in place (see ``lean`` above)
+        self._lean = bool(lean)
         self._engine: Engine = _check_engine(engine)
         self.param_groups: list[dict[str, Any]] = self._make_groups(params, lr, weight_decay)
         self._init_step(direction, max_grad_norm)
@@ -257,7 +283,8 @@ class Optimizer:
         for ps, group in self._split_groups(params):
             wd = check_number("weight_decay", group.get("weight_decay", weight_decay), 0, math.inf)
             rule = as_step_rule(group.get("lr", lr))
-            groups.append({"params": ps, "rule": rule, "lr": math.nan, "weight_decay": wd})
+            groups.append({"params": ps, "rule": rule, "lr": nominal_lr(rule),
+                           "step_size": math.nan, "weight_decay": wd})
         return groups
 
     def _init_step(self, direction: Direction, max_grad_norm: float | None = None) -> None:
@@ -267,12 +294,28 @@ class Optimizer:
                               else check_step_size("max_grad_norm", max_grad_norm))
         rules = {id(g["rule"]): g["rule"] for g in self.param_groups}
         searching = [r for r in rules.values() if r.needs != Needs.NOTHING]
-        if searching and len(rules) > 1:
+        if len(searching) > 1:
             raise ConfigError(
-                f"{searching[0]!r} searches along all parameters at once: every parameter "
-                "group must use that same step rule"
+                f"{searching[0]!r} and {searching[1]!r}: one line search serves every "
+                "searching parameter group (one alpha for them all); give those groups the "
+                "same rule object"
             )
         self._shared_rule = len(rules) == 1
+        #: the indices of the parameters a line search moves, when other groups take their
+        #: own steps (None: the search covers every parameter, or there is none)
+        self._searched: list[int] | None = None
+        if searching and len(rules) > 1:
+            if isinstance(searching[0], DirectionProvider):
+                raise ConfigError(
+                    f"{searching[0]!r} brings its own direction to every parameter: use it "
+                    "on all parameter groups, or give the other groups their own search too"
+                )
+            first, self._searched = 0, []
+            for group in self.param_groups:
+                count = len(group["params"])
+                if group["rule"] is searching[0]:
+                    self._searched += range(first, first + count)
+                first += count
         #: the machine epsilon of the parameters' coarsest dtype (what rules can resolve)
         self._precision = working_precision(self._engine.values(
             [p for g in self.param_groups for p in g["params"]]))
@@ -291,6 +334,9 @@ class Optimizer:
                 f"with GD without momentum or Subgradient, not {type(self).__name__}"
                 + (f"(momentum={direction.beta})" if isinstance(direction, Momentum) else "")
             )
+        if self._lean and direction.learns:
+            raise ConfigError(f"lean=True: {type(direction).__name__} learns from the exact "
+                              "step x_new - x, which the lean mode does not keep")
         direction.engine = self._engine
         self.direction = direction
         #: the rules told each step's point, with the parameters they see (None: all)
@@ -379,7 +425,11 @@ class Optimizer:
 
     @property
     def rule(self) -> Any:
-        """The step rule of the first group (the only one when a line search is used)."""
+        """The line search when a group uses one (one serves every searching group), else
+        the step rule of the first group."""
+        for group in self.param_groups:
+            if group["rule"].needs != Needs.NOTHING:
+                return group["rule"]
         return self.param_groups[0]["rule"]
 
     @property
@@ -497,9 +547,9 @@ class Optimizer:
                 x, g = [x[i] for i in where], [g[i] for i in where]
             rule.start(StepPoint(x, g, self._engine))
         line = self._direction(start)
-        choice, alphas, steps = self._choose(start, line, closure)
-        self._move(start.x0, line, steps)
-        self._record(start, line, choice, alphas)
+        choice, alphas, steps, move = self._choose(start, line, closure)
+        self._move(start.x0, move, steps)
+        self._record(start, move, choice, alphas)
         return start.loss_tensor
 
     def undo(self) -> bool:
@@ -524,6 +574,8 @@ class Optimizer:
             "direction": self.direction.state_dict(),
             "rules": [g["rule"].state_dict() for g in self.param_groups],
             "weight_decay": [g["weight_decay"] for g in self.param_groups],
+            # each group's "lr" (a scheduler may have rewritten it)
+            "group_lr": [float(g["lr"]) for g in self.param_groups],
         }
         if self._learns:
             pending = self._pending
@@ -545,6 +597,8 @@ class Optimizer:
         self.direction.load_state_dict(state["direction"])
         for group, rule_state in zip(self.param_groups, state["rules"]):
             group["rule"].load_state_dict(rule_state)
+        for group, lr in zip(self.param_groups, state.get("group_lr", ())):
+            group["lr"] = float(lr)
         self._accepted = None
         self._undo = None
         self._pending = None
@@ -661,57 +715,122 @@ class Optimizer:
             slope = sign * self._engine.dot(start.grads, v)
             norm = math.sqrt(self._engine.dot(v, v))
         if (self._needs is not Needs.NOTHING and not slope < 0 and start.sq_norm > 0
-                and not self._keeps_direction):
+                and not self._keeps_direction and self._searched is None):
             # not a descent direction: the line search runs along -g instead
             return _Line(start.grads, -1.0, -start.sq_norm, math.sqrt(start.sq_norm), True)
         return _Line(v, sign, slope, norm, False)
 
     def _choose(self, start: _Start, line: _Line,
-                closure: Closure | None) -> tuple[StepChoice, list[float], list[float]]:
-        """Phase 3: the step rule picks alpha. Returns the (first group's) choice, the step
-        sizes to record (one, or one per group when groups differ) and those to move by
-        (one, or one per parameter when groups differ or a rule is layer-wise)."""
-        rule = self.rule
-        self._spare = self._engine.spare_like(self._spare, start.x0)
-        t, loss, per_epoch = self.t, start.loss, self.steps_per_epoch
-        norm = math.sqrt(start.sq_norm)
-        if self._record_trials:
+                closure: Closure | None) -> tuple[StepChoice, list[float], list[float], _Line]:
+        """Phase 3: the step rules pick alpha. Returns the choice to record (the search's,
+        else the first group's), the step each group takes (its ``"lr"`` applied: see
+        :class:`Optimizer`), the steps to move by (one for every parameter, or one per
+        parameter) and the line to move along.
+
+        **One line search over several groups.** When some groups search and others take
+        their own steps (a constant, a schedule, Polyak), the search runs along the
+        searched groups' block of the direction, d_S, with the other groups held at x:
+        phi(alpha) = F(x_S + alpha d_S, x_F). That is a true restriction of F through x
+        (phi(0) = F(x), phi'(0) = g_S . d_S; weight decay included), so every search and
+        its conditions hold as for one group, on that block; when d_S is not a descent
+        direction the block falls back to -g_S alone. Then every group moves at once:
+        the searched groups by the searched alpha (times each one's ``"lr"`` factor), the
+        others by their own rule's step. The decrease of the whole move is not checked (a
+        block step, as with any fixed step).
+        """
+        if not self._lean:
+            self._spare = self._engine.spare_like(self._spare, start.x0)
+        self._in_spare = None
+        searched: StepChoice | None = None
+        move = line
+        if self._record_trials and self._needs is Needs.NOTHING:
             self._keep_line(start, line, closure)
         if self._needs is not Needs.NOTHING:
-            assert closure is not None
-            line_fn = Restriction(self._engine, self._params, closure, start.x0, line.v,
-                                  line.sign, self._spare, start.replay, self._decay)
-            initial = self.direction.initial if self._learns and not line.fallback else None
-            phi, phi_and_slope = line_fn.phi, line_fn.phi_and_slope
-            if self._record_trials:  # the same functions, each call noted
-                log = self._trial_log
-                phi, phi_and_slope = log.values(phi), log.values_and_slopes(phi_and_slope)
-            ctx = StepContext(t, loss, norm, line.norm, line.slope, phi, phi_and_slope,
-                              per_epoch, initial, self._precision, start.same_batch)
-            try:
-                choice = rule(ctx)
-            finally:
-                line_fn.close()
-            if self._needs is Needs.SLOPES:
-                self._accepted = line_fn.accepted(float(choice.lr))
-            alphas = [float(choice.lr)]
-            # the accepted point is usually the last trial, still in the spare buffers
-            self._in_spare = line_fn.placed
-        else:
+            searched, move = self._search(start, line, closure)
+        ctx = StepContext(self.t, start.loss, math.sqrt(start.sq_norm), line.norm, line.slope,
+                          None, None, self.steps_per_epoch, None, self._precision,
+                          start.same_batch)
+        choices: dict[int, StepChoice] = {}
+        for group in self.param_groups:  # each rule object called once per step
+            rule = group["rule"]
+            if id(rule) not in choices:
+                choices[id(rule)] = (searched if searched is not None and rule is self.rule
+                                     else rule(ctx))
+        alphas: list[float] = []
+        steps: list[float] = []
+        for i, group in enumerate(self.param_groups):
+            rule, count = group["rule"], len(group["params"])
+            c = choices[id(rule)]
+            raw = (_checked_steps(rule, [c.lr], 1) * count if c.per_parameter is None
+                   else _checked_steps(rule, c.per_parameter, count))
+            alphas.append(scaled_step(group, _checked_steps(rule, [c.lr], 1)[0], i))
+            steps += [scaled_step(group, a, i) for a in raw]
+        choice = searched if searched is not None else choices[id(self.param_groups[0]["rule"])]
+        if steps and all(a == steps[0] for a in steps):
+            steps = steps[:1]
+        exact = (searched is not None and self._searched is None and len(steps) == 1
+                 and steps[0] == float(searched.lr))
+        if self._searched is not None:  # the trials moved the searched block only
             self._in_spare = None
-            ctx = StepContext(t, loss, norm, line.norm, line.slope, None, None, per_epoch,
-                              None, self._precision, start.same_batch)
-            if self._shared_rule:
-                choice = rule(ctx)
-                alphas = [float(choice.lr)]
-            else:  # schedules differing between parameter groups: one step size per group
-                choices = [g["rule"](ctx) for g in self.param_groups]
-                choice = choices[0]
-                alphas = [float(c.lr) for c in choices]  # one per group
-                return choice, alphas, self._group_steps(choices, alphas)
-        steps = alphas if choice.per_parameter is None else \
-            _checked_steps(rule, choice.per_parameter, len(self._params))
-        return choice, _checked_steps(rule, alphas, len(alphas)), steps
+        if not exact:  # the search's accepted point is not where the step ends
+            self._accepted = None
+            if choice.value is not None:
+                choice = dataclasses.replace(choice, value=None)
+        return choice, alphas, steps, move
+
+    def _search(self, start: _Start, line: _Line,
+                closure: Closure | None) -> tuple[StepChoice, _Line]:
+        """The line search's choice, and the line every parameter moves along: ``line``,
+        or, when the search covers some groups only and their block is not a descent
+        direction, ``line`` with that block replaced by -g."""
+        assert closure is not None
+        engine = self._engine
+        rule = self.rule
+        move = search = line
+        if self._searched is not None:
+            inside = set(self._searched)
+            zeros = engine.zeros_like([x for i, x in enumerate(line.v) if i not in inside])
+            rest = iter(zeros)
+            v = [x if i in inside else next(rest) for i, x in enumerate(line.v)]
+            slope = line.sign * engine.dot(start.grads, v)
+            search = _Line(v, line.sign, slope, math.sqrt(engine.dot(v, v)), False)
+            if not slope < 0 and not self._keeps_direction:
+                rest = iter(zeros)
+                g = [x if i in inside else next(rest) for i, x in enumerate(start.grads)]
+                g_sq = engine.dot(g, g)
+                if g_sq > 0:  # not a descent direction: the block searches along -g_S
+                    search = _Line(g, -1.0, -g_sq, math.sqrt(g_sq), True)
+                    flip = line.sign == -1.0
+                    move = _Line([(x if flip else -x) if i in inside else y
+                                  for i, (x, y) in enumerate(zip(start.grads, line.v))],
+                                 line.sign, line.slope, line.norm, True)
+        if self._record_trials:
+            self._keep_line(start, search, closure)
+        line_fn = Restriction(engine, self._params, closure, start.x0, search.v,
+                              search.sign, None if self._lean else self._spare, start.replay,
+                              self._decay)
+        initial = self.direction.initial if self._learns and not search.fallback else None
+        if self._searched is None:
+            norm = math.sqrt(start.sq_norm)
+        else:  # ||g_S||: the searched block's
+            block = [start.grads[i] for i in self._searched]
+            norm = math.sqrt(engine.dot(block, block))
+        phi, phi_and_slope = line_fn.phi, line_fn.phi_and_slope
+        if self._record_trials:  # the same functions, each call noted
+            log = self._trial_log
+            phi, phi_and_slope = log.values(phi), log.values_and_slopes(phi_and_slope)
+        ctx = StepContext(self.t, start.loss, norm, search.norm, search.slope, phi,
+                          phi_and_slope, self.steps_per_epoch, initial, self._precision,
+                          start.same_batch)
+        try:
+            choice = rule(ctx)
+        finally:
+            line_fn.close()
+        if self._needs is Needs.SLOPES:
+            self._accepted = line_fn.accepted(float(choice.lr))
+        # the accepted point is usually the last trial, still in the spare buffers
+        self._in_spare = None if self._lean else line_fn.placed
+        return choice, move
 
     def _keep_line(self, start: _Start, line: _Line, closure: Closure | None) -> None:
         """Keep copies of the step's line for :meth:`line_values`; start a new trial log."""
@@ -723,18 +842,19 @@ class Optimizer:
         self._kept_line = _KeptLine(closure, engine.clone(start.x0), engine.clone(line.v),
                                     line.sign, start.replay)
 
-    def _group_steps(self, choices: list[StepChoice], alphas: list[float]) -> list[float]:
-        """Each group's step sizes, one per parameter (a layer-wise rule's own)."""
-        steps: list[float] = []
-        for group, c, a in zip(self.param_groups, choices, alphas):
-            count = len(group["params"])
-            steps += (_checked_steps(group["rule"], [a], 1) * count if c.per_parameter is None
-                      else _checked_steps(group["rule"], c.per_parameter, count))
-        return steps
-
     def _move(self, x0: Vector, line: _Line, steps: list[float]) -> None:
         """Phase 4: x <- x0 + alpha d (alpha one, or one per parameter), written into the
         spare buffers; x0 is kept for undo."""
+        if self._lean:  # in place: nothing kept to undo
+            self._undo = None
+            if len(steps) == 1:
+                if steps[0] != 0:
+                    self._engine.shift(self._params, line.sign * steps[0], line.v)
+                return
+            for p, v, alpha in zip(self._params, line.v, steps):
+                if alpha != 0:
+                    self._engine.shift([p], line.sign * alpha, [v])
+            return
         spare = self._spare
         assert spare is not None
         if len(steps) == 1:
@@ -753,14 +873,11 @@ class Optimizer:
 
     def _record(self, start: _Start, line: _Line, choice: StepChoice,
                 alphas: list[float]) -> None:
-        """Phase 5: what the step did, in ``self.last`` and each group's ``"lr"``."""
-        alpha = float(choice.lr)
-        if len(alphas) > 1:
-            for group, a in zip(self.param_groups, alphas):
-                group["lr"] = a
-        else:
-            for group in self.param_groups:
-                group["lr"] = alpha
+        """Phase 5: what the step did, in ``self.last`` and each group's ``"step_size"``
+        (``last.lr`` is the first group's)."""
+        alpha = alphas[0]
+        for group, a in zip(self.param_groups, alphas):
+            group["step_size"] = a
         if self._learns:
             self._remember(start, alphas)
         self.last = StepInfo(
@@ -801,6 +918,31 @@ class Optimizer:
                              finite=math.isfinite(start.sq_norm), updated=False,
                              trials=() if self._record_trials else None)
         self._kept_line = None  # no line was made
+
+
+def nominal_lr(rule: Any) -> float:
+    """A group's ``"lr"`` before anything rewrites it: a constant rule's value (its
+    learning rate), 1.0 for any other rule (a factor that leaves the rule's step as it is)."""
+    return float(rule.value) if isinstance(rule, Constant) else 1.0
+
+
+def scaled_step(group: dict[str, Any], alpha: float, index: int = 0) -> float:
+    """The step a parameter group takes when its rule chose ``alpha``: the group's
+    ``"lr"`` itself for a constant rule, ``"lr"`` times ``alpha`` for any other (a
+    learning-rate scheduler rewrites ``"lr"`` between steps). A ConfigError names a
+    ``"lr"`` that is not a finite number >= 0 (``index`` the group's)."""
+    value = group["lr"]
+    try:
+        lr = float(value)
+    except (TypeError, ValueError):
+        lr = math.nan
+    if not math.isfinite(lr) or lr < 0:
+        raise ConfigError(f"param_groups[{index}]['lr'] must be a finite number >= 0 (the "
+                          f"group's learning rate, or the factor on its rule's step), got "
+                          f"{value!r}")
+    if isinstance(group["rule"], Constant):
+        return lr
+    return lr * alpha
 
 
 def _checked_steps(rule: Any, steps: list[float], count: int) -> list[float]:
@@ -855,6 +997,9 @@ class GD(Optimizer):
         Clip the gradient to this global norm before it makes the direction.
     engine : Engine or None
         What the steps run on (None: a NumPy engine); see :class:`Optimizer`.
+    lean : bool
+        No spare copy of the parameters (in-place moves, x back to rounding after trials);
+        see :class:`Optimizer`.
     """
 
     def __init__(
@@ -867,6 +1012,7 @@ class GD(Optimizer):
         *,
         max_grad_norm: float | None = None,
         engine: Engine | None = None,
+        lean: bool = False,
     ):
         momentum = check_number("momentum", momentum, 0.0, 1.0)
         if not isinstance(nesterov, bool | np.bool_):
@@ -875,7 +1021,7 @@ class GD(Optimizer):
             raise ConfigError("nesterov=True needs momentum > 0")
         direction = Momentum(momentum, nesterov) if momentum else Gradient()
         super().__init__(params, lr, weight_decay, direction, max_grad_norm=max_grad_norm,
-                         engine=engine)
+                         engine=engine, lean=lean)
         self.momentum = momentum
         self.nesterov = nesterov
 
@@ -884,7 +1030,7 @@ class Adam(Optimizer):
     """Adam (Kingma & Ba, 2015): x <- x - alpha m_hat / (sqrt(v_hat) + eps), where alpha
     may also be a schedule or a step rule (Adam's direction with a line search).
 
-    ``max_grad_norm`` and ``engine`` as in :class:`GD`.
+    ``max_grad_norm``, ``engine`` and ``lean`` as in :class:`GD`.
     """
 
     def __init__(
@@ -897,6 +1043,7 @@ class Adam(Optimizer):
         *,
         max_grad_norm: float | None = None,
         engine: Engine | None = None,
+        lean: bool = False,
     ):
         super().__init__(params, lr, weight_decay, AdamDirection(betas, eps),
-                         max_grad_norm=max_grad_norm, engine=engine)
+                         max_grad_norm=max_grad_norm, engine=engine, lean=lean)

@@ -100,7 +100,10 @@ class Restriction:
     closure : callable
         Runs the forward pass on the step's batch and returns the loss.
     x0, v, sign : the line: start, and direction d = sign * v
-    buffers : spare arrays the trial points are written into
+    buffers : spare arrays the trial points are written into, or None for the lean mode:
+        the parameters themselves move from trial to trial (x0 + a d, then by (b - a) d,
+        ...) and back by -alpha d at the end, no copy of x kept; x comes back to rounding
+        (one rounding of x per move), not bit for bit
     replay : Replay or None
         The random states to replay (None when the model draws nothing).
     decay : WeightDecay
@@ -114,7 +117,7 @@ class Restriction:
         x0: Vector,
         v: Vector,
         sign: float,
-        buffers: Vector,
+        buffers: Vector | None,
         replay: Replay | None,
         decay: WeightDecay,
     ):
@@ -124,7 +127,11 @@ class Restriction:
         self.x0 = x0
         self.v = v
         self.sign = sign
-        self.buffers = buffers
+        #: lean mode: no spare buffers, the parameters move in place; ``at`` is the step
+        #: they are at
+        self.lean = buffers is None
+        self.at = 0.0
+        self.buffers = engine.values(params) if buffers is None else buffers
         self.replay = replay
         self.decay = decay
         self.trial: TrialPoint | None = None
@@ -135,7 +142,12 @@ class Restriction:
         """Parameters at x0 + alpha d, random state as before the first forward pass."""
         if self.replay is not None:
             self.engine.rng_restore(self.replay.before)
-        self.engine.place(self.params, self.buffers, self.x0, self.sign * alpha, self.v)
+        if self.lean:
+            if alpha != self.at:
+                self.engine.shift(self.params, self.sign * (alpha - self.at), self.v)
+                self.at = alpha
+        else:
+            self.engine.place(self.params, self.buffers, self.x0, self.sign * alpha, self.v)
         self.placed = alpha
 
     def phi(self, alpha: float) -> float:
@@ -167,7 +179,13 @@ class Restriction:
         return None
 
     def close(self) -> None:
-        """Parameters back at x0; the random stream continues as after one forward pass."""
-        self.engine.assign(self.params, self.x0)
+        """Parameters back at x0 (to rounding in the lean mode); the random stream
+        continues as after one forward pass."""
+        if self.lean:
+            if self.at != 0.0:
+                self.engine.shift(self.params, -self.sign * self.at, self.v)
+                self.at = 0.0
+        else:
+            self.engine.assign(self.params, self.x0)
         if self.replay is not None:
             self.engine.rng_restore(self.replay.after)

@@ -480,9 +480,9 @@ class OptimizerEntry:
 
 #: THE registry of optimizers, in the order ``--help`` lists them.
 OPTIMIZERS: Mapping[str, OptimizerEntry] = MappingProxyType({e.name: e for e in (
-    OptimizerEntry("gd", "GD", ("momentum", "nesterov"), "sls",
+    OptimizerEntry("gd", "GD", ("momentum", "nesterov", "lean"), "sls",
                    "gradient descent, with heavy-ball or Nesterov momentum"),
-    OptimizerEntry("adam", "Adam", ("betas", "eps"), "0.001", "Adam's scaled direction"),
+    OptimizerEntry("adam", "Adam", ("betas", "eps", "lean"), "0.001", "Adam's scaled direction"),
     OptimizerEntry("subgradient", "Subgradient", (), "invsqrt:0.1",
                    "the subgradient method (keeps the best iterate)"),
     OptimizerEntry("lbfgs", "LBFGS", ("history_size", "max_iter"), "wolfe",

@@ -18,6 +18,7 @@ so the step rules, directions and the restriction of the loss to a line run unch
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from typing import Any
@@ -32,6 +33,29 @@ from ..errors import ConfigError, GradientError, ShapeError
 
 #: whether this build of torch has torch.distributed (read once: the check is not free)
 _DISTRIBUTED = dist.is_available()
+
+
+def _gathered(terms: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The per-parameter reductions as plain tensors: those of sharded parameters
+    (``DTensor``: FSDP2's ``fully_shard``, tensor parallelism) are partial on each rank,
+    a sum or a norm of its shard, and are completed over the mesh, all of them in one
+    collective per placement; the others are returned as they are."""
+    if "torch.distributed.tensor" not in sys.modules:  # no DTensor exists (2 s to import)
+        return terms
+    from torch.distributed.tensor import DTensor
+
+    sharded = [i for i, t in enumerate(terms) if isinstance(t, DTensor)]
+    if not sharded:
+        return terms
+    out = list(terms)
+    by_layout: dict[Any, list[int]] = {}
+    for i in sharded:
+        by_layout.setdefault((terms[i].device_mesh, terms[i].placements), []).append(i)
+    for where in by_layout.values():
+        full = torch.stack([terms[i] for i in where]).full_tensor()
+        for i, value in zip(where, full):
+            out[i] = value
+    return out
 
 
 class TorchEngine(Engine):
@@ -79,7 +103,10 @@ class TorchEngine(Engine):
         if squared:  # <a_i, a_i> = ||a_i||^2: one foreach call (one launch on a GPU)
             terms = list(torch._foreach_norm(a))
         else:
-            terms = [torch.dot(x.reshape(-1), y.reshape(-1)) for x, y in zip(a, b)]
+            terms = [torch.dot(x.reshape(-1), y.reshape(-1)) if type(x) is torch.Tensor
+                     # a sharded DTensor need not flatten (uneven shards): sum of products
+                     else torch.sum(x * y) for x, y in zip(a, b)]
+        terms = _gathered(terms)
         devices = {t.device for t in terms}
         out: list[float] = [0.0] * len(terms)
         for device in devices:
@@ -133,6 +160,14 @@ class TorchEngine(Engine):
               d: Vector) -> None:
         self._axpy_into(out, x, alpha, d)
         self.assign(params, out)
+
+    def shift(self, params: Sequence[torch.Tensor], alpha: float, d: Vector) -> None:
+        values = [p.data for p in params]
+        if self.on_cuda and len(values) > 1:
+            torch._foreach_add_(values, d, alpha=alpha)
+            return
+        for x, di in zip(values, d):
+            x.add_(di, alpha=alpha)
 
     @staticmethod
     def copy_into(dst: Vector, src: Vector) -> None:

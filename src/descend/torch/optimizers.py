@@ -13,6 +13,7 @@ leaves them.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
@@ -101,10 +102,15 @@ class Optimizer(core.Optimizer, torch.optim.Optimizer):
     :class:`descend.optim.StepInfo` (its ``loss`` averaged over the process group under
     distributed training).
 
-    Each param group holds ``"params"``, ``"rule"`` (the step rule), ``"lr"`` (the step
-    size the group took last, NaN before the first step) and ``"weight_decay"``. Step sizes
-    come from the rule: torch's ``lr_scheduler`` classes do not drive it; pass a descend
-    schedule (``descend.optim.Cosine``, ...) instead.
+    Each param group holds ``"params"``, ``"rule"`` (the step rule), ``"lr"`` (a constant
+    rule's learning rate, a factor on any other rule's step: what torch's
+    ``lr_scheduler`` classes rewrite), ``"step_size"`` (the step the group took last, NaN
+    before the first step) and ``"weight_decay"``; ``descend.optim.Optimizer`` defines
+    them, and what one line search over several groups does.
+
+    Sharded parameters (``DTensor``: FSDP2's ``fully_shard``) take part in every dot
+    product and norm summed over their shards, so every rank reads the same numbers; they
+    are updated in place, which the lean mode does (``lean=True``, required for them).
     """
 
     _param_type = torch.Tensor
@@ -119,14 +125,19 @@ class Optimizer(core.Optimizer, torch.optim.Optimizer):
         self._engine.bind([p for g in groups for p in g["params"]])
         self._bound = False
         torch.optim.Optimizer.__init__(
-            self, groups, {"rule": groups[0]["rule"], "lr": math.nan,
-                           "weight_decay": weight_decay})
+            self, groups, {"rule": groups[0]["rule"], "lr": groups[0]["lr"],
+                           "step_size": math.nan, "weight_decay": weight_decay})
         return self.param_groups
 
     def _init_step(self, direction: Any, max_grad_norm: float | None = None) -> None:
         super()._init_step(direction, max_grad_norm)
         self._engine.bind(self._params)
         self._bound = True
+        if not self._lean and _sharded(self._params):
+            raise ConfigError(
+                "sharded parameters (DTensor, e.g. FSDP2's fully_shard) keep their storage: "
+                "they must be updated in place; use descend.torch.GD or Adam with lean=True"
+            )
 
     @staticmethod
     def _check_parameter(p: Any) -> None:
@@ -206,9 +217,11 @@ class Optimizer(core.Optimizer, torch.optim.Optimizer):
         for group, rule_state in zip(self.param_groups, state.pop("rules")):
             count = len(group["params"])
             groups.append({"params": list(range(start, start + count)), "lr": group["lr"],
+                           "step_size": group["step_size"],
                            "weight_decay": group["weight_decay"], "rule": rule_state})
             start += count
         state.pop("weight_decay", None)
+        state.pop("group_lr", None)  # the groups' "lr" below
         state["direction"] = direction
         return {"state": {i: s for i, s in per_parameter.items() if s},
                 "param_groups": groups, "descend": state}
@@ -243,6 +256,7 @@ class Optimizer(core.Optimizer, torch.optim.Optimizer):
         super().load_state_dict(rest)
         for saved, group in zip(groups, self.param_groups):
             group["lr"] = float(saved["lr"])
+            group["step_size"] = float(saved.get("step_size", math.nan))
 
     def __getstate__(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -270,9 +284,9 @@ class Optimizer(core.Optimizer, torch.optim.Optimizer):
         if closure is None or self._needs is Needs.NOTHING:
             return super()._evaluate(closure, same_batch)
         guard = _BufferGuard(getattr(self, "_compiled_modules", None))
-        self._guard = guard
         with guard.watching():
             start = super()._evaluate(closure, same_batch)
+        self._guard = guard  # (kept only until this step's trials: it holds modules)
         if guard.compiled:
             self._compiled_modules = list(guard.modules.values())
         if self._needs is Needs.SLOPES and start.grads and self.engine.group() is not None:
@@ -282,6 +296,13 @@ class Optimizer(core.Optimizer, torch.optim.Optimizer):
             moving = grads if start.moving is start.grads else start.moving
             start = start._replace(grads=grads, moving=moving)
         return start
+
+    def _reject(self, start: Any) -> None:
+        # no trials in this step: drop the modules the guard noted, so that the optimizer
+        # holds no reference to the model between steps (a DDP model kept alive past
+        # destroy_process_group is torn down at interpreter exit, with its process group)
+        self._guard = None
+        super()._reject(start)
 
     def _choose(self, start: Any, line: Any, closure: Any) -> Any:
         if closure is None or self._needs is Needs.NOTHING:
@@ -359,6 +380,15 @@ class Optimizer(core.Optimizer, torch.optim.Optimizer):
                 p.grad = g
 
 
+def _sharded(params: list[Any]) -> bool:
+    """Whether any parameter is a ``DTensor`` (sharded over a device mesh)."""
+    if "torch.distributed.tensor" not in sys.modules:  # none can exist (2 s to import)
+        return False
+    from torch.distributed.tensor import DTensor
+
+    return any(isinstance(p, DTensor) for p in params)
+
+
 @contextmanager
 def _forward_pre_hook(hook: Any) -> Iterator[None]:
     handle = nn.modules.module.register_module_forward_pre_hook(hook)
@@ -389,6 +419,10 @@ class GD(Optimizer, core.GD):
     process_group : torch.distributed.ProcessGroup, optional
         Average every loss the optimizer reads over this group (default: the default
         group when ``torch.distributed`` is initialised).
+    lean : bool
+        Keep no spare copy of the parameters (one parameter-sized buffer less): moves and
+        line-search trials in place, x back to rounding after the trials, no ``undo``
+        (``descend.optim.Optimizer`` documents the trade).
 
     The step runs on a :class:`~descend.torch.engine.TorchEngine` that the constructor
     makes (``descend.optim``'s ``engine=`` is the one core argument these classes do not
@@ -397,27 +431,28 @@ class GD(Optimizer, core.GD):
 
     def __init__(self, params: Iterable[Any], lr: Any = 0.1, momentum: float = 0.0,
                  nesterov: bool = False, weight_decay: float = 0.0, *,
-                 max_grad_norm: float | None = None, process_group: Any = None):
+                 max_grad_norm: float | None = None, process_group: Any = None,
+                 lean: bool = False):
         core.GD.__init__(self, params, lr, momentum, nesterov, weight_decay,
                          max_grad_norm=max_grad_norm,
-                         engine=TorchEngine(process_group=process_group))
+                         engine=TorchEngine(process_group=process_group), lean=lean)
 
 
 class Adam(Optimizer, core.Adam):
     """Adam (Kingma & Ba, 2015) on torch parameters: ``descend.optim.Adam`` as a
     ``torch.optim.Optimizer``; ``lr`` may be a schedule or a step rule too.
 
-    x <- x - alpha m_hat / (sqrt(v_hat) + eps). ``max_grad_norm`` and ``process_group`` as
-    in :class:`GD`.
+    x <- x - alpha m_hat / (sqrt(v_hat) + eps). ``max_grad_norm``, ``process_group`` and
+    ``lean`` as in :class:`GD`.
     """
 
     def __init__(self, params: Iterable[Any], lr: Any = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, *, max_grad_norm: float | None = None,
-                 process_group: Any = None):
+                 process_group: Any = None, lean: bool = False):
         core.Adam.__init__(self, params, lr, betas, eps, weight_decay,
                            max_grad_norm=max_grad_norm,
-                           engine=TorchEngine(process_group=process_group))
+                           engine=TorchEngine(process_group=process_group), lean=lean)
 
 
 class Subgradient(Optimizer, core_subgradient.Subgradient):
