@@ -301,7 +301,7 @@ def _head_tail(n: int, head: int = 10, tail: int = 5) -> list[int]:
 
 def report_html(walk: StepWalk, history: Any, *, title: str, optimizer: Any,
                 data_name: str = "") -> str:
-    """The report as one HTML5 page."""
+    """The report as one HTML5 page: the head and contents, then one section per idea."""
     info = walk.info
     parts = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -315,7 +315,20 @@ def report_html(walk: StepWalk, history: Any, *, title: str, optimizer: Any,
     parts.append("<nav><ol>" + "".join(
         f'<li><a href="#{key}">{html.escape(name)}</a> ({html.escape(idea)})</li>'
         for key, name, idea in _CONTENTS) + "</ol></nav>")
-    # data
+    parts += [_section("data", _data_body(walk, data_name)),
+              _section("model", _model_body(walk)),
+              _section("backprop", _backprop_body(walk, info)),
+              _section("direction", _direction_body(walk, info)),
+              _section("search", _search_body(walk, info)),
+              _section("update", _update_body(walk, info)),
+              _section("run", _run_body(history)),
+              _section("stop", _stop_body(history))]
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _data_body(walk: StepWalk, data_name: str) -> str:
+    """The data: the first batch's shapes, its classes or its targets' spread."""
     rows: list[list[Any]] = [["inputs of the first batch", str(walk.x_shape)],
                              ["targets of the first batch", str(walk.y_shape)]]
     body = ""
@@ -328,20 +341,25 @@ def report_html(walk: StepWalk, history: Any, *, title: str, optimizer: Any,
     elif walk.target is not None:
         rows.append(["target mean", walk.target[0]])
         rows.append(["target std", walk.target[1]])
-    parts.append(_section("data", _table(["", ""], rows) + body))
-    # model
+    return _table(["", ""], rows) + body
+
+
+def _model_body(walk: StepWalk) -> str:
+    """The model: its modules and parameters."""
     total = sum(int(np.prod(s)) for _, s, _, _ in walk.parameters)
     body = _table(["module", "class", "parameters"], [[n, c, k] for n, c, k in walk.modules])
     body += _table(["parameter", "shape", "entries"],
                    [[n, str(s), int(np.prod(s)) if s else 1] for n, s, _, _ in walk.parameters])
-    body += f"<p>{total} parameters in all.</p>"
-    parts.append(_section("model", body))
-    # one step: forward and backward
+    return body + f"<p>{total} parameters in all.</p>"
+
+
+def _backprop_body(walk: StepWalk, info: Any) -> str:
+    """One step's forward values and backward graph."""
     small = collapse(walk.graph) if len(walk.graph.nodes) > 24 else walk.graph
     graph_svg = svg_text(figure(small, "step 0: forward values and backward gradients"))
     forward = [[n.name or n.op, n.op, str(n.shape), n.value.mean, n.value.min, n.value.max]
                for n in collapse(walk.graph).nodes if n.op not in ("constant", "parameter")]
-    body = ("<h3>Forward</h3>" + _table(["node", "operation", "shape", "mean", "min", "max"],
+    return ("<h3>Forward</h3>" + _table(["node", "operation", "shape", "mean", "min", "max"],
                                         forward)
             + f'<p>The loss at the start of the step: <span id="loss0">{number(info.loss)}'
             "</span>.</p><h3>Backward</h3>"
@@ -352,7 +370,10 @@ def report_html(walk: StepWalk, history: Any, *, title: str, optimizer: Any,
                      [[n, str(s), g] for n, s, g, _ in walk.parameters])
             + f'<p>Gradient norm ||g||: <span id="grad-norm0">{number(info.grad_norm)}'
             "</span>.</p>")
-    parts.append(_section("backprop", body))
+
+
+def _direction_body(walk: StepWalk, info: Any) -> str:
+    """The step's direction: its slope, norm and angle with -g."""
     slope = getattr(info, "slope", None)
     d_norm = walk.direction_norm
     cosine = (-slope / (info.grad_norm * d_norm)
@@ -367,7 +388,11 @@ def report_html(walk: StepWalk, history: Any, *, title: str, optimizer: Any,
     if info.lr > 0:
         body += _table(["parameter", "direction norm ||d_i||", "gradient norm ||g_i||"],
                        [[n, m / info.lr, g] for n, _, g, m in walk.parameters])
-    parts.append(_section("direction", body))
+    return body
+
+
+def _search_body(walk: StepWalk, info: Any) -> str:
+    """The step size: the trials, the accepted alpha, the line-search picture."""
     trials = info.trials or ()
     body = _table(["trial", "alpha", "phi(alpha)", "phi'(alpha)"],
                   [[i + 1, t.alpha, t.value, t.slope] for i, t in enumerate(trials)])
@@ -376,18 +401,23 @@ def report_html(walk: StepWalk, history: Any, *, title: str, optimizer: Any,
              f"search status: {html.escape(str(getattr(info.status, 'value', info.status)))}"
              ".</p>")
     if walk.line_svg is not None:
-        body += _figure(walk.line_svg, "phi(alpha) = f(x + alpha d) along the first step's "
-                        "direction on its batch, the trials in order, the accepted step and "
-                        "the conditions the rule tests.", "line-search")
-    else:
-        body += f"<p>{html.escape(walk.line_note)}</p>"
-    parts.append(_section("search", body))
-    body = (f'<p>||x1 - x0|| = alpha ||d|| = <span id="step-norm0">{number(info.step_norm)}'
+        return body + _figure(walk.line_svg, "phi(alpha) = f(x + alpha d) along the first "
+                              "step's direction on its batch, the trials in order, the "
+                              "accepted step and the conditions the rule tests.",
+                              "line-search")
+    return body + f"<p>{html.escape(walk.line_note)}</p>"
+
+
+def _update_body(walk: StepWalk, info: Any) -> str:
+    """The update x + alpha d: its length and the loss it reached."""
+    return (f'<p>||x1 - x0|| = alpha ||d|| = <span id="step-norm0">{number(info.step_norm)}'
             "</span>; the loss there: "
             f'<span id="new-loss0">{number(info.new_loss)}</span>.</p>'
             + _table(["parameter", "update norm"], [[n, m] for n, _, _, m in walk.parameters]))
-    parts.append(_section("update", body))
-    # the run
+
+
+def _run_body(history: Any) -> str:
+    """The whole run: its figure, the first and last steps, the last epochs."""
     fig_svg = svg_text(run_figure(history))
     rows = [[i, history.loss[i], history.lr[i], history.evaluations[i], history.grad_norm[i]]
             for i in _head_tail(history.steps)]
@@ -400,18 +430,19 @@ def report_html(walk: StepWalk, history: Any, *, title: str, optimizer: Any,
         body += _table(["epoch", "train loss", "validation loss", "validation accuracy"],
                        [[e.epoch, e.train_loss, e.val_loss, e.val_accuracy]
                         for e in history.epochs[-5:]])
-    parts.append(_section("run", body))
+    return body
+
+
+def _stop_body(history: Any) -> str:
+    """Why the run stopped: the criterion, its value and threshold, what it means."""
     reason = history.stop_reason
     rows = [] if reason is None else [["criterion", reason.criterion],
                                        ["value", reason.value], ["threshold", reason.threshold],
                                        ["step", reason.step], ["epoch", reason.epoch]]
     meaning = "" if reason is None else CRITERIA.get(reason.criterion, "")
-    body = (f'<p id="stop-reason">{html.escape(str(reason))}</p>'
+    return (f'<p id="stop-reason">{html.escape(str(reason))}</p>'
             + (f'<p id="stop-meaning">{html.escape(meaning)}</p>' if meaning else "")
             + _table(["", ""], rows))
-    parts.append(_section("stop", body))
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
 
 
 def write_report(path: str | Path, walk: StepWalk, history: Any, *, optimizer: Any,
