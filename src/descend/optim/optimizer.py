@@ -747,11 +747,48 @@ class Optimizer:
             self._keep_line(start, line, closure)
         if self._needs is not Needs.NOTHING:
             searched, move = self._search(start, line, closure)
-        ctx = StepContext(self.t, start.loss, math.sqrt(start.sq_norm), line.norm, line.slope,
-                          None, None, self.steps_per_epoch, None, self._precision,
-                          start.same_batch)
+        if len(self.param_groups) == 1:  # the usual case, without the groups' bookkeeping
+            choice, alphas, steps = self._one_group(start, line, searched)
+        else:
+            choice, alphas, steps = self._groups(start, line, searched)
+        if steps and all(a == steps[0] for a in steps):
+            steps = steps[:1]
+        exact = (searched is not None and self._searched is None and len(steps) == 1
+                 and steps[0] == float(searched.lr))
+        if self._searched is not None:  # the trials moved the searched block only
+            self._in_spare = None
+        if not exact:  # the search's accepted point is not where the step ends
+            self._accepted = None
+            if choice.value is not None:
+                choice = dataclasses.replace(choice, value=None)
+        return choice, alphas, steps, move
+
+    def _context(self, start: _Start, line: _Line) -> StepContext:
+        """The context of a rule that makes no trials."""
+        return StepContext(self.t, start.loss, math.sqrt(start.sq_norm), line.norm,
+                           line.slope, None, None, self.steps_per_epoch, None,
+                           self._precision, start.same_batch)
+
+    def _one_group(self, start: _Start, line: _Line, searched: StepChoice | None
+                   ) -> tuple[StepChoice, list[float], list[float]]:
+        """One group's choice, its step and the steps to move by (see :meth:`_groups`)."""
+        group = self.param_groups[0]
+        rule = group["rule"]
+        choice = searched if searched is not None else rule(self._context(start, line))
+        alpha = scaled_step(group, _checked_steps(rule, [choice.lr], 1)[0])
+        if choice.per_parameter is None:
+            return choice, [alpha], [alpha]
+        raw = _checked_steps(rule, choice.per_parameter, len(group["params"]))
+        return choice, [alpha], [scaled_step(group, a) for a in raw]
+
+    def _groups(self, start: _Start, line: _Line, searched: StepChoice | None
+                ) -> tuple[StepChoice, list[float], list[float]]:
+        """Each rule object called once; the step each group takes (its ``"lr"`` applied)
+        and the steps to move by, one per parameter; the choice to record (the search's,
+        else the first group's)."""
+        ctx = self._context(start, line)
         choices: dict[int, StepChoice] = {}
-        for group in self.param_groups:  # each rule object called once per step
+        for group in self.param_groups:
             rule = group["rule"]
             if id(rule) not in choices:
                 choices[id(rule)] = (searched if searched is not None and rule is self.rule
@@ -766,17 +803,7 @@ class Optimizer:
             alphas.append(scaled_step(group, _checked_steps(rule, [c.lr], 1)[0], i))
             steps += [scaled_step(group, a, i) for a in raw]
         choice = searched if searched is not None else choices[id(self.param_groups[0]["rule"])]
-        if steps and all(a == steps[0] for a in steps):
-            steps = steps[:1]
-        exact = (searched is not None and self._searched is None and len(steps) == 1
-                 and steps[0] == float(searched.lr))
-        if self._searched is not None:  # the trials moved the searched block only
-            self._in_spare = None
-        if not exact:  # the search's accepted point is not where the step ends
-            self._accepted = None
-            if choice.value is not None:
-                choice = dataclasses.replace(choice, value=None)
-        return choice, alphas, steps, move
+        return choice, alphas, steps
 
     def _search(self, start: _Start, line: _Line,
                 closure: Closure | None) -> tuple[StepChoice, _Line]:
