@@ -134,3 +134,18 @@ def test_fsdp_recipe_runs_under_torchrun(tmp_path):
     assert [int(ln[0]) for ln in lines] == [0, 20, 40]
     losses = [float(ln[1]) for ln in lines]
     assert losses[-1] < losses[0]  # it trains
+
+
+@pytest.mark.slow
+def test_compiled_section_runs(tmp_path, monkeypatch):
+    trains, evaluations = _run_here(_block("compiled.py"), tmp_path, monkeypatch).split()
+    assert trains == "True" and int(evaluations) >= 1
+
+
+@pytest.mark.slow
+def test_lightning_section_runs(tmp_path, monkeypatch):
+    pytest.importorskip("pytorch_lightning")
+    steps, closure_backward = _run_here(_block("lightning_module.py"), tmp_path,
+                                        monkeypatch).split()
+    assert steps == "8" and closure_backward == "True"
+
