@@ -3,6 +3,9 @@
     .venv/bin/python docs/make_gallery.py           # writes docs/img/*.svg|png, docs/*.html
     .venv/bin/python docs/make_gallery.py --check   # exit 1 when a committed file is stale
 
+It runs docs/make_gallery_search.py's entries too (the line search and the paths), so one
+command makes the whole page.
+
 The gallery is a list of :class:`Entry`: what makes the files (a code block of a page, or
 any function writing into the folder it is given) and where each file lives under docs/.
 ``--check`` makes every entry again in a scratch folder and compares what the files say
@@ -177,13 +180,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true",
                         help="exit 1 when a committed file differs from what its code makes")
     args = parser.parse_args(argv)
+    # the line-search and path pictures: their own entries, kept by their numbers
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import make_gallery_search
+
+    searches = make_gallery_search.main(["--check"] if args.check else [])
     if args.check:
         out = stale()
         for line in out:
             print(f"stale: {line}", file=sys.stderr)
-        return 1 if out else 0
+        return 1 if out or searches else 0
     write()
-    return 0
+    return searches
 
 
 if __name__ == "__main__":
